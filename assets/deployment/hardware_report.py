@@ -1,0 +1,79 @@
+import json
+
+from dagster import (
+    AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext, MaterializeResult,
+    MetadataValue, asset,
+)
+
+from assets.partitions import deployment_partitions
+from resources.dagster_resources import DeploymentCatalog, ResultsDatabase
+from resources.eval_home import models_dir
+from resources.hardware_gates import evaluate_gates
+from resources.preflight import gate_requirements
+from resources.weights import weights_present_locally
+
+
+@asset(
+    partitions_def=deployment_partitions,
+    group_name="deployment",
+    kinds={"python"},
+    check_specs=[
+        AssetCheckSpec("preflight_gates", asset="hardware_report", blocking=True,
+                       description="The host can run the deployment: driver, GPU count, GPU memory for "
+                       "weights plus one full-length sequence, idle GPUs, disk. Stops the partition first."),
+        AssetCheckSpec("preflight_warnings", asset="hardware_report",
+                       description="Host RAM, PCIe links, swap and /dev/shm: recorded, not blocking."),
+    ],
+    description="The host's GPUs (from NVML), driver, links, RAM, swap, disk and /dev/shm, with a "
+    "fingerprint of the stable facts that every result row carries; then the pre-flight gates.",
+)
+def hardware_report(context: AssetExecutionContext, deployments: DeploymentCatalog, results_db: ResultsDatabase):
+    from resources.hardware_report import collect_hardware_report
+
+    deployment = deployments.get(context.partition_key)
+    report = collect_hardware_report(weights_dir=models_dir())
+    facts = report.as_dict()
+    results_db.store().record_hardware_report(
+        context.run.run_id, context.partition_key, report.fingerprint, report.nvidia_driver_present,
+        json.dumps(facts, sort_keys=True, default=str),
+    )
+    context.log.info(
+        f"hardware fingerprint {report.fingerprint}; NVIDIA driver "
+        f"{'present' if report.nvidia_driver_present else 'absent'}; the deployment needs "
+        f"{'a GPU' if deployment.needs_gpu else 'no GPU'}"
+    )
+    gates = evaluate_gates(report, gate_requirements(
+        deployment, weights_present_locally(deployment.model_name, deployment.model)))
+    blocking = [g for g in gates if g.severity == "ERROR"]
+    warnings = [g for g in gates if g.severity == "WARN"]
+    for gate in gates:
+        (context.log.info if gate.passed else context.log.warning)(
+            f"gate {gate.name}: {'pass' if gate.passed else 'FAIL'}: {gate.description}")
+    gate_table = "| gate | severity | outcome | detail |\n| --- | --- | --- | --- |\n" + "\n".join(
+        f"| {g.name} | {g.severity} | {'pass' if g.passed else 'FAIL'} | {g.description.replace('|', '/')} |"
+        for g in gates
+    )
+    failed = [g for g in blocking if not g.passed]
+    warned = [g for g in warnings if not g.passed]
+    return MaterializeResult(
+        value={"fingerprint": report.fingerprint, "nvidia_driver_present": report.nvidia_driver_present,
+               "facts": facts},
+        metadata={
+            "fingerprint": report.fingerprint,
+            "nvidia_driver_present": report.nvidia_driver_present,
+            "report": MetadataValue.md(report.to_markdown()),
+            "gates": MetadataValue.md(gate_table),
+        },
+        check_results=[
+            AssetCheckResult(
+                check_name="preflight_gates", passed=not failed, severity=AssetCheckSeverity.ERROR,
+                description="; ".join(f"{g.name}: {g.description}" for g in failed) or "every blocking gate passed",
+                metadata={g.name: g.passed for g in blocking},
+            ),
+            AssetCheckResult(
+                check_name="preflight_warnings", passed=not warned, severity=AssetCheckSeverity.WARN,
+                description="; ".join(f"{g.name}: {g.description}" for g in warned) or "no warnings",
+                metadata={g.name: g.passed for g in warnings},
+            ),
+        ],
+    )

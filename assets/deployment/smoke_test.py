@@ -1,0 +1,50 @@
+import os
+
+from dagster import (
+    AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext, MaterializeResult,
+    MetadataValue, asset,
+)
+
+from assets.partitions import deployment_partitions
+from resources.dagster_resources import DeploymentCatalog
+from resources.smoke_client import run_smoke
+
+
+@asset(
+    partitions_def=deployment_partitions,
+    group_name="deployment",
+    kinds={"python"},
+    check_specs=[AssetCheckSpec("server_answers", asset="smoke_test", blocking=True,
+                                description="The server lists the served model and answers every smoke "
+                                "prompt, plain and streamed; nothing is benchmarked behind a broken server.")],
+    description="The OpenAI API answers: /v1/models lists the served name, a chat completion and a "
+    "streamed one (with its time to first token) for each smoke prompt.",
+)
+def smoke_test(context: AssetExecutionContext, deployments: DeploymentCatalog, vllm_service: dict):
+    deployment = deployments.get(context.partition_key)
+    api_key = os.environ.get(deployment.runtime.api_key_env) if deployment.runtime.api_key_env else None
+    outcome = run_smoke(vllm_service["base_url"], vllm_service["served_model_name"], deployment.spec.smoke, api_key)
+    table = "| prompt | ok | tokens | latency ms | TTFT ms | reply |\n| --- | --- | --- | --- | --- | --- |\n" + "\n".join(
+        f"| {p.name} | {'yes' if p.ok else 'NO: ' + (p.error or '')} | {p.completion_tokens or ''} | "
+        f"{p.latency_ms or 0:.1f} | {'' if p.ttft_ms is None else f'{p.ttft_ms:.1f}'} | "
+        f"{p.content[:60].replace('|', ' ').replace(chr(10), ' ')} |"
+        for p in outcome.prompts
+    )
+    for problem in outcome.problems:
+        context.log.error(problem)
+    return MaterializeResult(
+        value={"passed": outcome.passed, "stream_ttft_ms": outcome.stream_ttft_ms, "problems": outcome.problems},
+        metadata={
+            "passed": outcome.passed,
+            "models_listed": ", ".join(outcome.models_listed),
+            "stream_ttft_ms": outcome.stream_ttft_ms if outcome.stream_ttft_ms is not None else -1.0,
+            "prompts": MetadataValue.md(table),
+        },
+        check_results=[AssetCheckResult(
+            check_name="server_answers",
+            passed=outcome.passed,
+            severity=AssetCheckSeverity.ERROR,
+            description="all smoke prompts answered" if outcome.passed else "; ".join(outcome.problems),
+            metadata={"problems": len(outcome.problems)},
+        )],
+    )

@@ -1,0 +1,7 @@
+"""One partition per deployment file under ``configs/deployments/``, read when the code loads."""
+
+from dagster import StaticPartitionsDefinition
+
+from resources.config_loader import load_deployments
+
+deployment_partitions = StaticPartitionsDefinition(list(load_deployments()))

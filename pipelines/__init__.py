@@ -1,0 +1,1 @@
+"""Dagster definitions (jobs, schedules, sensors) and the project's command line."""

@@ -1,0 +1,25 @@
+"""The one Definitions object: ``dagster job execute -m pipelines.definitions -j deploy_and_evaluate``."""
+
+from dagster import Definitions, load_assets_from_package_module
+
+import assets.deployment
+import assets.reporting
+from pipelines.jobs import deploy_and_evaluate, refresh_comparison_report
+from pipelines.schedules import nightly_evaluation
+from pipelines.sensors import report_after_evaluation
+from resources.dagster_resources import DeploymentCatalog, ResultsDatabase
+from resources.eval_home import results_db_path
+
+defs = Definitions(
+    assets=[
+        *load_assets_from_package_module(assets.deployment),
+        *load_assets_from_package_module(assets.reporting),
+    ],
+    jobs=[deploy_and_evaluate, refresh_comparison_report],
+    schedules=[nightly_evaluation],
+    sensors=[report_after_evaluation],
+    resources={
+        "deployments": DeploymentCatalog(),
+        "results_db": ResultsDatabase(path=str(results_db_path())),
+    },
+)

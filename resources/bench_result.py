@@ -1,0 +1,54 @@
+"""Parses the JSON that ``vllm bench serve --save-result`` writes into one result row.
+
+Metric definitions are vLLM's (recorded with each row as ``metric_definitions = 'vllm'``):
+TTFT is the time to the first streamed chunk; TPOT is (latency - TTFT) / (output tokens - 1)
+per request; ITL is the gaps between chunks, pooled over requests; E2EL is request latency.
+"""
+
+from __future__ import annotations
+
+import math
+
+METRICS = ("ttft", "tpot", "itl", "e2el")
+STATS = ("mean", "median", "p99")
+
+RESULT_COLUMNS = (
+    "completed", "failed", "duration_s", "total_input_tokens", "total_output_tokens",
+    "request_throughput", "output_throughput", "total_token_throughput", "max_concurrency",
+    "request_rate",
+) + tuple(f"{stat}_{metric}_ms" for metric in METRICS for stat in STATS)
+
+
+class BenchResultError(ValueError):
+    """The result file is not what ``vllm bench serve --save-result`` writes."""
+
+
+def _number(value) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = math.inf if value == "inf" else float(value)
+    return float(value)
+
+
+def parse_bench_result(data: dict, source: str = "result file") -> dict:
+    """One row: counts, throughputs, and mean/median/p99 of TTFT, TPOT, ITL and E2EL in ms."""
+    missing = [k for k in ("completed", "duration", "output_throughput", "mean_ttft_ms") if k not in data]
+    if missing:
+        raise BenchResultError(f"{source}: not a vllm bench serve result; missing {', '.join(missing)}")
+    row = {
+        "completed": int(data["completed"]),
+        "failed": int(data.get("failed") or 0),
+        "duration_s": float(data["duration"]),
+        "total_input_tokens": int(data.get("total_input_tokens") or 0),
+        "total_output_tokens": int(data.get("total_output_tokens") or 0),
+        "request_throughput": _number(data.get("request_throughput")),
+        "output_throughput": _number(data.get("output_throughput")),
+        "total_token_throughput": _number(data.get("total_token_throughput")),
+        "max_concurrency": data.get("max_concurrency"),
+        "request_rate": _number(data.get("request_rate")),
+    }
+    for metric in METRICS:
+        for stat in STATS:
+            row[f"{stat}_{metric}_ms"] = _number(data.get(f"{stat}_{metric}_ms"))
+    return row

@@ -1,0 +1,118 @@
+"""The smoke test: does the server list the model, answer a chat, and stream one?
+
+Uses the official ``openai`` client against the server's OpenAI-compatible API, as a user's
+application would. Failures are recorded as findings, not raised, so the asset check can
+report all of them at once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from resources.config_models import SmokePrompt
+
+
+@dataclass
+class PromptOutcome:
+    name: str
+    ok: bool
+    content: str = ""
+    completion_tokens: int | None = None
+    latency_ms: float | None = None
+    ttft_ms: float | None = None
+    error: str | None = None
+
+
+@dataclass
+class SmokeOutcome:
+    models_listed: list[str] = field(default_factory=list)
+    served_name_listed: bool = False
+    prompts: list[PromptOutcome] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+    @property
+    def stream_ttft_ms(self) -> float | None:
+        values = [p.ttft_ms for p in self.prompts if p.ttft_ms is not None]
+        return min(values) if values else None
+
+
+def run_smoke(base_url: str, served_name: str, prompts: tuple[SmokePrompt, ...], api_key: str | None,
+              timeout_s: float = 60.0) -> SmokeOutcome:
+    from openai import OpenAI
+
+    client = OpenAI(base_url=f"{base_url}/v1", api_key=api_key or "EMPTY", timeout=timeout_s, max_retries=0)
+    outcome = SmokeOutcome()
+    try:
+        outcome.models_listed = [m.id for m in client.models.list().data]
+    except Exception as exc:  # the endpoint answers garbage or nothing: a finding, not a crash
+        outcome.problems.append(f"/v1/models failed: {_safe(exc, api_key)}")
+        return outcome
+    outcome.served_name_listed = served_name in outcome.models_listed
+    if not outcome.served_name_listed:
+        outcome.problems.append(
+            f"/v1/models lists {outcome.models_listed}, not the served name '{served_name}'"
+        )
+        return outcome
+    for prompt in prompts:
+        outcome.prompts.append(_chat(client, served_name, prompt, api_key))
+        outcome.prompts.append(_chat_streamed(client, served_name, prompt, api_key))
+    outcome.problems += [f"prompt '{p.name}': {p.error}" for p in outcome.prompts if not p.ok]
+    return outcome
+
+
+def _chat(client, served_name: str, prompt: SmokePrompt, api_key: str | None) -> PromptOutcome:
+    started = time.perf_counter()
+    try:
+        response = client.chat.completions.create(
+            model=served_name, messages=list(prompt.messages), max_tokens=prompt.max_tokens,
+            extra_body=prompt.extra_body,
+        )
+    except Exception as exc:
+        return PromptOutcome(prompt.name, False, error=f"chat completion failed: {_safe(exc, api_key)}")
+    latency = (time.perf_counter() - started) * 1000
+    choice = response.choices[0] if response.choices else None
+    content = (choice.message.content or "") if choice else ""
+    reasoning = getattr(choice.message, "reasoning", None) or getattr(choice.message, "reasoning_content", None) if choice else None
+    tokens = response.usage.completion_tokens if response.usage else None
+    ok = bool(content or reasoning) and bool(tokens)
+    return PromptOutcome(prompt.name, ok, content[:200], tokens, latency,
+                         error=None if ok else "chat completion returned no text")
+
+
+def _chat_streamed(client, served_name: str, prompt: SmokePrompt, api_key: str | None) -> PromptOutcome:
+    """TTFT as vLLM's benchmark measures it: request sent to first streamed chunk with content."""
+    started = time.perf_counter()
+    ttft = None
+    pieces = []
+    chunks = 0
+    try:
+        stream = client.chat.completions.create(
+            model=served_name, messages=list(prompt.messages), max_tokens=prompt.max_tokens,
+            stream=True, extra_body=prompt.extra_body,
+        )
+        for chunk in stream:
+            if not chunk.choices:
+                continue
+            delta = chunk.choices[0].delta
+            text = (delta.content or "") + (getattr(delta, "reasoning", None) or getattr(delta, "reasoning_content", None) or "")
+            if text:
+                chunks += 1
+                pieces.append(text)
+                if ttft is None:
+                    ttft = (time.perf_counter() - started) * 1000
+    except Exception as exc:
+        return PromptOutcome(f"{prompt.name} (streamed)", False, error=f"streamed completion failed: {_safe(exc, api_key)}")
+    latency = (time.perf_counter() - started) * 1000
+    ok = ttft is not None
+    return PromptOutcome(f"{prompt.name} (streamed)", ok, "".join(pieces)[:200], chunks, latency, ttft,
+                         error=None if ok else "stream produced no content")
+
+
+def _safe(exc: Exception, secret: str | None) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text.replace(secret, "***") if secret else text

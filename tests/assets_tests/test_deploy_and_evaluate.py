@@ -1,0 +1,126 @@
+"""End to end, for real: vLLM's CPU build serves the generated model, Dagster runs the chain,
+vLLM's own benchmark measures it, and the results land in a DuckDB file."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+from dagster import DagsterInstance
+
+pytestmark = pytest.mark.e2e
+
+PARTITION = "tiny-cpu-eager"
+
+
+@pytest.fixture(scope="module")
+def instance(eval_home):
+    from pipelines.instance import ensure_dagster_home
+
+    ensure_dagster_home()
+    return DagsterInstance.get()
+
+
+def _run(instance, partition):
+    from pipelines.definitions import defs
+
+    return defs.resolve_job_def("deploy_and_evaluate").execute_in_process(
+        partition_key=partition, instance=instance, raise_on_error=False)
+
+
+def _metadata(result, asset: str) -> dict:
+    [event] = [e for e in result.get_asset_materialization_events()
+               if e.asset_key.to_user_string() == asset]
+    return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+def _db(eval_home):
+    return duckdb.connect(str(eval_home / "results.duckdb"), read_only=True)
+
+
+@pytest.fixture(scope="module")
+def first_run(instance):
+    result = _run(instance, PARTITION)
+    assert result.success, "the chain failed; see the Dagster log above"
+    return result
+
+
+def test_a_cpu_deployment_runs_the_whole_chain_and_lands_its_benchmark_in_duckdb(first_run, eval_home):
+    with _db(eval_home) as db:
+        rows = db.execute(
+            "SELECT scenario, completed, failed, mean_ttft_ms, output_throughput, p99_tpot_ms, median_itl_ms,"
+            " metric_definitions FROM benchmark_results WHERE run_id = ?", [first_run.run_id]).fetchall()
+    assert len(rows) == 1
+    scenario, completed, failed, ttft, throughput, p99_tpot, median_itl, definitions = rows[0]
+    assert scenario == "short-burst" and completed == 32 and failed == 0
+    assert ttft > 0 and throughput > 0 and p99_tpot > 0 and median_itl > 0
+    assert definitions == "vllm"
+
+
+def test_every_run_row_carries_its_provenance(first_run, eval_home):
+    with _db(eval_home) as db:
+        run = db.execute("SELECT * FROM runs WHERE run_id = ?", [first_run.run_id]).df().iloc[0]
+    assert run.partition == PARTITION and run.status == "succeeded"
+    assert run.weights_revision.startswith("sha256:") and run.weights_source == "generated"
+    assert run.vllm_version.startswith("0.") and run.image_ref.startswith("local:vllm==")
+    assert len(run.hardware_fingerprint) == 16 and len(run.config_hash) == 16
+    assert run.git_sha and "--enforce-eager" in run.serve_args
+
+
+def test_the_materializations_show_start_up_phases_smoke_ttft_and_the_summary(first_run):
+    service = _metadata(first_run, "vllm_service")
+    assert service["reused"] is False and service["startup_s"] > 0
+    assert "weights_loading" in service["phases_reached"] and "ready" in service["phases_reached"]
+    smoke = _metadata(first_run, "smoke_test")
+    assert smoke["passed"] is True and smoke["stream_ttft_ms"] > 0 and "tiny" in smoke["models_listed"]
+    [check] = [c for c in first_run.get_asset_check_evaluations() if c.check_name == "server_answers"]
+    assert check.passed
+    bench = _metadata(first_run, "benchmark_results")
+    assert bench["completed"] == 32 and bench["failed"] == 0 and "short-burst" in bench["summary"]
+    hardware = _metadata(first_run, "hardware_report")
+    assert hardware["nvidia_driver_present"] is False and "no NVIDIA driver" in hardware["report"]
+
+
+def test_a_replay_reuses_the_healthy_server_and_appends_a_second_run(first_run, instance, eval_home):
+    with _db(eval_home) as db:
+        before = db.execute("SELECT * FROM benchmark_results WHERE run_id = ?", [first_run.run_id]).df()
+    replay = _run(instance, PARTITION)
+    assert replay.success
+    service = _metadata(replay, "vllm_service")
+    assert service["reused"] is True
+    assert service["config_hash"] == _metadata(first_run, "vllm_service")["config_hash"]
+    with _db(eval_home) as db:
+        runs = db.execute("SELECT run_id FROM runs WHERE partition = ?", [PARTITION]).fetchall()
+        after = db.execute("SELECT * FROM benchmark_results WHERE run_id = ?", [first_run.run_id]).df()
+        seeds = db.execute("SELECT DISTINCT seed FROM benchmark_results WHERE partition = ?", [PARTITION]).fetchall()
+    assert {first_run.run_id, replay.run_id} <= {r[0] for r in runs}
+    assert before.equals(after), "a later run must not change an earlier run's rows"
+    assert len(seeds) == 2, "each run draws fresh prompts so a warm prefix cache does not inflate results"
+
+
+def test_the_comparison_report_lists_the_latest_results_of_each_partition(first_run, instance):
+    from pipelines.definitions import defs
+
+    result = defs.resolve_job_def("refresh_comparison_report").execute_in_process(instance=instance)
+    report = _metadata(result, "comparison_report")["report"]
+    assert PARTITION in report and "short-burst" in report and "TTFT mean ms" in report
+
+
+def test_a_gpu_deployment_on_a_host_without_a_driver_stops_at_the_preflight_gate(instance):
+    result = _run(instance, "tiny-gpu-tp2")
+    assert not result.success
+    [gates] = [c for c in result.get_asset_check_evaluations() if c.check_name == "preflight_gates"]
+    assert not gates.passed and "NVIDIA driver" in gates.description
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert materialized == {"hardware_report"}, "nothing after the gate may run"
+
+
+def test_a_server_that_exits_during_start_up_fails_with_the_diagnosis_and_leaves_nothing_running(instance):
+    from resources.process_runtime import port_in_use, read_state
+
+    result = _run(instance, "tiny-cpu-broken")
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    message = failure.event_specific_data.error.to_string()
+    assert "vLLM server for 'tiny-cpu-broken' exited" in message
+    assert "max_model_len" in message and "Last log lines" in message
+    assert read_state("tiny-cpu-broken") is None and not port_in_use("127.0.0.1", 18199)

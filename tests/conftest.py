@@ -1,0 +1,61 @@
+"""Test set-up: a private copy of ``configs/`` and a temporary ``EVAL_HOME`` for the session.
+
+Set before any project module is imported, because the partitions are read from the config
+folder when the code loads. The copy moves the servers to test ports so a user's demo servers
+(on the configs' own ports) are neither reused nor disturbed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TEST_PORT_OFFSET = 10000
+
+_session_dir = Path(tempfile.mkdtemp(prefix="vllm-eval-tests-"))
+_configs = _session_dir / "configs"
+shutil.copytree(PROJECT_ROOT / "configs", _configs)
+for _path in (_configs / "deployments").glob("*.yaml"):
+    _data = yaml.safe_load(_path.read_text())
+    _runtime = _data.setdefault("runtime", {})
+    _runtime["port"] = _runtime.get("port", 8000) + TEST_PORT_OFFSET
+    _path.write_text(yaml.safe_dump(_data, sort_keys=False))
+# Two partitions that exist only in the tests: a GPU deployment (this host has no GPU) and a
+# CPU deployment whose server cannot start (a context longer than the model supports).
+(_configs / "params" / "cpu-too-long.yaml").write_text(
+    "dtype: float32\nmax_model_len: 65536\nkv_cache_memory_bytes: 512M\nenforce_eager: true\n")
+(_configs / "params" / "gpu-tp2.yaml").write_text("tensor_parallel_size: 2\ngpu_memory_utilization: 0.9\n")
+_eager = yaml.safe_load((_configs / "deployments" / "tiny-cpu-eager.yaml").read_text())
+_broken = {**_eager, "params": "cpu-too-long", "runtime": {**_eager["runtime"], "port": 18199}}
+(_configs / "deployments" / "tiny-cpu-broken.yaml").write_text(yaml.safe_dump(_broken, sort_keys=False))
+_gpu = {**_eager, "params": "gpu-tp2", "runtime": {"kind": "process", "device": "gpu", "port": 18198}}
+(_configs / "deployments" / "tiny-gpu-tp2.yaml").write_text(yaml.safe_dump(_gpu, sort_keys=False))
+os.environ["EVAL_CONFIG_DIR"] = str(_configs)
+os.environ["EVAL_HOME"] = str(_session_dir / "eval")
+os.environ["DAGSTER_HOME"] = str(_session_dir / "eval" / "dagster")
+
+
+@pytest.fixture(scope="session")
+def eval_home() -> Path:
+    return Path(os.environ["EVAL_HOME"])
+
+
+@pytest.fixture(scope="session")
+def test_configs() -> Path:
+    return _configs
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_servers_at_end():
+    yield
+    from resources.eval_home import services_dir
+    from resources.process_runtime import stop_service
+
+    for folder in services_dir().glob("*"):
+        stop_service(folder.name)
