@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -12,6 +13,10 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("demo", help="run every CPU deployment through the chain, then the report")
     stop = commands.add_parser("stop", help="stop the servers the process runtime left running")
     stop.add_argument("partitions", nargs="*", help="partitions to stop (default: all)")
+    importer = commands.add_parser("import-bench", help="import results saved by vllm bench serve --save-result")
+    importer.add_argument("files", nargs="+", type=Path, help="JSON files written by --save-result")
+    importer.add_argument("--partition", required=True, help="the deployment the results belong to")
+    importer.add_argument("--scenario", help="scenario name (default: the file's label, else its name)")
     args = parser.parse_args(argv)
 
     if args.command == "demo":
@@ -26,7 +31,29 @@ def main(argv: list[str] | None = None) -> int:
         for partition in partitions:
             print(f"{partition}: {'stopped' if stop_service(partition) else 'not running'}")
         return 0
+    if args.command == "import-bench":
+        return _import_bench(args.files, args.partition, args.scenario)
     return 2
+
+
+def _import_bench(files: list[Path], partition: str, scenario: str | None) -> int:
+    from resources.bench_import import import_result_file
+    from resources.bench_result import BenchResultError
+    from resources.eval_home import results_db_path
+    from resources.results_store import ResultsStore
+
+    store = ResultsStore(results_db_path())
+    failures = 0
+    for path in files:
+        try:
+            run_id = import_result_file(store, path, partition, scenario)
+        except (OSError, BenchResultError) as exc:
+            failures += 1
+            print(f"{path}: not imported: {exc}", file=sys.stderr)
+            continue
+        print(f"{path}: imported as run {run_id} (partition {partition}, origin imported)")
+    print(f"results database: {store.path}")
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

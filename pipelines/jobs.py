@@ -1,13 +1,10 @@
 from dagster import AssetSelection, define_asset_job, in_process_executor
 
-from assets.partitions import deployment_partitions
-
 # In-process: the chain's steps are short wiring around long external work (the server, the
 # benchmark), and a process per step would add seconds of start-up and imports to each.
 deploy_and_evaluate = define_asset_job(
     name="deploy_and_evaluate",
     selection=AssetSelection.groups("deployment"),
-    partitions_def=deployment_partitions,
     executor_def=in_process_executor,
     description="The whole chain for one deployment (partition): hardware report to benchmark results.",
 )

@@ -15,7 +15,7 @@ STATS = ("mean", "median", "p99")
 RESULT_COLUMNS = (
     "completed", "failed", "duration_s", "total_input_tokens", "total_output_tokens",
     "request_throughput", "output_throughput", "total_token_throughput", "max_concurrency",
-    "request_rate",
+    "request_rate", "request_goodput",
 ) + tuple(f"{stat}_{metric}_ms" for metric in METRICS for stat in STATS)
 
 
@@ -47,8 +47,45 @@ def parse_bench_result(data: dict, source: str = "result file") -> dict:
         "total_token_throughput": _number(data.get("total_token_throughput")),
         "max_concurrency": data.get("max_concurrency"),
         "request_rate": _number(data.get("request_rate")),
+        "request_goodput": _number(data.get("request_goodput")),
     }
     for metric in METRICS:
         for stat in STATS:
             row[f"{stat}_{metric}_ms"] = _number(data.get(f"{stat}_{metric}_ms"))
     return row
+
+
+REQUEST_COLUMNS = ("request_index", "input_len", "output_len", "ttft_ms", "latency_ms", "tpot_ms",
+                   "itl_mean_ms", "start_time_s", "error")
+
+
+def parse_request_rows(data: dict) -> list[dict]:
+    """Per-request rows from a result saved with ``--save-detailed``; empty without it.
+
+    TPOT per request follows vLLM: (latency - TTFT) / (output tokens - 1), for requests with
+    more than one output token. Failed requests keep their error and no timings.
+    """
+    if "ttfts" not in data or "latencies" not in data:
+        return []
+    count = len(data["latencies"])
+    column = lambda key: data.get(key) or [None] * count  # noqa: E731 - a local shorthand
+    inputs, outputs, ttfts = column("input_lens"), column("output_lens"), column("ttfts")
+    latencies, itls, starts, errors = data["latencies"], column("itls"), column("start_times"), column("errors")
+    rows = []
+    for i in range(count):
+        error = errors[i] or None
+        ttft, latency, output = ttfts[i], latencies[i], outputs[i]
+        ok = not error and ttft is not None and latency is not None
+        gaps = itls[i] or []
+        rows.append({
+            "request_index": i,
+            "input_len": inputs[i],
+            "output_len": output,
+            "ttft_ms": ttft * 1000 if ok else None,
+            "latency_ms": latency * 1000 if ok else None,
+            "tpot_ms": (latency - ttft) / (output - 1) * 1000 if ok and output and output > 1 else None,
+            "itl_mean_ms": sum(gaps) / len(gaps) * 1000 if ok and gaps else None,
+            "start_time_s": starts[i],
+            "error": error,
+        })
+    return rows

@@ -154,8 +154,36 @@ class SmokePrompt(StrictModel):
     extra_body: dict | None = Field(None, description="e.g. {chat_template_kwargs: {enable_thinking: false}}")
 
 
+class ServiceLevelObjectives(StrictModel):
+    """Latency targets for goodput: the share of requests that meet every target set."""
+
+    ttft_ms: float | None = Field(None, gt=0)
+    tpot_ms: float | None = Field(None, gt=0)
+    e2el_ms: float | None = Field(None, gt=0)
+
+
+class ConcurrencyLadder(StrictModel):
+    """Concurrency doubled from ``start`` up to ``max``: 1, 2, 4, ... A point per level."""
+
+    start: int = Field(1, ge=1)
+    max: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "ConcurrencyLadder":
+        if self.max < self.start:
+            raise ValueError(f"max ({self.max}) must be at least start ({self.start})")
+        return self
+
+    def levels(self) -> list[int]:
+        levels, level = [], self.start
+        while level <= self.max:
+            levels.append(level)
+            level *= 2
+        return levels
+
+
 class BenchmarkScenario(StrictModel):
-    """One ``vllm bench serve`` invocation with vLLM's random dataset."""
+    """``vllm bench serve`` with vLLM's random dataset: one load point, or a ladder or sweep of them."""
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     input_len: int = Field(gt=0)
@@ -163,11 +191,50 @@ class BenchmarkScenario(StrictModel):
     num_prompts: int = Field(gt=0)
     request_rate: float = Field(math.inf, gt=0, description="requests per second; inf sends all at once")
     max_concurrency: int | None = Field(None, gt=0)
+    concurrency_ladder: ConcurrencyLadder | None = Field(
+        None, description="run once per concurrency level, doubling, instead of max_concurrency"
+    )
+    request_rates: tuple[float, ...] | None = Field(
+        None, min_length=1, description="run once per request rate (a sweep), instead of request_rate"
+    )
+    warmups: int = Field(0, ge=0, description="requests sent before measuring (--num-warmups)")
     ignore_eos: bool = True
+    detailed: bool = Field(True, description="keep per-request rows (--save-detailed)")
+    slo: ServiceLevelObjectives | None = Field(None, description="targets for goodput (--goodput)")
     seed: Literal["per_run"] | int = Field(
         "per_run",
         description="per_run draws fresh prompts each run so a warm prefix cache does not inflate results",
     )
+
+    @model_validator(mode="after")
+    def _one_kind_of_sweep(self) -> "BenchmarkScenario":
+        if self.concurrency_ladder is not None and self.request_rates is not None:
+            raise ValueError("choose concurrency_ladder or request_rates, not both")
+        if self.concurrency_ladder is not None and self.max_concurrency is not None:
+            raise ValueError("max_concurrency is set per level by concurrency_ladder; remove max_concurrency")
+        return self
+
+
+class RegressionPolicy(StrictModel):
+    """When the latest run counts as worse than its history."""
+
+    window: int = Field(5, ge=1, description="how many earlier runs form the baseline (their median)")
+    thresholds: dict[str, float] = Field(
+        default_factory=lambda: {"median_tpot_ms": 0.10, "p99_ttft_ms": 0.10, "output_throughput": 0.10},
+        description="metric -> allowed relative change in the worse direction",
+    )
+
+    @field_validator("thresholds")
+    @classmethod
+    def _known_metrics(cls, value: dict[str, float]) -> dict[str, float]:
+        allowed = ("output_throughput", "request_throughput", "total_token_throughput") + tuple(
+            f"{stat}_{metric}_ms" for metric in ("ttft", "tpot", "itl", "e2el") for stat in ("mean", "median", "p99"))
+        unknown = sorted(set(value) - set(allowed))
+        if unknown:
+            raise ValueError(f"unknown metric(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
+        if any(v <= 0 for v in value.values()):
+            raise ValueError("thresholds are positive fractions, e.g. 0.10 for 10 %")
+        return value
 
 
 class DeploymentFile(StrictModel):
@@ -180,6 +247,7 @@ class DeploymentFile(StrictModel):
     runtime: RuntimeConfig = RuntimeConfig()
     smoke: tuple[SmokePrompt, ...] = (SmokePrompt(name="hello"),)
     benchmarks: tuple[BenchmarkScenario, ...] = Field(min_length=1)
+    regression: RegressionPolicy = RegressionPolicy()
 
     @model_validator(mode="after")
     def _unique_scenarios(self) -> "DeploymentFile":

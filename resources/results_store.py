@@ -16,41 +16,89 @@ from typing import Any, Callable
 
 import duckdb
 
-from resources.bench_result import RESULT_COLUMNS
-
-SCHEMA_VERSION = 1
+from resources.bench_result import REQUEST_COLUMNS, RESULT_COLUMNS
 
 RUN_COLUMNS = (
     "run_id", "partition", "started_at", "finished_at", "status", "git_sha", "model_id",
     "weights_source", "weights_revision", "image_ref", "image_digest", "vllm_version",
     "hardware_fingerprint", "config_hash", "serve_args", "startup_s", "service_reused", "origin",
+    "tensor_parallel_size", "gpu_count", "gpu_model", "driver_version", "active_params_b",
+    "bytes_per_param", "trust_remote_code", "device",
 )
 
-_DOUBLE_RESULT_COLUMNS = {c for c in RESULT_COLUMNS if c not in ("completed", "failed", "total_input_tokens",
-                                                                   "total_output_tokens", "max_concurrency")}
+SCENARIO_COLUMNS = ("scenario_group", "num_prompts", "input_len", "output_len", "warmups")
 
-SCHEMA = [
-    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
-    """CREATE TABLE IF NOT EXISTS runs (
-        run_id VARCHAR NOT NULL, partition VARCHAR NOT NULL, started_at TIMESTAMP, finished_at TIMESTAMP,
-        status VARCHAR NOT NULL, git_sha VARCHAR, model_id VARCHAR, weights_source VARCHAR,
-        weights_revision VARCHAR, image_ref VARCHAR, image_digest VARCHAR, vllm_version VARCHAR,
-        hardware_fingerprint VARCHAR, config_hash VARCHAR, serve_args VARCHAR, startup_s DOUBLE,
-        service_reused BOOLEAN, origin VARCHAR NOT NULL DEFAULT 'pipeline',
-        PRIMARY KEY (run_id, partition))""",
-    "CREATE TABLE IF NOT EXISTS benchmark_results (run_id VARCHAR NOT NULL, partition VARCHAR NOT NULL, "
-    "scenario VARCHAR NOT NULL, "
-    + ", ".join(
-        f"{c} {'DOUBLE' if c in _DOUBLE_RESULT_COLUMNS else 'BIGINT'}" for c in RESULT_COLUMNS
-    )
-    + ", seed BIGINT, prefix_caching VARCHAR, metric_definitions VARCHAR NOT NULL DEFAULT 'vllm', "
-    "bench_args VARCHAR, result_file VARCHAR, recorded_at TIMESTAMP NOT NULL DEFAULT current_timestamp, "
-    "PRIMARY KEY (run_id, partition, scenario))",
-    """CREATE TABLE IF NOT EXISTS hardware_reports (
-        run_id VARCHAR NOT NULL, partition VARCHAR NOT NULL, fingerprint VARCHAR, nvidia_driver_present BOOLEAN,
-        report_json VARCHAR, recorded_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
-        PRIMARY KEY (run_id, partition))""",
+_INTEGER_RESULT_COLUMNS = {"completed", "failed", "total_input_tokens", "total_output_tokens", "max_concurrency"}
+
+# Each entry takes the database from version N-1 to N. A results file written by older code is
+# brought up to date the first time newer code opens it; nothing is dropped or rewritten.
+MIGRATIONS: list[list[str]] = [
+    [  # 1: runs, benchmark results, hardware reports
+        """CREATE TABLE IF NOT EXISTS runs (
+            run_id VARCHAR NOT NULL, partition VARCHAR NOT NULL, started_at TIMESTAMP, finished_at TIMESTAMP,
+            status VARCHAR NOT NULL, git_sha VARCHAR, model_id VARCHAR, weights_source VARCHAR,
+            weights_revision VARCHAR, image_ref VARCHAR, image_digest VARCHAR, vllm_version VARCHAR,
+            hardware_fingerprint VARCHAR, config_hash VARCHAR, serve_args VARCHAR, startup_s DOUBLE,
+            service_reused BOOLEAN, origin VARCHAR NOT NULL DEFAULT 'pipeline',
+            PRIMARY KEY (run_id, partition))""",
+        "CREATE TABLE IF NOT EXISTS benchmark_results (run_id VARCHAR NOT NULL, partition VARCHAR NOT NULL, "
+        "scenario VARCHAR NOT NULL, "
+        + ", ".join(f"{c} {'BIGINT' if c in _INTEGER_RESULT_COLUMNS else 'DOUBLE'}"
+                    for c in RESULT_COLUMNS if c != "request_goodput")
+        + ", seed BIGINT, prefix_caching VARCHAR, metric_definitions VARCHAR NOT NULL DEFAULT 'vllm', "
+        "bench_args VARCHAR, result_file VARCHAR, recorded_at TIMESTAMP NOT NULL DEFAULT current_timestamp, "
+        "PRIMARY KEY (run_id, partition, scenario))",
+        """CREATE TABLE IF NOT EXISTS hardware_reports (
+            run_id VARCHAR NOT NULL, partition VARCHAR NOT NULL, fingerprint VARCHAR, nvidia_driver_present BOOLEAN,
+            report_json VARCHAR, recorded_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            PRIMARY KEY (run_id, partition))""",
+    ],
+    [  # 2: what the roofline and Pareto views need, sweeps, goodput, per-request rows
+        "ALTER TABLE runs ADD COLUMN tensor_parallel_size INTEGER",
+        "ALTER TABLE runs ADD COLUMN gpu_count INTEGER",
+        "ALTER TABLE runs ADD COLUMN gpu_model VARCHAR",
+        "ALTER TABLE runs ADD COLUMN driver_version VARCHAR",
+        "ALTER TABLE runs ADD COLUMN active_params_b DOUBLE",
+        "ALTER TABLE runs ADD COLUMN bytes_per_param DOUBLE",
+        "ALTER TABLE runs ADD COLUMN trust_remote_code BOOLEAN",
+        "ALTER TABLE runs ADD COLUMN device VARCHAR",
+        "ALTER TABLE benchmark_results ADD COLUMN request_goodput DOUBLE",
+        "ALTER TABLE benchmark_results ADD COLUMN scenario_group VARCHAR",
+        "ALTER TABLE benchmark_results ADD COLUMN num_prompts INTEGER",
+        "ALTER TABLE benchmark_results ADD COLUMN input_len INTEGER",
+        "ALTER TABLE benchmark_results ADD COLUMN output_len INTEGER",
+        "ALTER TABLE benchmark_results ADD COLUMN warmups INTEGER",
+        """CREATE TABLE IF NOT EXISTS benchmark_requests (
+            run_id VARCHAR NOT NULL, partition VARCHAR NOT NULL, scenario VARCHAR NOT NULL,
+            request_index INTEGER NOT NULL, input_len INTEGER, output_len INTEGER, ttft_ms DOUBLE,
+            latency_ms DOUBLE, tpot_ms DOUBLE, itl_mean_ms DOUBLE, start_time_s DOUBLE, error VARCHAR)""",
+    ],
 ]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def schema_version(connection: duckdb.DuckDBPyConnection) -> int:
+    if _has_version_table(connection):
+        row = connection.execute("SELECT max(version) FROM schema_version").fetchone()
+        if row[0] is not None:
+            return row[0]
+    # A file from before versioning has the version-1 tables and no version row.
+    has_runs = connection.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'runs'").fetchone()[0]
+    return 1 if has_runs else 0
+
+
+def migrate(connection: duckdb.DuckDBPyConnection) -> int:
+    """Applies the migrations this file has not seen yet, inside the caller's transaction."""
+    current = schema_version(connection)
+    connection.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    for version in range(current + 1, SCHEMA_VERSION + 1):
+        for statement in MIGRATIONS[version - 1]:
+            connection.execute(statement)
+    if current != SCHEMA_VERSION:
+        connection.execute("DELETE FROM schema_version")
+        connection.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
+    return SCHEMA_VERSION
 
 
 def _connect_with_retry(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
@@ -80,10 +128,7 @@ class ResultsStore:
         connection = _connect_with_retry(self.path, read_only=False, wait_s=self.lock_wait_s)
         try:
             connection.execute("BEGIN TRANSACTION")
-            for statement in SCHEMA:
-                connection.execute(statement)
-            if connection.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 0:
-                connection.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
+            migrate(connection)
             result = work(connection)
             connection.execute("COMMIT")
             return result
@@ -99,6 +144,7 @@ class ResultsStore:
 
         if not self.path.exists():
             return pd.DataFrame()
+        self.ensure_schema()
         connection = _connect_with_retry(self.path, read_only=True, wait_s=self.lock_wait_s)
         try:
             return connection.execute(sql, params or []).df()
@@ -107,17 +153,36 @@ class ResultsStore:
         finally:
             connection.close()
 
-    def record_run(self, run: dict, results: list[dict]) -> None:
-        """The run's provenance and all its scenario rows, in one transaction."""
+    def ensure_schema(self) -> None:
+        """Brings an older results file up to this code's schema (a no-op when current)."""
+        connection = _connect_with_retry(self.path, read_only=True, wait_s=self.lock_wait_s)
+        try:
+            current = schema_version(connection)
+        finally:
+            connection.close()
+        if current != SCHEMA_VERSION:
+            self._write(lambda connection: None)
+
+    def record_run(self, run: dict, results: list[dict], requests: list[dict] | None = None) -> None:
+        """The run's provenance, its scenario rows and its per-request rows, in one transaction.
+
+        Writing the same run again replaces that run's rows only: a retried step is idempotent.
+        """
+        key = [run["run_id"], run["partition"]]
 
         def work(connection):
-            connection.execute("DELETE FROM benchmark_results WHERE run_id = ? AND partition = ?",
-                               [run["run_id"], run["partition"]])
-            connection.execute("DELETE FROM runs WHERE run_id = ? AND partition = ?",
-                               [run["run_id"], run["partition"]])
+            for table in ("benchmark_requests", "benchmark_results", "runs"):
+                connection.execute(f"DELETE FROM {table} WHERE run_id = ? AND partition = ?", key)
             _insert(connection, "runs", {k: run.get(k) for k in RUN_COLUMNS if k in run})
             for row in results:
                 _insert(connection, "benchmark_results", row)
+            if requests:
+                import pandas as pd
+
+                frame = pd.DataFrame(requests, columns=["run_id", "partition", "scenario", *REQUEST_COLUMNS])
+                connection.register("new_requests", frame)
+                connection.execute("INSERT INTO benchmark_requests BY NAME SELECT * FROM new_requests")
+                connection.unregister("new_requests")
 
         self._write(work)
 
@@ -132,6 +197,11 @@ class ResultsStore:
             })
 
         self._write(work)
+
+
+def _has_version_table(connection: duckdb.DuckDBPyConnection) -> bool:
+    return connection.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'").fetchone()[0] > 0
 
 
 def _insert(connection: duckdb.DuckDBPyConnection, table: str, row: dict) -> None:

@@ -2,27 +2,39 @@ import os
 from datetime import datetime, timezone
 
 import pandas as pd
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext, MaterializeResult,
+    MetadataValue, asset,
+)
 
 from assets.partitions import deployment_partitions
-from resources.bench_command import render_bench_args, scenario_seed
-from resources.bench_result import parse_bench_result
+from resources.bench_command import expand_scenario, render_bench_args, scenario_seed
+from resources.bench_result import parse_bench_result, parse_request_rows
 from resources.bench_runner import run_bench_serve
 from resources.dagster_resources import DeploymentCatalog, ResultsDatabase
 from resources.eval_home import bench_dir
 from resources.process_runtime import stop_service
 from resources.provenance import project_git_sha
+from resources.regression import HISTORY_SQL, find_regressions
+from resources.run_record import result_row, run_row
 
 SUMMARY_COLUMNS = ["scenario", "completed", "failed", "output_throughput", "mean_ttft_ms", "p99_ttft_ms",
-                   "mean_tpot_ms", "mean_itl_ms"]
+                   "mean_tpot_ms", "median_tpot_ms", "mean_itl_ms"]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 @asset(
     partitions_def=deployment_partitions,
     group_name="deployment",
     kinds={"python", "duckdb"},
+    check_specs=[AssetCheckSpec("no_regression", asset="benchmark_results",
+                                description="The latest run against the median of its last N runs on the same "
+                                "hardware, image and scenario; thresholds from the deployment's regression policy.")],
     description="vLLM's own benchmark (vllm bench serve) for each scenario of the deployment, parsed "
-    "into DuckDB with the run's provenance.",
+    "into DuckDB with the run's provenance; per-request rows when the scenario keeps them.",
 )
 def benchmark_results(
     context: AssetExecutionContext,
@@ -35,54 +47,54 @@ def benchmark_results(
     smoke_test: dict,
 ) -> MaterializeResult:
     deployment = deployments.get(context.partition_key)
-    started_at = datetime.now(timezone.utc).replace(tzinfo=None)
+    run_id = context.run.run_id
+    started_at = _utcnow()
     api_key = os.environ.get(deployment.runtime.api_key_env) if deployment.runtime.api_key_env else None
-    out_dir = bench_dir() / context.partition_key / context.run.run_id
-    rows = []
+    out_dir = bench_dir() / context.partition_key / run_id
+    points = [point for scenario in deployment.spec.benchmarks for point in expand_scenario(scenario)]
+    rows, requests = [], []
     try:
-        for scenario in deployment.spec.benchmarks:
-            seed = scenario_seed(scenario, context.run.run_id)
-            args = render_bench_args(scenario, vllm_service["base_url"], vllm_service["served_model_name"],
-                                     model_weights["path"], str(out_dir), f"{scenario.name}.json", seed)
-            context.log.info(f"scenario {scenario.name}: vllm bench serve {' '.join(args)}")
-            raw = run_bench_serve(args, out_dir / f"{scenario.name}.json",
-                                  env={"OPENAI_API_KEY": api_key} if api_key else None,
+        for number, point in enumerate(points, start=1):
+            seed = scenario_seed(point.name, run_id, point.scenario.seed)
+            result_file = out_dir / f"{point.name.replace('/', '_')}.json"
+            args = render_bench_args(point, vllm_service["base_url"], vllm_service["served_model_name"],
+                                     model_weights["path"], str(out_dir), result_file.name, seed)
+            context.log.info(f"[{number}/{len(points)}] {point.name}: vllm bench serve {' '.join(args)}")
+            raw = run_bench_serve(args, result_file, env={"OPENAI_API_KEY": api_key} if api_key else None,
                                   on_line=lambda line: _log_progress(context, line))
-            row = parse_bench_result(raw, str(out_dir / f"{scenario.name}.json"))
-            rows.append({
-                "run_id": context.run.run_id, "partition": context.partition_key, "scenario": scenario.name, **row,
-                "seed": seed, "prefix_caching": _prefix_caching(deployment.params.enable_prefix_caching),
-                "metric_definitions": "vllm", "bench_args": " ".join(args),
-                "result_file": str(out_dir / f"{scenario.name}.json"),
-            })
+            parsed = parse_bench_result(raw, str(result_file))
+            rows.append(result_row(run_id=run_id, partition=context.partition_key, point=point, parsed=parsed,
+                                   seed=seed, prefix_caching=deployment.params.enable_prefix_caching,
+                                   bench_args=args, result_file=str(result_file)))
+            requests += [{"run_id": run_id, "partition": context.partition_key, "scenario": point.name, **r}
+                         for r in parse_request_rows(raw)]
             context.log.info(
-                f"scenario {scenario.name}: {row['completed']} completed, {row['failed']} failed, "
-                f"{row['output_throughput']:.1f} output tok/s, mean TTFT {row['mean_ttft_ms']:.1f} ms"
+                f"[{number}/{len(points)}] {point.name}: {parsed['completed']} completed, {parsed['failed']} failed, "
+                f"{parsed['output_throughput']:.1f} output tok/s, mean TTFT {parsed['mean_ttft_ms']:.1f} ms"
             )
     finally:
         if deployment.runtime.teardown == "stop":
             context.log.info("teardown: stop; stopping the server")
             stop_service(context.partition_key)
 
-    run = {
-        "run_id": context.run.run_id, "partition": context.partition_key, "started_at": started_at,
-        "finished_at": datetime.now(timezone.utc).replace(tzinfo=None), "status": "succeeded",
-        "git_sha": project_git_sha(), "model_id": model_weights["model_id"],
-        "weights_source": model_weights["source"], "weights_revision": model_weights["revision"],
-        "image_ref": vllm_image["image_ref"], "image_digest": vllm_image["image_digest"],
-        "vllm_version": vllm_image["vllm_version"], "hardware_fingerprint": hardware_report["fingerprint"],
-        "config_hash": vllm_service["config_hash"], "serve_args": " ".join(vllm_service["serve_args"]),
-        "startup_s": vllm_service["startup_s"], "service_reused": vllm_service["reused"], "origin": "pipeline",
-    }
+    run = run_row(run_id=run_id, deployment=deployment, started_at=started_at, finished_at=_utcnow(),
+                  status="succeeded", git_sha=project_git_sha(), hardware=hardware_report, image=vllm_image,
+                  weights=model_weights, service=vllm_service)
     store = results_db.store()
-    store.record_run(run, rows)
+    store.record_run(run, rows, requests)
+    policy = deployment.spec.regression
+    regressions = find_regressions(store.query(HISTORY_SQL, [context.partition_key]), run_id,
+                                   policy.thresholds, policy.window)
+    for regression in regressions:
+        context.log.warning(f"regression: {regression.describe()}")
     summary = pd.DataFrame(rows)[SUMMARY_COLUMNS].round(2)
     first = rows[0]
     return MaterializeResult(
-        value={"run_id": context.run.run_id, "scenarios": [r["scenario"] for r in rows]},
+        value={"run_id": run_id, "scenarios": [r["scenario"] for r in rows]},
         metadata={
             "results_db": MetadataValue.path(str(store.path)),
             "scenarios": len(rows),
+            "request_rows": len(requests),
             "completed": int(sum(r["completed"] for r in rows)),
             "failed": int(sum(r["failed"] for r in rows)),
             "output_throughput": round(first["output_throughput"], 2),
@@ -92,11 +104,14 @@ def benchmark_results(
             "config_hash": vllm_service["config_hash"],
             "hardware_fingerprint": hardware_report["fingerprint"],
         },
+        check_results=[AssetCheckResult(
+            check_name="no_regression", passed=not regressions, severity=AssetCheckSeverity.WARN,
+            description="\n".join(r.describe() for r in regressions) or
+            "no metric worse than its threshold against this partition's history",
+            metadata={"regressions": len(regressions),
+                      "metrics": ", ".join(sorted({r.metric for r in regressions})) or "none"},
+        )],
     )
-
-
-def _prefix_caching(setting: bool | None) -> str:
-    return {True: "on", False: "off", None: "server default"}[setting]
 
 
 def _log_progress(context: AssetExecutionContext, line: str) -> None:

@@ -48,12 +48,20 @@ def test_a_cpu_deployment_runs_the_whole_chain_and_lands_its_benchmark_in_duckdb
     with _db(eval_home) as db:
         rows = db.execute(
             "SELECT scenario, completed, failed, mean_ttft_ms, output_throughput, p99_tpot_ms, median_itl_ms,"
-            " metric_definitions FROM benchmark_results WHERE run_id = ?", [first_run.run_id]).fetchall()
-    assert len(rows) == 1
-    scenario, completed, failed, ttft, throughput, p99_tpot, median_itl, definitions = rows[0]
-    assert scenario == "short-burst" and completed == 32 and failed == 0
-    assert ttft > 0 and throughput > 0 and p99_tpot > 0 and median_itl > 0
-    assert definitions == "vllm"
+            " metric_definitions FROM benchmark_results WHERE run_id = ? ORDER BY scenario",
+            [first_run.run_id]).fetchall()
+        requests = db.execute("SELECT scenario, count(*), min(ttft_ms) FROM benchmark_requests WHERE run_id = ?"
+                              " GROUP BY scenario ORDER BY scenario", [first_run.run_id]).fetchall()
+    assert [r[0] for r in rows] == ["ladder/c1", "ladder/c2", "ladder/c4", "short-burst"]
+    for scenario, completed, failed, ttft, throughput, p99_tpot, median_itl, definitions in rows:
+        assert completed == (32 if scenario == "short-burst" else 8) and failed == 0
+        assert ttft > 0 and throughput > 0 and p99_tpot > 0 and median_itl > 0
+        assert definitions == "vllm"
+    assert [(r[0], r[1]) for r in requests] == [("ladder/c1", 8), ("ladder/c2", 8), ("ladder/c4", 8),
+                                                ("short-burst", 32)]
+    assert all(r[2] > 0 for r in requests)
+    ladder = {r[0]: r[4] for r in rows if r[0].startswith("ladder")}
+    assert ladder["ladder/c4"] > ladder["ladder/c1"], "more concurrency, more throughput on the same server"
 
 
 def test_every_run_row_carries_its_provenance(first_run, eval_home):
@@ -64,6 +72,7 @@ def test_every_run_row_carries_its_provenance(first_run, eval_home):
     assert run.vllm_version.startswith("0.") and run.image_ref.startswith("local:vllm==")
     assert len(run.hardware_fingerprint) == 16 and len(run.config_hash) == 16
     assert run.git_sha and "--enforce-eager" in run.serve_args
+    assert run.device == "cpu" and run.gpu_count == 0 and run.tensor_parallel_size == 1
 
 
 def test_the_materializations_show_start_up_phases_smoke_ttft_and_the_summary(first_run):
@@ -75,7 +84,9 @@ def test_the_materializations_show_start_up_phases_smoke_ttft_and_the_summary(fi
     [check] = [c for c in first_run.get_asset_check_evaluations() if c.check_name == "server_answers"]
     assert check.passed
     bench = _metadata(first_run, "benchmark_results")
-    assert bench["completed"] == 32 and bench["failed"] == 0 and "short-burst" in bench["summary"]
+    assert bench["completed"] == 32 + 3 * 8 and bench["failed"] == 0 and "short-burst" in bench["summary"]
+    [regression] = [c for c in first_run.get_asset_check_evaluations() if c.check_name == "no_regression"]
+    assert regression.passed, "a first run has no history to regress from"
     hardware = _metadata(first_run, "hardware_report")
     assert hardware["nvidia_driver_present"] is False and "no NVIDIA driver" in hardware["report"]
 
@@ -91,7 +102,8 @@ def test_a_replay_reuses_the_healthy_server_and_appends_a_second_run(first_run, 
     with _db(eval_home) as db:
         runs = db.execute("SELECT run_id FROM runs WHERE partition = ?", [PARTITION]).fetchall()
         after = db.execute("SELECT * FROM benchmark_results WHERE run_id = ?", [first_run.run_id]).df()
-        seeds = db.execute("SELECT DISTINCT seed FROM benchmark_results WHERE partition = ?", [PARTITION]).fetchall()
+        seeds = db.execute("SELECT DISTINCT seed FROM benchmark_results WHERE partition = ? AND scenario = "
+                           "'short-burst'", [PARTITION]).fetchall()
     assert {first_run.run_id, replay.run_id} <= {r[0] for r in runs}
     assert before.equals(after), "a later run must not change an earlier run's rows"
     assert len(seeds) == 2, "each run draws fresh prompts so a warm prefix cache does not inflate results"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from resources.bench_command import render_bench_args, scenario_seed
-from resources.bench_result import BenchResultError, parse_bench_result
+from resources.bench_command import expand_scenario, render_bench_args, scenario_seed
+from resources.bench_result import BenchResultError, parse_bench_result, parse_request_rows
 from resources.config_models import BenchmarkScenario
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vllm"
@@ -40,16 +40,41 @@ def test_a_file_that_is_not_a_bench_result_is_refused_by_name():
 
 
 def test_each_run_draws_fresh_prompts_unless_the_config_pins_a_seed():
-    scenario = BenchmarkScenario(name="s", input_len=8, output_len=8, num_prompts=2)
-    assert scenario_seed(scenario, "run-a") != scenario_seed(scenario, "run-b")
-    assert scenario_seed(scenario, "run-a") == scenario_seed(scenario, "run-a")
-    pinned = BenchmarkScenario(name="s", input_len=8, output_len=8, num_prompts=2, seed=7)
-    assert scenario_seed(pinned, "run-a") == scenario_seed(pinned, "run-b") == 7
+    assert scenario_seed("s", "run-a") != scenario_seed("s", "run-b")
+    assert scenario_seed("s", "run-a") == scenario_seed("s", "run-a")
+    assert scenario_seed("s", "run-a", 7) == scenario_seed("s", "run-b", 7) == 7
 
 
 def test_the_recipe_scenario_renders_vllm_bench_flags():
     recipe = BenchmarkScenario(name="recipe", input_len=8000, output_len=1024, num_prompts=32, request_rate=10)
-    args = " ".join(render_bench_args(recipe, "http://127.0.0.1:8000", "qwen-30b", "/m", "/out", "r.json", 5))
+    [point] = expand_scenario(recipe)
+    args = " ".join(render_bench_args(point, "http://127.0.0.1:8000", "qwen-30b", "/m", "/out", "r.json", 5))
     for flag in ("--dataset-name random", "--random-input-len 8000", "--random-output-len 1024",
-                 "--request-rate 10", "--num-prompts 32", "--ignore-eos", "--save-result", "--seed 5"):
+                 "--request-rate 10", "--num-prompts 32", "--ignore-eos", "--save-result", "--seed 5",
+                 "--save-detailed"):
         assert flag in args
+    assert "--max-concurrency" not in args and "--goodput" not in args
+
+
+def test_a_concurrency_ladder_doubles_up_to_its_max_with_warmups_and_goodput_targets():
+    ladder = BenchmarkScenario.model_validate({
+        "name": "ladder", "input_len": 64, "output_len": 32, "num_prompts": 8, "warmups": 2,
+        "concurrency_ladder": {"start": 1, "max": 8}, "slo": {"ttft_ms": 500, "tpot_ms": 50}})
+    points = expand_scenario(ladder)
+    assert [p.name for p in points] == ["ladder/c1", "ladder/c2", "ladder/c4", "ladder/c8"]
+    args = " ".join(render_bench_args(points[2], "http://h", "m", "/t", "/o", "f.json", 1))
+    assert "--max-concurrency 4" in args and "--num-warmups 2" in args and "--goodput ttft:500 tpot:50" in args
+
+
+def test_a_request_rate_sweep_gives_one_point_per_rate():
+    sweep = BenchmarkScenario(name="rates", input_len=8, output_len=8, num_prompts=4, request_rates=(1, 2.5))
+    assert [p.name for p in expand_scenario(sweep)] == ["rates/r1", "rates/r2.5"]
+
+
+def test_per_request_rows_follow_vllms_tpot_definition():
+    raw = {"ttfts": [0.1, None], "latencies": [0.5, 0.0], "output_lens": [5, 0], "input_lens": [10, 10],
+           "itls": [[0.1, 0.1, 0.1, 0.1], []], "start_times": [0.0, 0.1], "errors": ["", "timeout"]}
+    ok, failed = parse_request_rows(raw)
+    assert ok["ttft_ms"] == pytest.approx(100) and ok["tpot_ms"] == pytest.approx(100)
+    assert ok["itl_mean_ms"] == pytest.approx(100) and ok["error"] is None
+    assert failed["error"] == "timeout" and failed["ttft_ms"] is None
