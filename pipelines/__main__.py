@@ -17,6 +17,10 @@ def main(argv: list[str] | None = None) -> int:
     importer.add_argument("files", nargs="+", type=Path, help="JSON files written by --save-result")
     importer.add_argument("--partition", required=True, help="the deployment the results belong to")
     importer.add_argument("--scenario", help="scenario name (default: the file's label, else its name)")
+    plan = commands.add_parser("plan", help="print the docker commands a deployment will run, running nothing")
+    plan.add_argument("partition", help="a deployment file's name under configs/deployments/")
+    diagnose = commands.add_parser("diagnose", help="read a vLLM start-up log: phases with durations, cause, fix")
+    diagnose.add_argument("logfile", type=Path, help="a `vllm serve` or `docker logs` output")
     args = parser.parse_args(argv)
 
     if args.command == "demo":
@@ -33,6 +37,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "import-bench":
         return _import_bench(args.files, args.partition, args.scenario)
+    if args.command == "plan":
+        from pipelines.runtime_commands import print_plan
+
+        return print_plan(args.partition)
+    if args.command == "diagnose":
+        from pipelines.runtime_commands import print_diagnosis
+
+        return print_diagnosis(args.logfile)
     return 2
 
 

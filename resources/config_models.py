@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from resources.docker_config import DockerSettings
+
 # vLLM's --dtype choices. "fp8" is a common mistake: FP8 checkpoints are detected from the
 # weights' quantization config, and the loader rejects --dtype fp8.
 VLLM_DTYPES = ("auto", "half", "float16", "bfloat16", "float", "float32")
@@ -137,11 +139,17 @@ class RuntimeConfig(StrictModel):
     api_key_env: str | None = Field(
         None, description="name of the environment variable holding the server's --api-key"
     )
+    docker: DockerSettings | None = Field(None, description="for kind docker: engine, image and container settings")
 
     @model_validator(mode="after")
     def _kind_fields(self) -> "RuntimeConfig":
         if self.kind == "external" and not self.base_url:
             raise ValueError("runtime kind external needs 'base_url', e.g. http://127.0.0.1:8000")
+        if self.kind == "docker" and self.docker is None:
+            raise ValueError("runtime kind docker needs a 'docker' block with at least 'image' "
+                             "(pull: vllm/vllm-openai:<release> or build: {...})")
+        if self.kind != "docker" and self.docker is not None:
+            raise ValueError(f"the 'docker' block only applies to runtime kind docker, not {self.kind}")
         if self.api_key_env is not None and not _ENV_NAME.match(self.api_key_env):
             raise ValueError("'api_key_env' is the NAME of an environment variable, e.g. VLLM_API_KEY")
         return self
@@ -152,6 +160,8 @@ class SmokePrompt(StrictModel):
     messages: tuple[dict[str, str], ...] = ({"role": "user", "content": "Say hello."},)
     max_tokens: int = Field(16, gt=0)
     extra_body: dict | None = Field(None, description="e.g. {chat_template_kwargs: {enable_thinking: false}}")
+    tools: tuple[dict, ...] | None = Field(None, description="OpenAI tool definitions offered to the model")
+    expect_tool_call: bool = Field(False, description="the answer must be a tool call (checks the tool parser)")
 
 
 class ServiceLevelObjectives(StrictModel):

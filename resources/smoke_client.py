@@ -70,7 +70,7 @@ def _chat(client, served_name: str, prompt: SmokePrompt, api_key: str | None) ->
     try:
         response = client.chat.completions.create(
             model=served_name, messages=list(prompt.messages), max_tokens=prompt.max_tokens,
-            extra_body=prompt.extra_body,
+            extra_body=prompt.extra_body, **_tools(prompt),
         )
     except Exception as exc:
         return PromptOutcome(prompt.name, False, error=f"chat completion failed: {_safe(exc, api_key)}")
@@ -79,9 +79,19 @@ def _chat(client, served_name: str, prompt: SmokePrompt, api_key: str | None) ->
     content = (choice.message.content or "") if choice else ""
     reasoning = getattr(choice.message, "reasoning", None) or getattr(choice.message, "reasoning_content", None) if choice else None
     tokens = response.usage.completion_tokens if response.usage else None
-    ok = bool(content or reasoning) and bool(tokens)
+    tool_calls = (choice.message.tool_calls or []) if choice else []
+    ok = bool(content or reasoning or tool_calls) and bool(tokens)
+    if ok and prompt.expect_tool_call and not tool_calls:
+        return PromptOutcome(prompt.name, False, content[:200], tokens, latency,
+                             error="expected a tool call, got text (is the tool-call parser set?)")
+    if tool_calls:
+        content = content or "tool call: " + ", ".join(call.function.name for call in tool_calls)
     return PromptOutcome(prompt.name, ok, content[:200], tokens, latency,
                          error=None if ok else "chat completion returned no text")
+
+
+def _tools(prompt: SmokePrompt) -> dict:
+    return {"tools": [dict(tool) for tool in prompt.tools]} if prompt.tools else {}
 
 
 def _chat_streamed(client, served_name: str, prompt: SmokePrompt, api_key: str | None) -> PromptOutcome:
@@ -93,13 +103,15 @@ def _chat_streamed(client, served_name: str, prompt: SmokePrompt, api_key: str |
     try:
         stream = client.chat.completions.create(
             model=served_name, messages=list(prompt.messages), max_tokens=prompt.max_tokens,
-            stream=True, extra_body=prompt.extra_body,
+            stream=True, extra_body=prompt.extra_body, **_tools(prompt),
         )
         for chunk in stream:
             if not chunk.choices:
                 continue
             delta = chunk.choices[0].delta
             text = (delta.content or "") + (getattr(delta, "reasoning", None) or getattr(delta, "reasoning_content", None) or "")
+            text += "".join((call.function.name or "") + (call.function.arguments or "")
+                            for call in (delta.tool_calls or []) if call.function)
             if text:
                 chunks += 1
                 pieces.append(text)

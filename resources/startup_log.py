@@ -138,6 +138,9 @@ def _diagnose(reading: StartupReading, text: str) -> None:
         for line in candidates:
             if pattern.search(line):
                 reading.cause, reading.hint, reading.root_cause_line = cause, hint, line.strip()
+                named = pattern.search(line).groups()
+                if named and named[0].strip():  # e.g. which argument vLLM did not recognise
+                    reading.cause = f"{cause}: {named[0].strip()}"
                 return
     # Unknown cause: the first exception line that names an exception type is the root cause;
     # later ones are usually the same failure re-raised by the API server.

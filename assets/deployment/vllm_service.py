@@ -2,6 +2,10 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 
 from assets.partitions import deployment_partitions
 from resources.dagster_resources import DeploymentCatalog
+from resources.docker_plan import shell_join
+from resources.docker_runtime import ensure_service
+from resources.docker_spec import docker_run_argv, render_container_spec
+from resources.external_runtime import check_endpoint
 from resources.process_runtime import find_reusable, start_service
 from resources.serve_command import config_hash, render_serve_args
 from resources.startup_log import read_startup_log
@@ -21,6 +25,8 @@ def vllm_service(
     runtime = deployment.runtime
     serve_args = render_serve_args(deployment, model_weights["path"])
     hash_ = config_hash(deployment, model_weights["identity"], vllm_image["image_digest"])
+    if runtime.kind != "process":
+        return _container_or_endpoint(context, deployment, vllm_image, model_weights, hash_)
     reused = find_reusable(context.partition_key, hash_)
     if reused is not None:
         state, startup_s = reused, None
@@ -48,4 +54,30 @@ def vllm_service(
         "phase_durations_s": MetadataValue.json(phases),
         "serve_command": MetadataValue.text("vllm serve " + " ".join(serve_args)),
         "log_path": MetadataValue.path(state.log_path),
+    })
+
+
+def _container_or_endpoint(context, deployment, vllm_image: dict, model_weights: dict, hash_: str):
+    """The docker runtime starts (or reuses) the container; an external endpoint is only checked."""
+    if deployment.runtime.kind == "external":
+        base_url = deployment.runtime.base_url
+        check_endpoint(base_url)
+        context.log.info(f"external endpoint {base_url} answers /health; the pipeline does not start or stop it")
+        value = {"base_url": base_url, "served_model_name": deployment.served_model_name, "config_hash": hash_,
+                 "serve_args": [], "startup_s": None, "reused": True, "log_path": ""}
+        return MaterializeResult(value=value, metadata={"base_url": base_url, "config_hash": hash_,
+                                                        "runtime": "external"})
+    value, diagnosis, startup_s = ensure_service(deployment, vllm_image, model_weights["path"], hash_,
+                                                 on_progress=context.log.info)
+    return MaterializeResult(value=value, metadata={
+        "base_url": value["base_url"],
+        "config_hash": hash_,
+        "reused": value["reused"],
+        "startup_s": round(startup_s, 2) if startup_s is not None else "reused",
+        "phases_reached": ", ".join(diagnosis.phases),
+        "phase_durations_s": MetadataValue.json(diagnosis.durations),
+        "container": value["container"],
+        "engine": value["engine"],
+        "docker_run": MetadataValue.text(shell_join(docker_run_argv(
+            render_container_spec(deployment, vllm_image["image_ref"], model_weights["path"], hash_)))),
     })

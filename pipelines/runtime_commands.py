@@ -1,0 +1,41 @@
+"""``python -m pipelines plan`` and ``python -m pipelines diagnose``: read-only views of a deployment."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def print_plan(partition: str) -> int:
+    from resources.config_loader import ConfigError, config_dir, load_deployments
+    from resources.docker_plan import describe_non_docker, render_plan
+
+    try:
+        deployments = load_deployments()
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if partition not in deployments:
+        print(f"no deployment '{partition}'; available: {', '.join(deployments)}", file=sys.stderr)
+        return 2
+    deployment = deployments[partition]
+    if deployment.runtime.kind == "docker":
+        print(render_plan(deployment, config_dir()), end="")
+    else:
+        print(describe_non_docker(deployment), end="")
+    return 0
+
+
+def print_diagnosis(logfile: Path) -> int:
+    """Exit 0 when the log shows a server that became ready, 1 when it shows a failed start."""
+    from resources.startup_diagnosis import diagnose, format_diagnosis
+
+    try:
+        text = logfile.read_text(errors="replace")
+    except OSError as exc:
+        print(f"cannot read {logfile}: {exc}", file=sys.stderr)
+        return 2
+    diagnosis = diagnose(text)
+    tail = [line for line in text.splitlines() if line.strip()][-10:]
+    print(format_diagnosis(diagnosis, tail if not diagnosis.ready or diagnosis.cause else None, str(logfile)))
+    return 0 if diagnosis.ready and not diagnosis.cause else 1

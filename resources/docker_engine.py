@@ -1,0 +1,68 @@
+"""A connection to a Docker Engine: the local socket, or a remote one per deployment.
+
+One Dagster instance drives several GPU hosts by naming each host's engine in the deployment
+(``runtime.docker.engine: ssh://gpu-node-1``); without one, ``DOCKER_HOST`` or the local socket
+is used, as the docker command line does. ``ssh://`` goes through the machine's own ``ssh``
+client, so ``~/.ssh/config`` (keys, jump hosts) applies.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+
+
+class EngineUnavailable(RuntimeError):
+    """The Docker Engine does not answer; the message names the address and what to check."""
+
+
+@dataclass(frozen=True)
+class EngineAddress:
+    url: str
+    source: str  # "deployment", "DOCKER_HOST" or "default"
+
+    @property
+    def is_local(self) -> bool:
+        return self.url.startswith("unix://")
+
+
+def engine_address(configured: str | None) -> EngineAddress:
+    if configured:
+        return EngineAddress(configured, "deployment")
+    if os.environ.get("DOCKER_HOST"):
+        return EngineAddress(os.environ["DOCKER_HOST"], "DOCKER_HOST")
+    return EngineAddress(DEFAULT_SOCKET, "default")
+
+
+def connect(configured: str | None = None, timeout_s: float = 600):
+    """A docker SDK client for the engine, checked with a ping."""
+    import docker
+    import docker.errors
+
+    address = engine_address(configured)
+    try:
+        client = docker.DockerClient(base_url=address.url, timeout=int(timeout_s),
+                                     use_ssh_client=address.url.startswith("ssh://"))
+        client.ping()
+    except (docker.errors.DockerException, OSError) as exc:
+        hint = ("is dockerd running, and may this user open its socket?" if address.is_local else
+                "is the host reachable, does `docker -H " + address.url + " info` work from this machine?")
+        raise EngineUnavailable(
+            f"Docker Engine at {address.url} (from {address.source}) does not answer: "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}; {hint}"
+        ) from None
+    return client
+
+
+def engine_available(configured: str | None = None) -> tuple[bool, str]:
+    """(True, version) when the engine answers, else (False, why): for tests that need one."""
+    try:
+        client = connect(configured, timeout_s=10)
+    except EngineUnavailable as exc:
+        return False, str(exc)
+    try:
+        return True, client.version().get("Version", "?")
+    finally:
+        client.close()
