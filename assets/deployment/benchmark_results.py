@@ -10,10 +10,9 @@ from dagster import (
 from assets.partitions import deployment_partitions
 from resources.bench_command import expand_scenario, render_bench_args, scenario_seed
 from resources.bench_result import parse_bench_result, parse_request_rows
-from resources.bench_runner import run_bench_serve
+from resources.bench_execution import run_benchmark, stop_runtime
 from resources.dagster_resources import DeploymentCatalog, ResultsDatabase
 from resources.eval_home import bench_dir
-from resources.process_runtime import stop_service
 from resources.provenance import project_git_sha
 from resources.regression import HISTORY_SQL, find_regressions
 from resources.run_record import result_row, run_row
@@ -45,7 +44,7 @@ def benchmark_results(
     model_weights: dict,
     vllm_service: dict,
     smoke_test: dict,
-) -> MaterializeResult:
+):
     deployment = deployments.get(context.partition_key)
     run_id = context.run.run_id
     started_at = _utcnow()
@@ -60,8 +59,9 @@ def benchmark_results(
             args = render_bench_args(point, vllm_service["base_url"], vllm_service["served_model_name"],
                                      model_weights["path"], str(out_dir), result_file.name, seed)
             context.log.info(f"[{number}/{len(points)}] {point.name}: vllm bench serve {' '.join(args)}")
-            raw = run_bench_serve(args, result_file, env={"OPENAI_API_KEY": api_key} if api_key else None,
-                                  on_line=lambda line: _log_progress(context, line))
+            raw = run_benchmark(deployment, vllm_service, args, result_file,
+                                on_line=lambda line: _log_progress(context, line),
+                                env={"OPENAI_API_KEY": api_key} if api_key else None, context=context)
             parsed = parse_bench_result(raw, str(result_file))
             rows.append(result_row(run_id=run_id, partition=context.partition_key, point=point, parsed=parsed,
                                    seed=seed, prefix_caching=deployment.params.enable_prefix_caching,
@@ -75,7 +75,7 @@ def benchmark_results(
     finally:
         if deployment.runtime.teardown == "stop":
             context.log.info("teardown: stop; stopping the server")
-            stop_service(context.partition_key)
+            stop_runtime(deployment)
 
     run = run_row(run_id=run_id, deployment=deployment, started_at=started_at, finished_at=_utcnow(),
                   status="succeeded", git_sha=project_git_sha(), hardware=hardware_report, image=vllm_image,
