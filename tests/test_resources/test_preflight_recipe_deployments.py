@@ -1,0 +1,38 @@
+"""The recipe's deployments, as configured under configs/, judged on real recorded GPU hosts."""
+
+from pathlib import Path
+
+from resources.config_loader import load_deployments
+from resources.hardware_gates import evaluate_gates
+from resources.preflight import gate_requirements
+from tests.test_resources.test_hardware_report import load_recording, replay, without_driver
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def _failures(partition: str, host: str) -> dict[str, str]:
+    deployment = load_deployments(CONFIGS)[partition]
+    report = replay(load_recording(host))
+    return {g.name: g.description for g in evaluate_gates(report, gate_requirements(deployment, False))
+            if g.severity == "ERROR" and not g.passed}
+
+
+def test_qwen_on_two_gpus_clears_every_blocking_gate_on_the_recorded_two_gpu_host():
+    assert _failures("qwen3-30b-a3b-fp8-2x24gb", "h200_x2") == {}
+
+
+def test_qwen_on_the_one_gpu_host_stops_because_it_needs_two_gpus():
+    failures = _failures("qwen3-30b-a3b-fp8-2x24gb", "h100_x1")
+    assert set(failures) == {"gpu_count"} and "tensor_parallel_size 2" in failures["gpu_count"]
+
+
+def test_glm5_on_the_two_gpu_host_stops_for_its_four_gpus_and_says_so():
+    failures = _failures("glm5-int4-4gpu", "h200_x2")
+    assert "gpu_count" in failures and "tensor_parallel_size 4" in failures["gpu_count"]
+
+
+def test_the_cpu_demo_passes_on_a_host_without_a_driver():
+    deployment = load_deployments(CONFIGS)["tiny-cpu-eager"]
+    report = replay(without_driver(load_recording("h100_x1")))
+    results = evaluate_gates(report, gate_requirements(deployment, True))
+    assert [g.name for g in results if g.severity == "ERROR" and not g.passed] == []
