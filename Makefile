@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 # elsewhere on PyTorch's CPU index.
 TORCH_INDEX ?= $(if $(wildcard /opt/wheels/torch-2.13.0+cpu-*.whl),,--extra-index-url https://download.pytorch.org/whl/cpu)
 
-.PHONY: install demo test test-fast ui stop clean
+.PHONY: install demo test test-fast ui stop clean bench-report
 
 install: $(STAMP)
 
@@ -34,6 +34,10 @@ test: install
 
 test-fast: install
 	$(PY) -m pytest -m "not e2e"
+
+# How long the comparison report takes over a synthetic history of 10,000 runs and 1,000,000 request rows.
+bench-report: install
+	$(PY) benchmarks/report_speed.py
 
 ui: install
 	$(PY) -c "from pipelines.instance import ensure_dagster_home; ensure_dagster_home()"

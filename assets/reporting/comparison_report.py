@@ -1,26 +1,32 @@
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from resources.comparison import latest_results, render_comparison_markdown
 from resources.dagster_resources import ResultsDatabase
 from resources.eval_home import reports_dir
+from resources.report_build import build_report
+from resources.report_sections import slower_count
 
 
 @asset(
     group_name="reporting",
     kinds={"duckdb"},
     deps=["benchmark_results"],
-    description="Every deployment's latest benchmark results side by side, from the results database.",
+    description="Which deployment is best, whether the last run got slower or drifted, how far each result is "
+    "from the memory-bandwidth bound, and each deployment's history: markdown here, HTML and PNG charts "
+    "under EVAL_HOME/reports/.",
 )
 def comparison_report(context: AssetExecutionContext, results_db: ResultsDatabase) -> MaterializeResult:
-    latest = latest_results(results_db.store())
-    markdown = render_comparison_markdown(latest)
-    folder = reports_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "comparison_report.md"
-    path.write_text(markdown + "\n")
-    context.log.info(f"report over {latest['partition'].nunique() if not latest.empty else 0} partitions: {path}")
+    report = build_report(results_db.store(), reports_dir())
+    latest = report.data.latest
+    partitions = int(latest["partition"].nunique()) if not latest.empty else 0
+    context.log.info(f"report over {partitions} partitions in {sum(report.seconds.values()):.2f} s: "
+                     f"{report.html_path}")
     return MaterializeResult(metadata={
-        "report": MetadataValue.md(markdown),
-        "partitions": int(latest["partition"].nunique()) if not latest.empty else 0,
-        "path": MetadataValue.path(str(path)),
+        "report": MetadataValue.md(report.markdown),
+        "partitions": partitions,
+        "slower_results": slower_count(latest),
+        "drift_events": report.data.drift_total,
+        # The UI's markdown shows no embedded images; the HTML file has the charts inside it.
+        "html": MetadataValue.path(str(report.html_path)),
+        "path": MetadataValue.path(str(report.markdown_path)),
+        **{f"chart_{key}": MetadataValue.path(str(path)) for key, path in report.charts.items()},
     })

@@ -1,0 +1,177 @@
+"""The report's charts as PNG files (matplotlib, Agg backend: no display, no network).
+
+- ``pareto``: output tok/s per GPU against interactivity (1000 / median TPOT ms), one series per
+  deployment, the frontier of each comparable group (model, request shape, host) marked, as
+  InferenceX draws its nightly charts;
+- ``sweeps``: latency against throughput for scenario groups that vary concurrency or request rate;
+- ``trend``: output tok/s of each deployment over its recent runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # before pyplot: files only, never a window
+
+import matplotlib.dates as mdates  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from resources.comparison import ComparisonData, sweeps  # noqa: E402
+
+CHARTS = ("pareto", "sweeps", "trend")
+DPI = 90
+MAX_PANELS = 6
+MAX_LABELLED_POINTS = 16  # per panel; more labels than that hide the points
+STYLE = {"axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False,
+         "font.size": 9, "axes.titlesize": 9, "legend.fontsize": 8, "legend.frameon": False}
+
+
+def _colors(partitions) -> dict[str, tuple]:
+    """One colour per deployment, the same in every chart."""
+    palette = plt.get_cmap("tab10" if len(partitions) <= 10 else "tab20")
+    return {p: palette(i % palette.N) for i, p in enumerate(sorted(partitions))}
+
+
+def draw_charts(data: ComparisonData, folder: Path) -> dict[str, Path]:
+    """Draws what there is data for; returns chart key -> PNG path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if data.empty:
+        return {}
+    colors = _colors(data.latest["partition"].unique())
+    drawn = {}
+    with plt.rc_context(STYLE):
+        for key, draw in (("pareto", pareto_chart), ("sweeps", sweep_chart), ("trend", trend_chart)):
+            fig = draw(data, colors)
+            if fig is not None:
+                drawn[key] = folder / f"{key}.png"
+                fig.savefig(drawn[key], dpi=DPI)
+                plt.close(fig)
+    return drawn
+
+
+def _grid(n: int, labels: list[str], title: str, width: float = 4.8, height: float = 3.4):
+    """Panels in up to two columns and a legend on the right as wide as its labels, laid out by hand
+    (matplotlib's constrained layout doubles the time to save a chart)."""
+    cols = 1 if n == 1 else 2
+    rows = (n + cols - 1) // cols
+    legend_cols = 1 if len(labels) <= 18 else 2
+    legend_w = legend_cols * (0.75 + 0.062 * max((len(label) for label in labels), default=10))
+    fig_w, fig_h = width * cols + legend_w + 0.3, height * rows + 0.9
+    fig, axes = plt.subplots(rows, cols, figsize=(fig_w, fig_h), squeeze=False)
+    fig.subplots_adjust(left=0.75 / fig_w, right=(fig_w - legend_w) / fig_w, bottom=0.6 / fig_h,
+                        top=(fig_h - 0.75) / fig_h, wspace=0.28 * 4.8 / width, hspace=0.55 * 3.4 / height)
+    fig.suptitle(title, x=0.75 / fig_w, ha="left", y=1 - 0.12 / fig_h, va="top", fontsize=11)
+    flat = list(axes.flat)
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig, flat[:n]
+
+
+def _legend(fig, axes) -> None:
+    handles = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    labels = sorted(handles, key=lambda label: (label == "Pareto frontier", label))
+    right = fig.subplotpars.right
+    fig.legend([handles[label] for label in labels], labels, loc="upper left", bbox_to_anchor=(right + 0.01, fig.subplotpars.top),
+               ncols=1 if len(handles) <= 18 else 2)
+
+
+def pareto_chart(data: ComparisonData, colors: dict):
+    points = data.latest.dropna(subset=["interactivity", "throughput_per_device"])
+    if points.empty:
+        return None
+    groups = list(points.groupby("shape", sort=True))[:MAX_PANELS]
+    fig, axes = _grid(len(groups), [*points["partition"].unique(), "Pareto frontier"],
+                      "Output tok/s per GPU against interactivity (latest run of each deployment; "
+                      "up and right is better)")
+    for ax, (shape, group) in zip(axes, groups):
+        labelled = len(group) <= MAX_LABELLED_POINTS
+        for partition, series in group.groupby("partition", sort=True):
+            # A sweep's points are joined in load order; a lone scenario is a marker.
+            for name, curve in series.groupby(series["scenario_group"].fillna(series["scenario"]), sort=True):
+                curve = curve.sort_values(["max_concurrency", "request_rate"])
+                ax.plot(curve["interactivity"], curve["throughput_per_device"], "o-", color=colors[partition],
+                        label=partition, markersize=4.5, linewidth=1.1, alpha=0.9)
+            if labelled:
+                for row in series.itertuples():
+                    ax.annotate(str(row.scenario).split("/")[-1], (row.interactivity, row.throughput_per_device),
+                                textcoords="offset points", xytext=(4, 3), fontsize=7, color="0.35")
+        front = group[group["on_frontier"]].sort_values("interactivity")
+        ax.plot(front["interactivity"], front["throughput_per_device"], "--", color="black", linewidth=1,
+                label="Pareto frontier", zorder=1)
+        ax.scatter(front["interactivity"], front["throughput_per_device"], s=90, facecolors="none",
+                   edgecolors="black", linewidths=1.1, zorder=3)
+        model, _, rest = shape.partition(" · ")
+        ax.set_title(f"{model}\n{rest}")
+        ax.set_xlabel("tok/s per user (1000 / median TPOT ms)")
+        ax.set_ylabel("output tok/s per GPU")
+        ax.set_xlim(left=0)
+        ax.set_ylim(bottom=0)
+    _legend(fig, axes)
+    return fig
+
+
+def sweep_chart(data: ComparisonData, colors: dict):
+    points = sweeps(data.latest)
+    if points.empty:
+        return None
+    panels = (("median_ttft_ms", "median TTFT ms"), ("p99_ttft_ms", "p99 TTFT ms"),
+              ("median_tpot_ms", "median TPOT ms"), ("p99_tpot_ms", "p99 TPOT ms"))
+    curves = list(points.groupby(["partition", "scenario_group"], sort=True))
+    groups = sorted(points["scenario_group"].unique())
+    names = [p if len(groups) == 1 else f"{p} · {g}" for p, g in (key for key, _ in curves)]
+    fig, axes = _grid(4, names, "Latency against output throughput as the load rises "
+                      "(latest run; points labelled with their load)", height=3.1)
+    markers = "osD^v<>"
+    labelled = len(points) <= MAX_LABELLED_POINTS
+    for ax, (column, label) in zip(axes, panels):
+        for (partition, group_name), curve in curves:
+            curve = curve.sort_values("load")
+            name = partition if len(groups) == 1 else f"{partition} · {group_name}"
+            ax.plot(curve["output_throughput"], curve[column], linestyle="-",
+                    marker=markers[groups.index(group_name) % len(markers)], color=colors[partition], label=name,
+                    markersize=4, linewidth=1.1)
+            if labelled:
+                for row in curve.itertuples():
+                    ax.annotate(str(row.scenario).split("/")[-1], (row.output_throughput, getattr(row, column)),
+                                textcoords="offset points", xytext=(3, 3), fontsize=7, color="0.35")
+        ax.set_title(label)
+        ax.set_xlabel("output tok/s")
+        ax.set_ylabel("ms")
+        ax.set_xlim(left=0)
+        ax.set_ylim(bottom=0)
+    _legend(fig, axes)
+    return fig
+
+
+def trend_chart(data: ComparisonData, colors: dict):
+    results = data.recent_results
+    if results.empty or results["finished_at"].nunique() < 2:  # a trend needs two runs
+        return None
+    # Plain scenarios first, then sweep points; at most MAX_PANELS panels.
+    order = (results.assign(_sweep=results["scenario_group"].notna())
+             .groupby("scenario").agg(sweep=("_sweep", "first"), n=("partition", "nunique"))
+             .sort_values(["sweep", "n"], ascending=[True, False]))
+    scenarios = list(order.index[:MAX_PANELS])
+    more = len(order) - len(scenarios)
+    fig, axes = _grid(len(scenarios), list(results["partition"].unique()),
+                      f"Output tok/s over each deployment's last {data.history_runs} runs"
+                      + (f" ({more} more scenarios in the tables)" if more > 0 else ""), height=2.9)
+    for ax, scenario in zip(axes, scenarios):
+        for partition, series in results[results["scenario"] == scenario].groupby("partition", sort=True):
+            series = series.sort_values("finished_at")
+            ax.plot(pd.to_datetime(series["finished_at"]), series["output_throughput"], "o-", markersize=3,
+                    linewidth=1.1, color=colors.get(partition, "0.5"), label=partition)
+        ax.set_title(f"scenario {scenario}")
+        ax.set_ylabel("output tok/s")
+        ax.set_ylim(bottom=0)
+        locator = mdates.AutoDateLocator(maxticks=6)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    _legend(fig, axes)
+    return fig

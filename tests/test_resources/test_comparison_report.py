@@ -1,0 +1,196 @@
+"""The comparison report over a small hand-built results history.
+
+The history is written through the results store's own API (``record_run`` and
+``record_hardware_report``), as the pipeline writes it: an H100 deployment with three nightly runs
+(a burst and a three-point concurrency ladder; the third run on a new image digest and slower),
+and a CPU deployment with two runs.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import duckdb
+import pytest
+
+from resources.comparison import load_comparison, pareto_frontier
+from resources.report_build import build_report
+from resources.results_store import ResultsStore
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+NIGHT = datetime(2025, 3, 1, 2, 0)
+
+
+def _run(partition: str, night: int, gpu: bool, image_digest: str) -> dict:
+    return {
+        "run_id": f"{partition}-run{night}", "partition": partition, "status": "succeeded",
+        "started_at": NIGHT + timedelta(days=night), "finished_at": NIGHT + timedelta(days=night, minutes=5),
+        "git_sha": "abc123", "model_id": "Qwen/Qwen3-30B-A3B-Instruct-2507-FP8" if gpu else "generated/tiny-llama",
+        "weights_source": "huggingface" if gpu else "generated", "weights_revision": "rev1",
+        "image_ref": "vllm/vllm-openai:v0.11.0", "image_digest": image_digest, "vllm_version": "0.11.0",
+        "hardware_fingerprint": "h100host" if gpu else "cpuhost", "config_hash": f"cfg-{partition}",
+        "serve_args": "--model /model", "startup_s": 60.0, "service_reused": False, "origin": "pipeline",
+        "tensor_parallel_size": 1, "gpu_count": 1 if gpu else 0, "gpu_model": "NVIDIA H100 80GB HBM3" if gpu else None,
+        "driver_version": "550.54.15" if gpu else None, "active_params_b": 3.3 if gpu else 0.000487552,
+        "bytes_per_param": 1.0 if gpu else 4.0, "trust_remote_code": False, "device": "gpu" if gpu else "cpu",
+    }
+
+
+def _result(run: dict, scenario: str, tpot_ms: float, throughput: float, concurrency: int | None = None) -> dict:
+    return {
+        "run_id": run["run_id"], "partition": run["partition"], "scenario": scenario,
+        "scenario_group": scenario.split("/")[0] if "/" in scenario else None,
+        "completed": 32, "failed": 0, "duration_s": 10.0, "total_input_tokens": 4096, "total_output_tokens": 2048,
+        "request_throughput": throughput / 64, "output_throughput": throughput,
+        "total_token_throughput": throughput * 3, "max_concurrency": concurrency, "request_rate": float("inf"),
+        "mean_ttft_ms": 50.0, "median_ttft_ms": 45.0 + (concurrency or 0), "p99_ttft_ms": 90.0 + 5 * (concurrency or 0),
+        "mean_tpot_ms": tpot_ms, "median_tpot_ms": tpot_ms, "p99_tpot_ms": tpot_ms * 1.5,
+        "mean_itl_ms": tpot_ms, "median_itl_ms": tpot_ms, "p99_itl_ms": tpot_ms * 2,
+        "mean_e2el_ms": 200.0, "median_e2el_ms": 190.0, "p99_e2el_ms": 300.0,
+        "input_len": 1024, "output_len": 256, "num_prompts": 32, "warmups": 0, "seed": 7,
+        "prefix_caching": "off", "metric_definitions": "vllm", "bench_args": "--dataset-name random",
+        "result_file": "/dev/null",
+    }
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory):
+    store = ResultsStore(tmp_path_factory.mktemp("history") / "results.duckdb")
+    for night in (1, 2, 3):
+        run = _run("qwen-h100-tp1", night, gpu=True, image_digest="sha256:aaaa" if night < 3 else "sha256:bbbb")
+        slow = 1.25 if night == 3 else 1.0  # the third night, on the new image, is 25 % slower
+        results = [_result(run, "short", 2.0 * slow, 4000 / slow, 16)]
+        results += [_result(run, f"ladder/c{c}", (2.0 + 0.5 * c) * slow, c * 1000 / (2.0 + 0.5 * c) / slow, c)
+                    for c in (1, 2, 4)]
+        requests = [{"run_id": run["run_id"], "partition": run["partition"], "scenario": "short", "request_index": i,
+                     "input_len": 1024, "output_len": 256, "ttft_ms": 40.0 + i, "latency_ms": 600.0 + i,
+                     "tpot_ms": 2.0 * slow, "itl_mean_ms": 2.0, "start_time_s": i * 0.1,
+                     "error": "timeout" if i == 9 else None} for i in range(10)]
+        store.record_run(run, results, requests)
+        store.record_hardware_report(run["run_id"], run["partition"], "h100host", True,
+                                     json.dumps({"gpus": [{"name": "NVIDIA H100 80GB HBM3"}]}))
+    for night in (1, 2):
+        run = _run("tiny-cpu-eager", night, gpu=False, image_digest="local:vllm-cpu")
+        store.record_run(run, [_result(run, "short", 25.0, 2300.0, 16)])
+        store.record_hardware_report(run["run_id"], run["partition"], "cpuhost", False, json.dumps({"gpus": []}))
+    return store
+
+
+@pytest.fixture(scope="module")
+def report(history, tmp_path_factory):
+    return build_report(history, tmp_path_factory.mktemp("reports"))
+
+
+def _latest(report, partition: str, scenario: str):
+    latest = report.data.latest
+    return latest[(latest["partition"] == partition) & (latest["scenario"] == scenario)].iloc[0]
+
+
+def test_both_deployments_appear_with_their_latest_results(report):
+    assert set(report.data.latest["partition"]) == {"qwen-h100-tp1", "tiny-cpu-eager"}
+    assert _latest(report, "qwen-h100-tp1", "short")["run_id"] == "qwen-h100-tp1-run3"
+    assert "qwen-h100-tp1" in report.markdown and "tiny-cpu-eager" in report.markdown
+    assert "TTFT mean ms" in report.markdown
+
+
+def test_the_history_shows_every_run_of_each_deployment(report):
+    counts = report.data.run_counts.set_index("partition")["runs"]
+    assert counts.to_dict() == {"qwen-h100-tp1": 3, "tiny-cpu-eager": 2}
+    runs = report.data.recent_runs.groupby("partition")["run_id"].count().to_dict()
+    assert runs == {"qwen-h100-tp1": 3, "tiny-cpu-eager": 2}
+    assert "`qwen-h100-tp1` (output tok/s by scenario)" in report.markdown
+
+
+def test_an_h100_result_is_shown_as_a_fraction_of_the_memory_bandwidth_bound(history, tmp_path):
+    # Night 2 of the H100 deployment: TPOT 2 ms = 500 tok/s per sequence; 3.3 B active params x 1 byte
+    # on 3.35 TB/s gives a bound of 3.35e12 / 3.3e9 = 1015 tok/s, so 49 %.
+    store = ResultsStore(tmp_path / "one.duckdb")
+    run = _run("qwen-h100-tp1", 2, gpu=True, image_digest="sha256:aaaa")
+    store.record_run(run, [_result(run, "short", 2.0, 4000, 16)])
+    row = load_comparison(store).latest.iloc[0]
+    assert row["bound_tok_s"] == pytest.approx(1015.15, abs=0.1)
+    assert row["decode_tok_s"] == pytest.approx(500.0)
+    assert row["bound_fraction"] == pytest.approx(0.4925, abs=1e-4)
+    assert row["bound_label"] == "49%" and row["gpu"] == "H100 SXM"
+
+
+def test_a_cpu_result_has_no_bound_rather_than_a_made_up_one(report):
+    row = _latest(report, "tiny-cpu-eager", "short")
+    assert row["bound_label"] == "n/a (no GPU)"
+    assert "n/a (no GPU)" in report.markdown
+
+
+def test_a_changed_image_digest_is_flagged_as_drift(report):
+    runs = report.data.recent_runs.set_index("run_id")
+    assert bool(runs.loc["qwen-h100-tp1-run3", "drift_image_digest"])
+    assert not bool(runs.loc["qwen-h100-tp1-run2", "drift_image_digest"])
+    assert not runs.loc["tiny-cpu-eager-run2", [c for c in runs.columns if c.startswith("drift_")]].any()
+    assert report.data.drift_total == 1
+    assert "image digest aaaa → bbbb" in report.markdown
+
+
+def test_the_slower_night_is_called_slower(report):
+    row = _latest(report, "qwen-h100-tp1", "short")
+    assert row["prev_output_throughput"] == pytest.approx(4000)
+    assert report.markdown.count("**slower**") == 4  # the burst and the three ladder points
+    assert "same (±5%)" in report.markdown  # the CPU deployment did not change
+
+
+def test_sweeps_and_per_request_rows_are_summarised(report):
+    from resources.comparison import sweeps
+
+    points = sweeps(report.data.latest)
+    assert list(points["scenario"]) == ["ladder/c1", "ladder/c2", "ladder/c4"]
+    requests = report.data.requests.set_index("partition").loc["qwen-h100-tp1"]
+    assert requests["requests"] == 10 and requests["errors"] == 1
+
+
+def test_the_pareto_frontier_keeps_only_undominated_points():
+    import pandas as pd
+
+    x = pd.Series([10.0, 20.0, 30.0, 15.0])
+    y = pd.Series([300.0, 200.0, 100.0, 150.0])  # (15, 150) is beaten by (20, 200)
+    assert list(pareto_frontier(x, y)) == [True, True, True, False]
+
+
+def test_the_html_report_opens_offline_with_its_charts_inside(report):
+    html = report.html_path.read_text()
+    assert html.startswith("<!DOCTYPE html>")
+    assert "http://" not in html and "https://" not in html
+    assert "<script" not in html and "<link" not in html and "@import" not in html
+    assert html.count('src="data:image/png;base64,') == len(report.charts) == 3
+
+
+def test_the_charts_are_png_files_and_the_markdown_links_them(report):
+    assert set(report.charts) == {"pareto", "sweeps", "trend"}
+    for path in report.charts.values():
+        assert path.read_bytes()[:8] == PNG_MAGIC and path.stat().st_size > 10_000
+    on_disk = report.markdown_path.read_text()
+    assert "](pareto.png)" in on_disk and "](sweeps.png)" in on_disk
+    assert "data:image" not in report.markdown  # the Dagster UI would drop it
+
+
+def test_an_empty_database_gives_a_report_that_says_so(tmp_path):
+    report = build_report(ResultsStore(tmp_path / "none.duckdb"), tmp_path / "reports")
+    assert "No benchmark results recorded yet" in report.markdown
+    assert report.charts == {} and report.html_path.exists()
+
+
+def test_a_results_file_from_before_schema_v2_is_reported_with_what_it_has(tmp_path):
+    path = tmp_path / "v1.duckdb"
+    with duckdb.connect(str(path)) as db:
+        db.execute("CREATE TABLE runs (run_id VARCHAR, partition VARCHAR, finished_at TIMESTAMP, status VARCHAR, "
+                   "image_digest VARCHAR, hardware_fingerprint VARCHAR, model_id VARCHAR)")
+        db.execute("CREATE TABLE benchmark_results (run_id VARCHAR, partition VARCHAR, scenario VARCHAR, "
+                   "completed BIGINT, failed BIGINT, output_throughput DOUBLE, mean_ttft_ms DOUBLE, "
+                   "median_ttft_ms DOUBLE, mean_tpot_ms DOUBLE, median_tpot_ms DOUBLE)")
+        db.execute("CREATE TABLE hardware_reports (run_id VARCHAR, partition VARCHAR, nvidia_driver_present BOOLEAN, "
+                   "report_json VARCHAR)")
+        db.execute("INSERT INTO runs VALUES ('r1', 'old', '2025-01-01', 'succeeded', 'd1', 'fp', 'm')")
+        db.execute("INSERT INTO benchmark_results VALUES ('r1', 'old', 'short', 32, 0, 100.0, 50, 45, 5, 5)")
+        db.execute("INSERT INTO hardware_reports VALUES ('r1', 'old', false, '{}')")
+    report = build_report(ResultsStore(path, lock_wait_s=1), tmp_path / "reports")
+    row = report.data.latest.iloc[0]
+    assert row["partition"] == "old" and row["bound_label"] == "n/a (no GPU)"
+    assert "old" in report.markdown and report.html_path.exists()
