@@ -3,6 +3,10 @@
 Uses the official ``openai`` client against the server's OpenAI-compatible API, as a user's
 application would. Failures are recorded as findings, not raised, so the asset check can
 report all of them at once.
+
+Each streamed request is bracketed by two reads of the server's ``/metrics``, so the client's
+time to first token can be set beside vLLM's own (``vllm:time_to_first_token_seconds``) for
+exactly the same requests; see ``resources.server_metrics``.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 from resources.config_models import SmokePrompt
+from resources.server_metrics import TTFT_HISTOGRAM, HistogramTotals, fetch_metrics, histogram_totals
 
 
 @dataclass
@@ -30,6 +35,9 @@ class SmokeOutcome:
     served_name_listed: bool = False
     prompts: list[PromptOutcome] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    # vLLM's TTFT histogram over the streamed requests (after minus before); None without /metrics.
+    server_ttft: HistogramTotals | None = None
+    streamed_requests: int = 0
 
     @property
     def passed(self) -> bool:
@@ -39,6 +47,32 @@ class SmokeOutcome:
     def stream_ttft_ms(self) -> float | None:
         values = [p.ttft_ms for p in self.prompts if p.ttft_ms is not None]
         return min(values) if values else None
+
+    @property
+    def client_ttft_mean_ms(self) -> float | None:
+        """The client's mean TTFT over the streamed requests that gave a first token."""
+        values = [p.ttft_ms for p in self.prompts if p.ttft_ms is not None]
+        return sum(values) / len(values) if values else None
+
+    @property
+    def server_ttft_comparable(self) -> bool:
+        """The server counted exactly our streamed requests: nothing else ran meanwhile."""
+        return (self.server_ttft is not None and self.streamed_requests > 0
+                and round(self.server_ttft.count) == self.streamed_requests
+                and self.client_ttft_mean_ms is not None)
+
+    @property
+    def server_ttft_mean_ms(self) -> float | None:
+        if self.server_ttft is None or self.server_ttft.mean is None:
+            return None
+        return self.server_ttft.mean * 1000
+
+    @property
+    def ttft_difference_ms(self) -> float | None:
+        """Client minus server: HTTP, chat template, tokenization and streaming of the first chunk."""
+        if not self.server_ttft_comparable:
+            return None
+        return self.client_ttft_mean_ms - self.server_ttft_mean_ms
 
 
 def run_smoke(base_url: str, served_name: str, prompts: tuple[SmokePrompt, ...], api_key: str | None,
@@ -58,11 +92,51 @@ def run_smoke(base_url: str, served_name: str, prompts: tuple[SmokePrompt, ...],
             f"/v1/models lists {outcome.models_listed}, not the served name '{served_name}'"
         )
         return outcome
+    ttft_labels = {"model_name": served_name}
     for prompt in prompts:
         outcome.prompts.append(_chat(client, served_name, prompt, api_key))
+        before = _ttft_totals(base_url, api_key, ttft_labels)
         outcome.prompts.append(_chat_streamed(client, served_name, prompt, api_key))
+        outcome.streamed_requests += 1
+        after = _ttft_totals(base_url, api_key, ttft_labels) if before is not None else None
+        if before is None or after is None:
+            outcome.server_ttft = None
+            ttft_labels = None  # no usable histogram: stop reading /metrics for the other prompts
+            continue
+        outcome.server_ttft = (after - before) + (outcome.server_ttft or HistogramTotals(0.0, 0.0))
     outcome.problems += [f"prompt '{p.name}': {p.error}" for p in outcome.prompts if not p.ok]
     return outcome
+
+
+def ttft_comparison(outcome: SmokeOutcome) -> dict:
+    """Client and server TTFT for the same streamed requests, and their difference, as metadata."""
+    client, server = outcome.client_ttft_mean_ms, outcome.server_ttft_mean_ms
+    if outcome.server_ttft is None:
+        note = "server TTFT unavailable: /metrics has no vllm:time_to_first_token_seconds histogram"
+    elif not outcome.server_ttft_comparable:
+        note = (f"server TTFT not comparable: the histogram counted {outcome.server_ttft.count:g} requests "
+                f"while the smoke test streamed {outcome.streamed_requests} (other traffic, or a failed stream)")
+    else:
+        note = (f"TTFT over {outcome.streamed_requests} streamed request(s): client {client:.1f} ms, vLLM "
+                f"/metrics {server:.1f} ms, difference {outcome.ttft_difference_ms:.1f} ms (HTTP, chat "
+                "template, tokenization and streaming, which the server's figure leaves out)")
+    metadata = {"ttft_comparison": note}
+    if client is not None:
+        metadata["client_ttft_ms"] = round(client, 2)
+    if outcome.server_ttft_comparable:
+        metadata["server_ttft_ms"] = round(server, 2)
+        metadata["ttft_difference_ms"] = round(outcome.ttft_difference_ms, 2)
+    return metadata
+
+
+def _ttft_totals(base_url: str, api_key: str | None, labels: dict[str, str] | None) -> HistogramTotals | None:
+    if labels is None:
+        return None
+    text = fetch_metrics(base_url, api_key)
+    if text is None:
+        return None
+    # The model_name label is the first served name; fall back to every series if it differs.
+    return histogram_totals(text, TTFT_HISTOGRAM, labels) or histogram_totals(text, TTFT_HISTOGRAM)
 
 
 def _chat(client, served_name: str, prompt: SmokePrompt, api_key: str | None) -> PromptOutcome:

@@ -140,12 +140,20 @@ def folder_content_hash(folder: Path) -> str:
 
 
 def _describe(path: Path) -> GeneratedModel:
-    from safetensors import safe_open
-
-    with safe_open(str(path / "model.safetensors"), framework="pt") as weights:
-        params = sum(_prod(weights.get_slice(name).get_shape()) for name in weights.keys())
+    params = sum(_prod(shape) for shape in safetensors_shapes(path / "model.safetensors").values())
     size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     return GeneratedModel(path, folder_content_hash(path), params, size)
+
+
+def safetensors_shapes(file: Path) -> dict[str, list[int]]:
+    """Tensor shapes from a safetensors file's JSON header (8-byte length, then JSON).
+
+    Read directly rather than through ``safetensors.safe_open(framework="pt")``, which imports
+    torch: seconds of start-up on every run that only needs to describe a model already on disk.
+    """
+    with file.open("rb") as handle:
+        header = json.loads(handle.read(int.from_bytes(handle.read(8), "little")))
+    return {name: info["shape"] for name, info in header.items() if name != "__metadata__"}
 
 
 def _prod(shape) -> int:

@@ -7,7 +7,7 @@ from dagster import (
 
 from assets.partitions import deployment_partitions
 from resources.dagster_resources import DeploymentCatalog
-from resources.smoke_client import run_smoke
+from resources.smoke_client import run_smoke, ttft_comparison
 
 
 @asset(
@@ -18,7 +18,8 @@ from resources.smoke_client import run_smoke
                                 description="The server lists the served model and answers every smoke "
                                 "prompt, plain and streamed; nothing is benchmarked behind a broken server.")],
     description="The OpenAI API answers: /v1/models lists the served name, a chat completion and a "
-    "streamed one (with its time to first token) for each smoke prompt.",
+    "streamed one (with its time to first token) for each smoke prompt; the client's TTFT beside "
+    "vLLM's own TTFT histogram (/metrics) for the same streamed requests.",
 )
 def smoke_test(context: AssetExecutionContext, deployments: DeploymentCatalog, vllm_service: dict):
     deployment = deployments.get(context.partition_key)
@@ -32,12 +33,16 @@ def smoke_test(context: AssetExecutionContext, deployments: DeploymentCatalog, v
     )
     for problem in outcome.problems:
         context.log.error(problem)
+    ttft = ttft_comparison(outcome)
+    context.log.info(ttft["ttft_comparison"])
     return MaterializeResult(
-        value={"passed": outcome.passed, "stream_ttft_ms": outcome.stream_ttft_ms, "problems": outcome.problems},
+        value={"passed": outcome.passed, "stream_ttft_ms": outcome.stream_ttft_ms, "problems": outcome.problems,
+               "client_ttft_ms": outcome.client_ttft_mean_ms, "server_ttft_ms": outcome.server_ttft_mean_ms},
         metadata={
             "passed": outcome.passed,
             "models_listed": ", ".join(outcome.models_listed),
             "stream_ttft_ms": outcome.stream_ttft_ms if outcome.stream_ttft_ms is not None else -1.0,
+            **ttft,
             "prompts": MetadataValue.md(table),
         },
         check_results=[AssetCheckResult(
@@ -48,3 +53,4 @@ def smoke_test(context: AssetExecutionContext, deployments: DeploymentCatalog, v
             metadata={"problems": len(outcome.problems)},
         )],
     )
+

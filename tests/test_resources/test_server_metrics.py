@@ -1,0 +1,72 @@
+"""vLLM's /metrics text: the TTFT histogram read before and after one streamed request.
+
+The fixtures are real: a vLLM CPU server's /metrics before and after one streamed chat
+completion (`curl -N .../v1/chat/completions` with "stream": true, nothing else in between).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from resources.server_metrics import TTFT_HISTOGRAM, HistogramTotals, histogram_totals, parse_samples
+from resources.smoke_client import PromptOutcome, SmokeOutcome, ttft_comparison
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "vllm"
+BEFORE = (FIXTURES / "metrics_cpu_before_stream.txt").read_text()
+AFTER = (FIXTURES / "metrics_cpu_after_stream.txt").read_text()
+
+
+def test_the_ttft_histogram_difference_counts_the_one_streamed_request_and_its_ttft():
+    before = histogram_totals(BEFORE, TTFT_HISTOGRAM, {"model_name": "tiny"})
+    after = histogram_totals(AFTER, TTFT_HISTOGRAM, {"model_name": "tiny"})
+    assert before == HistogramTotals(79.0, 15.26523232460022)
+    delta = after - before
+    assert delta.count == 1.0
+    assert delta.mean * 1000 == pytest.approx(8.8427, abs=1e-3)
+
+
+def test_a_label_filter_that_matches_nothing_gives_none_and_no_filter_sums_every_series():
+    assert histogram_totals(AFTER, TTFT_HISTOGRAM, {"model_name": "other"}) is None
+    assert histogram_totals(AFTER, TTFT_HISTOGRAM) == histogram_totals(AFTER, TTFT_HISTOGRAM, {"engine": "0"})
+    assert histogram_totals(AFTER, "vllm:no_such_histogram") is None
+
+
+def test_samples_keep_labels_infinities_and_skip_comments():
+    samples = parse_samples(AFTER)
+    assert all(not s.name.startswith("#") for s in samples)
+    [inf_bucket] = [s for s in samples if s.name == f"{TTFT_HISTOGRAM}_bucket" and s.labels["le"] == "+Inf"]
+    assert inf_bucket.value == 80.0 and inf_bucket.labels == {"engine": "0", "le": "+Inf", "model_name": "tiny"}
+    [odd] = parse_samples('x_total{path="/a,b",quote="say \\"hi\\""} +Inf 1700000000\n')
+    assert odd.labels == {"path": "/a,b", "quote": 'say "hi"'} and math.isinf(odd.value)
+
+
+def test_engines_of_one_model_are_added_up():
+    text = ('vllm:time_to_first_token_seconds_count{engine="0",model_name="m"} 2\n'
+            'vllm:time_to_first_token_seconds_sum{engine="0",model_name="m"} 0.5\n'
+            'vllm:time_to_first_token_seconds_count{engine="1",model_name="m"} 1\n'
+            'vllm:time_to_first_token_seconds_sum{engine="1",model_name="m"} 0.25\n')
+    assert histogram_totals(text, TTFT_HISTOGRAM, {"model_name": "m"}) == HistogramTotals(3, 0.75)
+
+
+def _outcome(server: HistogramTotals | None, streamed: int = 1) -> SmokeOutcome:
+    return SmokeOutcome(models_listed=["tiny"], served_name_listed=True,
+                        prompts=[PromptOutcome("hello", True, "hi", 3, 20.0),
+                                 PromptOutcome("hello (streamed)", True, "hi", 3, 30.0, ttft_ms=12.0)],
+                        server_ttft=server, streamed_requests=streamed)
+
+
+def test_the_smoke_metadata_sets_client_and_server_ttft_side_by_side_with_their_difference():
+    metadata = ttft_comparison(_outcome(HistogramTotals(1, 0.0088427)))
+    assert metadata["client_ttft_ms"] == 12.0
+    assert metadata["server_ttft_ms"] == pytest.approx(8.84)
+    assert metadata["ttft_difference_ms"] == pytest.approx(3.16)
+    assert "client 12.0 ms, vLLM /metrics 8.8 ms" in metadata["ttft_comparison"]
+
+
+def test_other_traffic_during_the_smoke_makes_the_server_figure_not_comparable():
+    metadata = ttft_comparison(_outcome(HistogramTotals(3, 0.03)))
+    assert "server_ttft_ms" not in metadata and "not comparable" in metadata["ttft_comparison"]
+    assert "unavailable" in ttft_comparison(_outcome(None))["ttft_comparison"]
