@@ -198,8 +198,10 @@ def _queries(columns: dict[str, set[str]]) -> dict[str, str]:
     run_cols, result_cols = columns.get("runs", set()), columns.get("benchmark_results", set())
     runs = _select("r", RUN_FIELDS, run_cols)
     # A sweep point is "<group>/<point>"; files from before scenario_group say so only in the name.
-    group = (f"coalesce(b.scenario_group, {_split_group('b.scenario')})" if "scenario_group" in result_cols
-             else _split_group("b.scenario"))
+    # A single-point scenario is its own group in the store; here its group is NULL, so "has a group"
+    # means "is a point of a sweep".
+    group = (f"nullif(coalesce(b.scenario_group, {_split_group('b.scenario')}), b.scenario)"
+             if "scenario_group" in result_cols else _split_group("b.scenario"))
     # Files from before v2 know the device only through the hardware report.
     device = (f"coalesce({_or_null('r', 'device', 'VARCHAR', run_cols)}, "
               "CASE WHEN h.nvidia_driver_present = false THEN 'cpu' END)")
@@ -269,7 +271,7 @@ def _load(store: _Reader, history_runs: int, drift_events: int) -> ComparisonDat
 def records(frame: pd.DataFrame) -> list[dict]:
     """Rows as dicts; much faster than ``DataFrame.to_dict("records")`` on wide frames."""
     columns = list(frame.columns)
-    return [dict(zip(columns, values)) for values in zip(*(frame[c].tolist() for c in columns))]
+    return [dict(zip(columns, values)) for values in frame.to_numpy(dtype=object).tolist()]
 
 
 def add_bounds(latest: pd.DataFrame) -> pd.DataFrame:
@@ -351,8 +353,9 @@ def sweeps(latest: pd.DataFrame) -> pd.DataFrame:
     points = latest[latest["scenario_group"].notna()].copy()
     if points.empty:
         return points
-    points["load"] = pd.to_numeric(points["max_concurrency"], errors="coerce").fillna(
-        pd.to_numeric(points["request_rate"], errors="coerce"))
+    concurrency = pd.to_numeric(points["max_concurrency"], errors="coerce").astype("float64")
+    rate = pd.to_numeric(points["request_rate"], errors="coerce").astype("float64")
+    points["load"] = concurrency.where(concurrency.notna(), rate)
     sizes = points.groupby(["partition", "scenario_group"])["scenario"].transform("count")
     return points[sizes >= 2].sort_values(["scenario_group", "partition", "load"])
 

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -17,13 +18,14 @@ matplotlib.use("Agg")  # before pyplot: files only, never a window
 
 import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from resources.comparison import ComparisonData, sweeps  # noqa: E402
 
 CHARTS = ("pareto", "sweeps", "trend")
 DPI = 90
-MAX_PANELS = 6
+MAX_PANELS = 4
 MAX_LABELLED_POINTS = 16  # per panel; more labels than that hide the points
 STYLE = {"axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False,
          "font.size": 9, "axes.titlesize": 9, "legend.fontsize": 8, "legend.frameon": False}
@@ -47,7 +49,7 @@ def draw_charts(data: ComparisonData, folder: Path) -> dict[str, Path]:
             fig = draw(data, colors)
             if fig is not None:
                 drawn[key] = folder / f"{key}.png"
-                fig.savefig(drawn[key], dpi=DPI)
+                fig.savefig(drawn[key], dpi=DPI, pil_kwargs={"compress_level": 3})
                 plt.close(fig)
     return drawn
 
@@ -63,7 +65,11 @@ def _grid(n: int, labels: list[str], title: str, width: float = 4.8, height: flo
     fig, axes = plt.subplots(rows, cols, figsize=(fig_w, fig_h), squeeze=False)
     fig.subplots_adjust(left=0.75 / fig_w, right=(fig_w - legend_w) / fig_w, bottom=0.6 / fig_h,
                         top=(fig_h - 0.75) / fig_h, wspace=0.28 * 4.8 / width, hspace=0.55 * 3.4 / height)
-    fig.suptitle(title, x=0.75 / fig_w, ha="left", y=1 - 0.12 / fig_h, va="top", fontsize=11)
+    lines = textwrap.wrap(title, width=int((fig_w - 0.9) / 0.085))  # about 0.085 in per character at 11 pt
+    fig_h += 0.2 * (len(lines) - 1)
+    fig.set_size_inches(fig_w, fig_h)
+    fig.subplots_adjust(bottom=0.6 / fig_h, top=(fig_h - 0.75 - 0.2 * (len(lines) - 1)) / fig_h)
+    fig.suptitle("\n".join(lines), x=0.75 / fig_w, ha="left", y=1 - 0.12 / fig_h, va="top", fontsize=11)
     flat = list(axes.flat)
     for ax in flat[n:]:
         ax.set_visible(False)
@@ -75,7 +81,8 @@ def _legend(fig, axes) -> None:
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, handle)
-    labels = sorted(handles, key=lambda label: (label == "Pareto frontier", label))
+    keys = ("Pareto frontier", "median (solid)", "p99 (dashed)")  # after the deployments
+    labels = sorted(handles, key=lambda label: (label in keys, label))
     right = fig.subplotpars.right
     fig.legend([handles[label] for label in labels], labels, loc="upper left", bbox_to_anchor=(right + 0.01, fig.subplotpars.top),
                ncols=1 if len(handles) <= 18 else 2)
@@ -112,6 +119,7 @@ def pareto_chart(data: ComparisonData, colors: dict):
         ax.set_ylabel("output tok/s per GPU")
         ax.set_xlim(left=0)
         ax.set_ylim(bottom=0)
+        ax.yaxis.set_major_locator(MaxNLocator(5))
     _legend(fig, axes)
     return fig
 
@@ -120,31 +128,34 @@ def sweep_chart(data: ComparisonData, colors: dict):
     points = sweeps(data.latest)
     if points.empty:
         return None
-    panels = (("median_ttft_ms", "median TTFT ms"), ("p99_ttft_ms", "p99 TTFT ms"),
-              ("median_tpot_ms", "median TPOT ms"), ("p99_tpot_ms", "p99 TPOT ms"))
     curves = list(points.groupby(["partition", "scenario_group"], sort=True))
     groups = sorted(points["scenario_group"].unique())
     names = [p if len(groups) == 1 else f"{p} · {g}" for p, g in (key for key, _ in curves)]
-    fig, axes = _grid(4, names, "Latency against output throughput as the load rises "
-                      "(latest run; points labelled with their load)", height=3.1)
-    markers = "osD^v<>"
     labelled = len(points) <= MAX_LABELLED_POINTS
-    for ax, (column, label) in zip(axes, panels):
-        for (partition, group_name), curve in curves:
+    fig, axes = _grid(2, [*names, "median (solid)", "p99 (dashed)"], "Latency against output throughput as "
+                      "the load rises (latest run" + ("; points labelled with their load)" if labelled else ")"))
+    markers = "osD^v<>"
+    for ax, metric in zip(axes, ("TTFT", "TPOT")):
+        for ((partition, group_name), curve), name in zip(curves, names):
             curve = curve.sort_values("load")
-            name = partition if len(groups) == 1 else f"{partition} · {group_name}"
-            ax.plot(curve["output_throughput"], curve[column], linestyle="-",
-                    marker=markers[groups.index(group_name) % len(markers)], color=colors[partition], label=name,
-                    markersize=4, linewidth=1.1)
+            style = dict(marker=markers[groups.index(group_name) % len(markers)], color=colors[partition],
+                         markersize=4, linewidth=1.1)
+            ax.plot(curve["output_throughput"], curve[f"median_{metric.lower()}_ms"], "-", label=name, **style)
+            ax.plot(curve["output_throughput"], curve[f"p99_{metric.lower()}_ms"], "--", alpha=0.7,
+                    **{**style, "marker": None})
             if labelled:
                 for row in curve.itertuples():
-                    ax.annotate(str(row.scenario).split("/")[-1], (row.output_throughput, getattr(row, column)),
-                                textcoords="offset points", xytext=(3, 3), fontsize=7, color="0.35")
-        ax.set_title(label)
+                    ax.annotate(str(row.scenario).split("/")[-1],
+                                (row.output_throughput, getattr(row, f"median_{metric.lower()}_ms")),
+                                textcoords="offset points", xytext=(3, -10), fontsize=7, color="0.35")
+        ax.plot([], [], "-", color="0.3", label="median (solid)")
+        ax.plot([], [], "--", color="0.3", label="p99 (dashed)")
+        ax.set_title(f"{metric}: median and p99")
         ax.set_xlabel("output tok/s")
-        ax.set_ylabel("ms")
+        ax.set_ylabel(f"{metric} ms")
         ax.set_xlim(left=0)
         ax.set_ylim(bottom=0)
+        ax.yaxis.set_major_locator(MaxNLocator(5))
     _legend(fig, axes)
     return fig
 
@@ -153,22 +164,29 @@ def trend_chart(data: ComparisonData, colors: dict):
     results = data.recent_results
     if results.empty or results["finished_at"].nunique() < 2:  # a trend needs two runs
         return None
-    # Plain scenarios first, then sweep points; at most MAX_PANELS panels.
-    order = (results.assign(_sweep=results["scenario_group"].notna())
-             .groupby("scenario").agg(sweep=("_sweep", "first"), n=("partition", "nunique"))
-             .sort_values(["sweep", "n"], ascending=[True, False]))
-    scenarios = list(order.index[:MAX_PANELS])
+    # Plain scenarios, then the highest-load point of each sweep (where it saturates first);
+    # at most MAX_PANELS panels: text is most of a chart's drawing time.
+    plain = sorted(results.loc[results["scenario_group"].isna(), "scenario"].unique())
+    loaded = (results[results["scenario_group"].notna()]
+              .assign(_load=lambda f: pd.to_numeric(f["scenario"].str.extract(r"(\d+(?:\.\d+)?)$")[0],
+                                                    errors="coerce"))
+              .sort_values("_load").groupby("scenario_group")["scenario"].last())
+    order = [*plain, *sorted(loaded)]
+    scenarios = order[:MAX_PANELS]
     more = len(order) - len(scenarios)
     fig, axes = _grid(len(scenarios), list(results["partition"].unique()),
                       f"Output tok/s over each deployment's last {data.history_runs} runs"
                       + (f" ({more} more scenarios in the tables)" if more > 0 else ""), height=2.9)
+    # Markers help a few series and only cost time (and ink) with many.
+    style = "o-" if results["partition"].nunique() <= 8 else "-"
     for ax, scenario in zip(axes, scenarios):
         for partition, series in results[results["scenario"] == scenario].groupby("partition", sort=True):
             series = series.sort_values("finished_at")
-            ax.plot(pd.to_datetime(series["finished_at"]), series["output_throughput"], "o-", markersize=3,
+            ax.plot(pd.to_datetime(series["finished_at"]), series["output_throughput"], style, markersize=3,
                     linewidth=1.1, color=colors.get(partition, "0.5"), label=partition)
         ax.set_title(f"scenario {scenario}")
         ax.set_ylabel("output tok/s")
+        ax.yaxis.set_major_locator(MaxNLocator(5))
         ax.set_ylim(bottom=0)
         locator = mdates.AutoDateLocator(maxticks=6)
         ax.xaxis.set_major_locator(locator)

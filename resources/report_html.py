@@ -47,7 +47,7 @@ def _table(frame: pd.DataFrame) -> str:
         return "<p>(none)</p>"
     head = "".join(f"<th>{inline(c)}</th>" for c in frame.columns)
     body = "\n".join("<tr>" + "".join(f"<td>{inline(v)}</td>" for v in row) + "</tr>"
-                     for row in frame.itertuples(index=False))
+                     for row in frame.to_numpy(dtype=object).tolist())
     return f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table></div>'
 
 

@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
+import pandas as pd
+
 from resources.report_sections import Section
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A GitHub-style pipe table of the frame's cells as text, columns padded to line up.
+
+    Written out here rather than with ``DataFrame.to_markdown`` (tabulate): the report's cells are
+    already strings, and tabulate's type guessing is most of the report's rendering time.
+    """
+    header = [str(c).replace("|", "\\|") for c in frame.columns]
+    rows = [[str(v).replace("|", "\\|").replace("\n", " ") for v in row]
+            for row in frame.to_numpy(dtype=object).tolist()]
+    widths = [max([len(h), 3, *(len(r[i]) for r in rows)]) for i, h in enumerate(header)]
+    line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
+    return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
 
 
 def render_markdown(sections: list[Section], images: dict[str, str] | None = None) -> str:
@@ -22,8 +38,5 @@ def render_markdown(sections: list[Section], images: dict[str, str] | None = Non
         for table in section.tables:
             if table.caption:
                 lines += ["#" * (section.level + 1) + " " + table.caption, ""]
-            if table.frame.empty:
-                lines += ["(none)", ""]
-                continue
-            lines += [table.frame.to_markdown(index=False, disable_numparse=True), ""]
+            lines += [markdown_table(table.frame) if not table.frame.empty else "(none)", ""]
     return "\n".join(lines).rstrip() + "\n"

@@ -48,6 +48,13 @@ def num(value, digits: int = 1) -> str:
     return f"{float(value):,.{digits}f}"
 
 
+def sig(value) -> str:
+    """Three significant digits: 3.3, 0.000488 (the tiny CPU model), 235."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{float(value):.3g}"
+
+
 def pct(value) -> str:
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return "–"
@@ -156,6 +163,11 @@ def _best(latest: pd.DataFrame) -> Section:
         f"On the Pareto frontier (no other result is better on both throughput per GPU and interactivity): "
         f"{', '.join(f'`{p}`' for p in on) or 'none'}.",
     ]
+    most = best.groupby("shape")["deployments"].max()
+    alone = sorted(most[most == 1].index)
+    if alone:
+        text.append("Only one deployment measured, so nothing to compare yet, for: "
+                    + "; ".join(alone) + ".")
     return Section("Which parameter set is best", text, [Table(frame)])
 
 
@@ -181,7 +193,7 @@ def _last_run(latest: pd.DataFrame) -> Section:
     text = [
         f"{slower} of {len(frame)} latest results are slower than before (output tok/s down or median TPOT up by "
         f"more than {NOISE:.0%} against the median of up to five earlier runs); "
-        f"{drifted} ran on something a replay should have reproduced but did not (drift).",
+        f"{drifted} come from a run that changed something a replay should have reproduced (drift).",
         "The deployment's regression checks decide what fails; this table is for reading.",
     ]
     if drifted:
@@ -224,7 +236,7 @@ def _roofline(latest: pd.DataFrame) -> Section:
         "deployment": latest["partition"], "scenario": latest["scenario"],
         "GPU": latest["gpu"].fillna("–"), "TB/s": latest["bandwidth_tbps"].map(lambda v: num(v, 3)),
         "TP": latest["tensor_parallel_size"].map(num0),
-        "active params (B) × bytes": [f"{num(a, 3)} × {num(b, 0)}" for a, b in
+        "active params (B) × bytes": [f"{sig(a)} × {sig(b)}" for a, b in
                                       zip(latest["active_params_b"], latest["bytes_per_param"])],
         "bound tok/s per seq": latest["bound_tok_s"].map(num),
         "measured tok/s per seq": latest["decode_tok_s"].map(num),
