@@ -47,7 +47,7 @@ def run_demo() -> int:
     print(summary.to_string(index=False))
     print()
     print(f"Results database: {results_db_path()}")
-    print(f"Report:           {reports_dir() / 'comparison_report.md'}")
+    print(f"Report:           {reports_dir() / 'comparison_report.html'} (and .md, charts as .png)")
     print(f"Dagster instance: {eval_home() / 'dagster'} (see it with `make ui`)")
     print("Servers keep running for the next run (teardown: keep); `make stop` stops them.")
     return 0
