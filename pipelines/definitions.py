@@ -6,7 +6,7 @@ import assets.deployment
 import assets.reporting
 from pipelines.jobs import deploy_and_evaluate, refresh_comparison_report
 from pipelines.schedules import nightly_evaluation
-from pipelines.sensors import report_after_evaluation
+from pipelines.sensors import record_failed_evaluation, report_after_evaluation
 from resources.dagster_resources import DeploymentCatalog, ResultsDatabase
 from resources.eval_home import results_db_path
 
@@ -17,7 +17,7 @@ defs = Definitions(
     ],
     jobs=[deploy_and_evaluate, refresh_comparison_report],
     schedules=[nightly_evaluation],
-    sensors=[report_after_evaluation],
+    sensors=[report_after_evaluation, record_failed_evaluation],
     resources={
         "deployments": DeploymentCatalog(),
         "results_db": ResultsDatabase(path=str(results_db_path())),

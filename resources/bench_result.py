@@ -23,6 +23,22 @@ class BenchResultError(ValueError):
     """The result file is not what ``vllm bench serve --save-result`` writes."""
 
 
+class BenchmarkRequestsFailed(RuntimeError):
+    """Some requests of a benchmark failed: its numbers describe a broken server, not a slow one."""
+
+
+def failed_requests(parsed: dict, raw: dict, scenario: str) -> None:
+    """Raises if any request failed, with the first error vLLM's benchmark recorded."""
+    if parsed["failed"] == 0 and parsed["completed"] > 0:
+        return
+    errors = [e for e in raw.get("errors") or [] if e]
+    first = errors[0].strip().splitlines()[-1] if errors else "no error text recorded"
+    raise BenchmarkRequestsFailed(
+        f"scenario {scenario}: {parsed['failed']} of {parsed['completed'] + parsed['failed']} requests failed "
+        f"(first error: {first}); the server may have stopped or run out of memory during the benchmark"
+    )
+
+
 def _number(value) -> float | None:
     if value is None:
         return None

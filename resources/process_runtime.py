@@ -46,6 +46,22 @@ class ServiceState:
         return f"http://{self.host}:{self.port}"
 
 
+def server_env(runtime) -> dict[str, str]:
+    """The server's environment: the config's ``env`` plus the API key, read from the variable the
+    config names. vLLM reads ``VLLM_API_KEY`` itself, so the key never appears on a command line,
+    in a process listing or in the config hash."""
+    env = dict(runtime.env)
+    if runtime.api_key_env:
+        key = os.environ.get(runtime.api_key_env)
+        if not key:
+            raise ServiceStartError(
+                f"runtime.api_key_env names {runtime.api_key_env}, which is not set; export it with the "
+                "server's API key, or remove api_key_env to serve without a key"
+            )
+        env["VLLM_API_KEY"] = key
+    return env
+
+
 def _state_path(partition: str) -> Path:
     return services_dir() / partition / "state.json"
 

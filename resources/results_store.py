@@ -23,7 +23,7 @@ RUN_COLUMNS = (
     "weights_source", "weights_revision", "image_ref", "image_digest", "vllm_version",
     "hardware_fingerprint", "config_hash", "serve_args", "startup_s", "service_reused", "origin",
     "tensor_parallel_size", "gpu_count", "gpu_model", "driver_version", "active_params_b",
-    "bytes_per_param", "trust_remote_code", "device",
+    "bytes_per_param", "trust_remote_code", "device", "error",
 )
 
 SCENARIO_COLUMNS = ("scenario_group", "num_prompts", "input_len", "output_len", "warmups")
@@ -72,6 +72,9 @@ MIGRATIONS: list[list[str]] = [
             run_id VARCHAR NOT NULL, partition VARCHAR NOT NULL, scenario VARCHAR NOT NULL,
             request_index INTEGER NOT NULL, input_len INTEGER, output_len INTEGER, ttft_ms DOUBLE,
             latency_ms DOUBLE, tpot_ms DOUBLE, itl_mean_ms DOUBLE, start_time_s DOUBLE, error VARCHAR)""",
+    ],
+    [  # 3: why a run failed
+        "ALTER TABLE runs ADD COLUMN error VARCHAR",
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -183,6 +186,22 @@ class ResultsStore:
                 connection.register("new_requests", frame)
                 connection.execute("INSERT INTO benchmark_requests BY NAME SELECT * FROM new_requests")
                 connection.unregister("new_requests")
+
+        self._write(work)
+
+    def record_failed_run(self, run: dict) -> None:
+        """A failed run: its provenance and error, and none of its result rows, so a half-finished
+        benchmark never mixes with complete ones. A run already recorded as succeeded stays so."""
+        key = [run["run_id"], run["partition"]]
+
+        def work(connection):
+            done = connection.execute("SELECT count(*) FROM runs WHERE run_id = ? AND partition = ? AND "
+                                      "status = 'succeeded'", key).fetchone()[0]
+            if done:
+                return
+            for table in ("benchmark_requests", "benchmark_results", "runs"):
+                connection.execute(f"DELETE FROM {table} WHERE run_id = ? AND partition = ?", key)
+            _insert(connection, "runs", {k: run.get(k) for k in RUN_COLUMNS if k in run} | {"status": "failed"})
 
         self._write(work)
 

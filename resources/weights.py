@@ -14,6 +14,7 @@ from pathlib import Path
 
 from resources.config_models import ModelConfig
 from resources.eval_home import models_dir
+from resources.secrets import mask
 from resources.tiny_model import folder_content_hash, generate_tiny_model
 
 
@@ -84,7 +85,7 @@ def _from_hub(model_name: str, model: ModelConfig, cache_dir: Path | None, offli
             local_files_only=offline,
         )
     except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as exc:
-        reason = str(exc).replace(token, "***") if token else str(exc)
+        reason = mask(str(exc), token)
         raise WeightsError(
             f"model '{model_name}': could not get {model.repo} at revision {model.revision} "
             f"({'offline, ' if offline else ''}{type(exc).__name__}: {reason.splitlines()[0] if reason else ''}). "

@@ -36,6 +36,16 @@ _broken = {**_eager, "params": "cpu-too-long", "runtime": {**_eager["runtime"], 
 (_configs / "deployments" / "tiny-cpu-broken.yaml").write_text(yaml.safe_dump(_broken, sort_keys=False))
 _gpu = {**_eager, "params": "gpu-tp2", "runtime": {"kind": "process", "device": "gpu", "port": 18198}}
 (_configs / "deployments" / "tiny-gpu-tp2.yaml").write_text(yaml.safe_dump(_gpu, sort_keys=False))
+# Fault and secret partitions (tests/assets_tests/test_faults_and_secrets.py): a server that
+# needs an API key, one with a benchmark long enough to be interrupted, and a second eager
+# deployment that runs beside the first.
+_secured = {**_eager, "runtime": {**_eager["runtime"], "port": 18197, "api_key_env": "EVAL_TEST_API_KEY"}}
+(_configs / "deployments" / "tiny-cpu-secured.yaml").write_text(yaml.safe_dump(_secured, sort_keys=False))
+_long = {**_eager, "runtime": {**_eager["runtime"], "port": 18196}, "benchmarks": [
+    {"name": "long", "input_len": 128, "output_len": 256, "num_prompts": 2000, "max_concurrency": 2}]}
+(_configs / "deployments" / "tiny-cpu-long.yaml").write_text(yaml.safe_dump(_long, sort_keys=False))
+_beside = {**_eager, "runtime": {**_eager["runtime"], "port": 18195}, "benchmarks": _eager["benchmarks"][:1]}
+(_configs / "deployments" / "tiny-cpu-beside.yaml").write_text(yaml.safe_dump(_beside, sort_keys=False))
 os.environ["EVAL_CONFIG_DIR"] = str(_configs)
 os.environ["EVAL_HOME"] = str(_session_dir / "eval")
 os.environ["DAGSTER_HOME"] = str(_session_dir / "eval" / "dagster")

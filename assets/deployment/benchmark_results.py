@@ -9,11 +9,12 @@ from dagster import (
 
 from assets.partitions import deployment_partitions
 from resources.bench_command import expand_scenario, render_bench_args, scenario_seed
-from resources.bench_result import parse_bench_result, parse_request_rows
+from resources.bench_result import failed_requests, parse_bench_result, parse_request_rows
 from resources.bench_execution import run_benchmark, stop_runtime
 from resources.dagster_resources import DeploymentCatalog, ResultsDatabase
 from resources.eval_home import bench_dir
 from resources.provenance import project_git_sha
+from resources.secrets import mask
 from resources.regression import HISTORY_SQL, find_regressions
 from resources.run_record import result_row, run_row
 
@@ -63,6 +64,7 @@ def benchmark_results(
                                 on_line=lambda line: _log_progress(context, line),
                                 env={"OPENAI_API_KEY": api_key} if api_key else None, context=context)
             parsed = parse_bench_result(raw, str(result_file))
+            failed_requests(parsed, raw, point.name)
             rows.append(result_row(run_id=run_id, partition=context.partition_key, point=point, parsed=parsed,
                                    seed=seed, prefix_caching=deployment.params.enable_prefix_caching,
                                    bench_args=args, result_file=str(result_file)))
@@ -72,10 +74,19 @@ def benchmark_results(
                 f"[{number}/{len(points)}] {point.name}: {parsed['completed']} completed, {parsed['failed']} failed, "
                 f"{parsed['output_throughput']:.1f} output tok/s, mean TTFT {parsed['mean_ttft_ms']:.1f} ms"
             )
-    finally:
-        if deployment.runtime.teardown == "stop":
-            context.log.info("teardown: stop; stopping the server")
-            stop_runtime(deployment)
+    except Exception as exc:
+        # A broken benchmark leaves a failed run with no result rows (never half a run) and no
+        # server behind it, whatever the teardown policy says.
+        context.log.error(f"benchmark failed; recording the run as failed and stopping the server: {exc}")
+        stop_runtime(deployment)
+        failed = run_row(run_id=run_id, deployment=deployment, started_at=started_at, finished_at=_utcnow(),
+                         status="failed", git_sha=project_git_sha(), hardware=hardware_report, image=vllm_image,
+                         weights=model_weights, service=vllm_service)
+        results_db.store().record_failed_run(failed | {"error": mask(str(exc), api_key)[:4000]})
+        raise
+    if deployment.runtime.teardown == "stop":
+        context.log.info("teardown: stop; stopping the server")
+        stop_runtime(deployment)
 
     run = run_row(run_id=run_id, deployment=deployment, started_at=started_at, finished_at=_utcnow(),
                   status="succeeded", git_sha=project_git_sha(), hardware=hardware_report, image=vllm_image,

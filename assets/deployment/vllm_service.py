@@ -6,7 +6,7 @@ from resources.docker_plan import shell_join
 from resources.docker_runtime import ensure_service
 from resources.docker_spec import docker_run_argv, render_container_spec
 from resources.external_runtime import check_endpoint
-from resources.process_runtime import find_reusable, start_service
+from resources.process_runtime import find_reusable, server_env, start_service
 from resources.serve_command import config_hash, render_serve_args
 from resources.startup_log import read_startup_log
 
@@ -35,7 +35,7 @@ def vllm_service(
     else:
         context.log.info(f"starting vllm serve {' '.join(serve_args)}")
         state, reading, startup_s = start_service(
-            context.partition_key, serve_args, runtime.host, runtime.port, hash_, dict(runtime.env),
+            context.partition_key, serve_args, runtime.host, runtime.port, hash_, server_env(runtime),
             runtime.startup_timeout_s, on_progress=context.log.info,
         )
         context.log.info(f"server healthy at {state.base_url} after {startup_s:.1f} s")

@@ -1,0 +1,26 @@
+"""What a failed or killed evaluation leaves behind, and its clean-up.
+
+A step can fail before ``benchmark_results`` records anything, and a run killed from the UI
+records nothing at all. The run-failure sensor calls this so the history shows the failure and
+no server is left holding the host when the deployment asked for it to be stopped.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from resources.bench_execution import stop_runtime
+from resources.config_loader import load_deployments
+from resources.eval_home import results_db_path
+from resources.results_store import ResultsStore
+
+
+def clean_up_failed_run(run_id: str, partition: str | None, error: str,
+                        log: Callable[[str], None] = print) -> None:
+    if not partition:
+        return
+    ResultsStore(results_db_path()).record_failed_run(
+        {"run_id": run_id, "partition": partition, "error": error[:4000]})
+    deployment = load_deployments().get(partition)
+    if deployment is not None and deployment.runtime.teardown == "stop" and stop_runtime(deployment):
+        log(f"stopped the server that failed run {run_id} left for '{partition}'")
