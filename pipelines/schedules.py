@@ -2,8 +2,9 @@ import os
 
 from dagster import RunRequest, ScheduleEvaluationContext, schedule
 
-from assets.partitions import deployment_partitions
 from pipelines.jobs import deploy_and_evaluate
+from resources.config_loader import load_deployments
+from resources.gpu_host import gpu_host
 
 NIGHTLY_CRON = os.environ.get("EVAL_NIGHTLY_CRON", "0 2 * * *")
 NIGHTLY_TIMEZONE = os.environ.get("EVAL_NIGHTLY_TIMEZONE", "UTC")
@@ -14,6 +15,8 @@ NIGHTLY_TIMEZONE = os.environ.get("EVAL_NIGHTLY_TIMEZONE", "UTC")
 def nightly_evaluation(context: ScheduleEvaluationContext):
     # Hand-written: build_schedule_from_partitioned_job refuses static partitions. The run key
     # makes a re-evaluated tick for the same night a no-op instead of a second run.
+    # The gpu_host tag lets the run queue keep two deployments off the same host's GPUs.
     night = context.scheduled_execution_time.strftime("%Y-%m-%d")
-    for partition in deployment_partitions.get_partition_keys():
-        yield RunRequest(run_key=f"{night}:{partition}", partition_key=partition, tags={"nightly": night})
+    for partition, deployment in load_deployments().items():
+        yield RunRequest(run_key=f"{night}:{partition}", partition_key=partition,
+                         tags={"nightly": night, "gpu_host": gpu_host(deployment)})

@@ -17,6 +17,25 @@ def test_the_nightly_schedule_requests_every_partition_once_per_night():
     assert {r.run_key for r in requests} == {f"2026-11-26:{p}" for p in load_deployments()}
     again = list(nightly_evaluation(build_schedule_context(scheduled_execution_time=night)))
     assert [r.run_key for r in again] == [r.run_key for r in requests], "a re-evaluated tick asks for the same runs"
+    assert all(r.tags["gpu_host"] for r in requests)
+
+
+def test_the_run_queue_admits_one_run_per_gpu_host(eval_home):
+    from dagster import DagsterInstance
+
+    from pipelines.instance import ensure_dagster_home
+
+    ensure_dagster_home()
+    limits = DagsterInstance.get().get_concurrency_config().run_queue_config.tag_concurrency_limits
+    assert {"key": "gpu_host", "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in limits
+
+
+def test_deployments_on_different_docker_hosts_get_different_gpu_host_tags():
+    from resources.gpu_host import gpu_host
+
+    deployments = load_deployments()
+    hosts = {gpu_host(d) for d in deployments.values()}
+    assert hosts, "every deployment names a host"
 
 
 def test_the_job_covers_the_six_partitioned_assets_and_the_report_job_the_report():
