@@ -5,26 +5,10 @@ from __future__ import annotations
 
 import duckdb
 import pytest
-from dagster import DagsterInstance
 
 pytestmark = pytest.mark.e2e
 
 PARTITION = "tiny-cpu-eager"
-
-
-@pytest.fixture(scope="module")
-def instance(eval_home):
-    from pipelines.instance import ensure_dagster_home
-
-    ensure_dagster_home()
-    return DagsterInstance.get()
-
-
-def _run(instance, partition):
-    from pipelines.definitions import defs
-
-    return defs.resolve_job_def("deploy_and_evaluate").execute_in_process(
-        partition_key=partition, instance=instance, raise_on_error=False)
 
 
 def _metadata(result, asset: str) -> dict:
@@ -38,8 +22,8 @@ def _db(eval_home):
 
 
 @pytest.fixture(scope="module")
-def first_run(instance):
-    result = _run(instance, PARTITION)
+def first_run(run_chain):
+    result = run_chain(PARTITION)
     assert result.success, "the chain failed; see the Dagster log above"
     return result
 
@@ -91,10 +75,10 @@ def test_the_materializations_show_start_up_phases_smoke_ttft_and_the_summary(fi
     assert hardware["nvidia_driver_present"] is False and "no NVIDIA driver" in hardware["report"]
 
 
-def test_a_replay_reuses_the_healthy_server_and_appends_a_second_run(first_run, instance, eval_home):
+def test_a_replay_reuses_the_healthy_server_and_appends_a_second_run(run_chain, first_run, eval_home):
     with _db(eval_home) as db:
         before = db.execute("SELECT * FROM benchmark_results WHERE run_id = ?", [first_run.run_id]).df()
-    replay = _run(instance, PARTITION)
+    replay = run_chain(PARTITION)
     assert replay.success
     service = _metadata(replay, "vllm_service")
     assert service["reused"] is True
@@ -117,8 +101,8 @@ def test_the_comparison_report_lists_the_latest_results_of_each_partition(first_
     assert PARTITION in report and "short-burst" in report and "TTFT mean ms" in report
 
 
-def test_a_gpu_deployment_on_a_host_without_a_driver_stops_at_the_preflight_gate(instance):
-    result = _run(instance, "tiny-gpu-tp2")
+def test_a_gpu_deployment_on_a_host_without_a_driver_stops_at_the_preflight_gate(run_chain):
+    result = run_chain("tiny-gpu-tp2")
     assert not result.success
     [gates] = [c for c in result.get_asset_check_evaluations() if c.check_name == "preflight_gates"]
     assert not gates.passed and "NVIDIA driver" in gates.description
@@ -126,10 +110,10 @@ def test_a_gpu_deployment_on_a_host_without_a_driver_stops_at_the_preflight_gate
     assert materialized == {"hardware_report"}, "nothing after the gate may run"
 
 
-def test_a_server_that_exits_during_start_up_fails_with_the_diagnosis_and_leaves_nothing_running(instance):
+def test_a_server_that_exits_during_start_up_fails_with_the_diagnosis_and_leaves_nothing_running(run_chain):
     from resources.process_runtime import port_in_use, read_state
 
-    result = _run(instance, "tiny-cpu-broken")
+    result = run_chain("tiny-cpu-broken")
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     message = failure.event_specific_data.error.to_string()

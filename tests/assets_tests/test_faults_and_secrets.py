@@ -16,27 +16,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from dagster import DagsterInstance
 
 from resources.results_store import ResultsStore
 
 PLANTED_SECRET = "sk-planted-3f9a1c7e5b2d4f60"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def instance(eval_home):
-    from pipelines.instance import ensure_dagster_home
-
-    ensure_dagster_home()
-    return DagsterInstance.get()
-
-
-def _run(instance, partition):
-    from pipelines.definitions import defs
-
-    return defs.resolve_job_def("deploy_and_evaluate").execute_in_process(
-        partition_key=partition, instance=instance, raise_on_error=False)
 
 
 def _db_rows(eval_home, sql, params):
@@ -45,12 +29,12 @@ def _db_rows(eval_home, sql, params):
 
 
 @pytest.mark.e2e
-def test_an_api_key_is_enforced_and_never_written_to_logs_metadata_results_or_files(instance, eval_home,
-                                                                                    monkeypatch):
+def test_an_api_key_is_enforced_and_never_written_to_logs_metadata_results_or_files(
+        run_chain, instance, eval_home, monkeypatch):
     from resources.process_runtime import read_state
 
     monkeypatch.setenv("EVAL_TEST_API_KEY", PLANTED_SECRET)
-    result = _run(instance, "tiny-cpu-secured")
+    result = run_chain("tiny-cpu-secured")
     assert result.success
     state = read_state("tiny-cpu-secured")
     with pytest.raises(urllib.error.HTTPError) as refused:
@@ -73,7 +57,7 @@ def test_an_api_key_is_enforced_and_never_written_to_logs_metadata_results_or_fi
 
 
 @pytest.mark.e2e
-def test_a_server_killed_mid_benchmark_fails_the_run_records_it_and_leaves_no_rows_or_process(instance, eval_home):
+def test_a_server_killed_mid_benchmark_fails_the_run_records_it_and_leaves_no_rows_or_process(run_chain, eval_home):
     from resources.eval_home import bench_dir
     from resources.process_runtime import port_in_use, read_state
 
@@ -92,7 +76,7 @@ def test_a_server_killed_mid_benchmark_fails_the_run_records_it_and_leaves_no_ro
 
     killer = threading.Thread(target=kill_when_benchmark_starts, daemon=True)
     killer.start()
-    result = _run(instance, "tiny-cpu-long")
+    result = run_chain("tiny-cpu-long")
     killer.join(timeout=5)
     assert killed, "the benchmark never started"
     assert not result.success
