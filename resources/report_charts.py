@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from resources.comparison import ComparisonData, sweeps  # noqa: E402
+from resources.comparison import ComparisonData, records, sweeps  # noqa: E402
 
 CHARTS = ("pareto", "sweeps", "trend")
 DPI = 90
@@ -88,6 +88,10 @@ def _legend(fig, axes) -> None:
                ncols=1 if len(handles) <= 18 else 2)
 
 
+def _load(value) -> float:
+    return float("inf") if value is None or pd.isna(value) else float(value)
+
+
 def pareto_chart(data: ComparisonData, colors: dict):
     points = data.latest.dropna(subset=["interactivity", "throughput_per_device"])
     if points.empty:
@@ -98,15 +102,20 @@ def pareto_chart(data: ComparisonData, colors: dict):
                       "up and right is better)")
     for ax, (shape, group) in zip(axes, groups):
         labelled = len(group) <= MAX_LABELLED_POINTS
-        for partition, series in group.groupby("partition", sort=True):
-            # A sweep's points are joined in load order; a lone scenario is a marker.
-            for name, curve in series.groupby(series["scenario_group"].fillna(series["scenario"]), sort=True):
-                curve = curve.sort_values(["max_concurrency", "request_rate"])
-                ax.plot(curve["interactivity"], curve["throughput_per_device"], "o-", color=colors[partition],
-                        label=partition, markersize=4.5, linewidth=1.1, alpha=0.9)
+        # A sweep's points are joined in load order; a lone scenario is a marker. Grouped in plain
+        # Python: pandas' groupby costs more than the drawing for a few points each.
+        curves: dict[tuple, list[dict]] = {}
+        for row in records(group[["partition", "scenario", "scenario_group", "max_concurrency", "request_rate",
+                                  "interactivity", "throughput_per_device"]]):
+            sweep = row["scenario_group"] if isinstance(row["scenario_group"], str) else row["scenario"]
+            curves.setdefault((row["partition"], sweep), []).append(row)
+        for (partition, _), curve in sorted(curves.items()):
+            curve.sort(key=lambda r: (_load(r["max_concurrency"]), _load(r["request_rate"])))
+            ax.plot([r["interactivity"] for r in curve], [r["throughput_per_device"] for r in curve], "o-",
+                    color=colors[partition], label=partition, markersize=4.5, linewidth=1.1, alpha=0.9)
             if labelled:
-                for row in series.itertuples():
-                    ax.annotate(str(row.scenario).split("/")[-1], (row.interactivity, row.throughput_per_device),
+                for r in curve:
+                    ax.annotate(str(r["scenario"]).split("/")[-1], (r["interactivity"], r["throughput_per_device"]),
                                 textcoords="offset points", xytext=(4, 3), fontsize=7, color="0.35")
         front = group[group["on_frontier"]].sort_values("interactivity")
         ax.plot(front["interactivity"], front["throughput_per_device"], "--", color="black", linewidth=1,

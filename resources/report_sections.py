@@ -301,8 +301,8 @@ def _requests(requests: pd.DataFrame) -> Section:
 def _history(data: ComparisonData, with_chart: bool) -> Section:
     counts = data.run_counts
     section = Section("History", [
-        f"Each deployment's last {data.history_runs} runs, newest first: output tok/s per scenario, and what "
-        "changed since its previous succeeded run."], chart="trend" if with_chart else None,
+        f"Each deployment's last {data.history_runs} runs, newest first: output tok/s and median TPOT per "
+        "scenario, failed requests, and what changed since its previous succeeded run."], chart="trend" if with_chart else None,
         chart_alt="Output tokens/s of each deployment over its recent runs")
     if not counts.empty:
         section.tables.append(Table(pd.DataFrame({
@@ -310,12 +310,15 @@ def _history(data: ComparisonData, with_chart: bool) -> Section:
             "succeeded": counts["succeeded"].map(num0), "first run": counts["first_run"].map(when),
             "last run": counts["last_run"].map(when)}), "Runs recorded"))
     results = data.recent_results
-    throughput: dict[tuple[str, str], float] = {}
+    cells: dict[tuple[str, str], str] = {}
+    failed: dict[str, int] = {}
     scenarios: dict[str, list[str]] = {}
     if not results.empty:
-        for partition, run_id, scenario, value in zip(results["partition"], results["run_id"], results["scenario"],
-                                                      results["output_throughput"]):
-            throughput[(run_id, scenario)] = value
+        for partition, run_id, scenario, output, tpot, fails in zip(
+                results["partition"], results["run_id"], results["scenario"], results["output_throughput"],
+                results["median_tpot_ms"], results["failed"]):
+            cells[(run_id, scenario)] = f"{num(output)} · {num(tpot, 2)}"
+            failed[run_id] = failed.get(run_id, 0) + (0 if fails is None or pd.isna(fails) else int(fails))
             if scenario not in scenarios.setdefault(partition, []):
                 scenarios[partition].append(scenario)
     for partition, runs in data.recent_runs.groupby("partition", sort=True):
@@ -323,12 +326,14 @@ def _history(data: ComparisonData, with_chart: bool) -> Section:
         rows = []
         for run in records(runs.sort_values("recency")):
             row = {"finished (UTC)": when(run["finished_at"]), "run": short(run["run_id"], 8),
-                   "status": run["status"], "origin": run.get("origin") or "–"}
+                   "status": run["status"], "origin": run.get("origin") or "–",
+                   "failed requests": str(failed[run["run_id"]]) if run["run_id"] in failed else "–"}
             for scenario in columns:
-                row[scenario] = num(throughput.get((run["run_id"], scenario)))
+                row[scenario] = cells.get((run["run_id"], scenario), "–")
             row["drift"] = "; ".join(drift_list(run)) or ("none" if has(run.get("prev_run_id")) else "–")
             rows.append(row)
-        section.tables.append(Table(pd.DataFrame(rows), f"`{partition}` (output tok/s by scenario)"))
+        section.tables.append(Table(pd.DataFrame(rows),
+                                    f"`{partition}` (per scenario: output tok/s · median TPOT ms)"))
     return section
 
 

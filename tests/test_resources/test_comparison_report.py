@@ -99,7 +99,8 @@ def test_the_history_shows_every_run_of_each_deployment(report):
     assert counts.to_dict() == {"qwen-h100-tp1": 3, "tiny-cpu-eager": 2}
     runs = report.data.recent_runs.groupby("partition")["run_id"].count().to_dict()
     assert runs == {"qwen-h100-tp1": 3, "tiny-cpu-eager": 2}
-    assert "`qwen-h100-tp1` (output tok/s by scenario)" in report.markdown
+    assert "`qwen-h100-tp1` (per scenario: output tok/s · median TPOT ms)" in report.markdown
+    assert "3,200.0 · 2.50" in report.markdown and "4,000.0 · 2.00" in report.markdown  # nights 3 and 2
 
 
 def test_an_h100_result_is_shown_as_a_fraction_of_the_memory_bandwidth_bound(history, tmp_path):
