@@ -97,7 +97,7 @@ MEAN_AND_P99 = [f"{stat}_{metric}_ms" for metric in ("ttft", "tpot", "itl", "e2e
 
 def build_synthetic_history(path: Path) -> dict[str, int]:
     store = ResultsStore(path)
-    store._write(lambda connection: None)  # creates (or migrates to) the store's current schema
+    store.create_or_migrate()
     connection = duckdb.connect(str(path))
     try:
         for statement in GENERATE:

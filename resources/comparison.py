@@ -19,7 +19,7 @@ import pandas as pd
 
 import duckdb
 
-from resources.results_store import ResultsStore, _connect_with_retry
+from resources.results_store import ResultsStore
 from resources.roofline import result_bound
 
 # What a replay must reproduce: any change between consecutive runs of a partition is drift.
@@ -31,6 +31,7 @@ RUN_FIELDS = {  # column -> SQL type, for reading a column the file does not hav
     "vllm_version": "VARCHAR", "config_hash": "VARCHAR", "hardware_fingerprint": "VARCHAR",
     "git_sha": "VARCHAR", "tensor_parallel_size": "INTEGER", "gpu_count": "INTEGER", "gpu_model": "VARCHAR",
     "device": "VARCHAR", "active_params_b": "DOUBLE", "bytes_per_param": "DOUBLE", "driver_version": "VARCHAR",
+    "trust_remote_code": "BOOLEAN",
 }
 RESULT_FIELDS = {
     "completed": "BIGINT", "failed": "BIGINT", "output_throughput": "DOUBLE", "request_throughput": "DOUBLE",
@@ -165,7 +166,7 @@ class _Reader:
     queries). The file is read as it is, not migrated: missing columns read as NULL."""
 
     def __init__(self, store: ResultsStore):
-        self.connection = _connect_with_retry(store.path, read_only=True, wait_s=store.lock_wait_s)
+        self.connection = store.connect_read_only()
 
     def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
         try:

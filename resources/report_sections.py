@@ -218,6 +218,8 @@ def _latest_tables(latest: pd.DataFrame) -> Section:
             "ITL mean ms": rows["mean_itl_ms"].map(lambda v: num(v, 2)),
             "% of decode bound": rows["bound_label"],
             "hardware": rows["hardware_fingerprint"].map(lambda v: short(v, 8)),
+            # Code from the model's repository runs inside the server: say so wherever results show.
+            "remote code": rows["trust_remote_code"].map(lambda v: "TRUSTED" if v is True else "no"),
             "run finished (UTC)": rows["finished_at"].map(when),
         })
         caption = f"Scenario `{name}`"

@@ -156,6 +156,14 @@ class ResultsStore:
         finally:
             connection.close()
 
+    def connect_read_only(self) -> duckdb.DuckDBPyConnection:
+        """A read-only connection, waiting while another process writes; the caller closes it."""
+        return _connect_with_retry(self.path, read_only=True, wait_s=self.lock_wait_s)
+
+    def create_or_migrate(self) -> None:
+        """Creates the file with the current schema, or migrates an older one."""
+        self._write(lambda connection: None)
+
     def ensure_schema(self) -> None:
         """Brings an older results file up to this code's schema (a no-op when current)."""
         connection = _connect_with_retry(self.path, read_only=True, wait_s=self.lock_wait_s)
@@ -164,7 +172,7 @@ class ResultsStore:
         finally:
             connection.close()
         if current != SCHEMA_VERSION:
-            self._write(lambda connection: None)
+            self.create_or_migrate()
 
     def record_run(self, run: dict, results: list[dict], requests: list[dict] | None = None) -> None:
         """The run's provenance, its scenario rows and its per-request rows, in one transaction.

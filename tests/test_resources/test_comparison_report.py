@@ -33,7 +33,7 @@ def _run(partition: str, night: int, gpu: bool, image_digest: str) -> dict:
         "serve_args": "--model /model", "startup_s": 60.0, "service_reused": False, "origin": "pipeline",
         "tensor_parallel_size": 1, "gpu_count": 1 if gpu else 0, "gpu_model": "NVIDIA H100 80GB HBM3" if gpu else None,
         "driver_version": "550.54.15" if gpu else None, "active_params_b": 3.3 if gpu else 0.000487552,
-        "bytes_per_param": 1.0 if gpu else 4.0, "trust_remote_code": False, "device": "gpu" if gpu else "cpu",
+        "bytes_per_param": 1.0 if gpu else 4.0, "trust_remote_code": gpu, "device": "gpu" if gpu else "cpu",
     }
 
 
@@ -92,6 +92,12 @@ def test_both_deployments_appear_with_their_latest_results(report):
     assert _latest(report, "qwen-h100-tp1", "short")["run_id"] == "qwen-h100-tp1-run3"
     assert "qwen-h100-tp1" in report.markdown and "tiny-cpu-eager" in report.markdown
     assert "TTFT mean ms" in report.markdown
+
+
+def test_a_deployment_that_runs_code_from_its_model_repository_says_so_beside_its_results(report):
+    latest = report.data.latest.set_index(["partition", "scenario"])
+    assert bool(latest.loc[("qwen-h100-tp1", "short"), "trust_remote_code"]) is True
+    assert "remote code" in report.markdown and "TRUSTED" in report.markdown
 
 
 def test_the_history_shows_every_run_of_each_deployment(report):
