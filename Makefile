@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 # elsewhere on PyTorch's CPU index.
 TORCH_INDEX ?= $(if $(wildcard /opt/wheels/torch-2.13.0+cpu-*.whl),,--extra-index-url https://download.pytorch.org/whl/cpu)
 
-.PHONY: install demo test test-fast ui stop clean bench-report
+.PHONY: install demo test test-fast ui stop clean bench-report docker-base
 
 install: $(STAMP)
 
@@ -28,6 +28,11 @@ $(STAMP): pyproject.toml
 
 demo: install
 	$(PY) -m pipelines demo
+
+# A Docker Engine started by hand and the vllm/vllm-openai base image made locally (tests/docker/).
+docker-base:
+	bash tests/docker/start_dockerd.sh
+	@start=$$(date +%s); bash tests/docker/make_base_image.sh; echo "docker-base took $$(( $$(date +%s) - start )) s"
 
 test: install
 	$(PY) -m pytest

@@ -151,7 +151,8 @@ def bench_client_container(context, client, service: dict, bench_args: list[str]
     try:
         with _docker_host(service.get("engine")):
             PipesDockerClient(message_reader=_ToDagsterLog()).run(
-                context=context, image=service["image"], command=command, env=env or {},
+                context=context, image=service["image"], command=command,
+                env={**service.get("environment", {}), **(env or {})},
                 container_kwargs={
                     "name": name, "entrypoint": [vllm_command[0]],
                     # The server's own network namespace: its loopback port, no published port needed.

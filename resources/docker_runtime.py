@@ -80,6 +80,7 @@ def ensure_service(deployment: Deployment, image: dict, weights_path: str, confi
         "model_path": spec.model_path,
         "vllm_command": list(settings.vllm_command),
         "volumes": spec.volumes,
+        "environment": spec.environment,  # from the config, so no secrets: those are in spec.secret_env
         "log_path": f"docker logs {spec.name}",
     }
     return value, diagnosis, startup_s

@@ -16,7 +16,8 @@ from datetime import datetime
 PHASE_MARKERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("api_server", ("non-default args:", "vLLM API server version")),
     ("engine_init", ("Initializing a V1 LLM engine",)),
-    ("distributed_init", ("distributed_init_method=", "NCCL version", "world_size=")),
+    ("distributed_init", ("distributed_init_method=", "NCCL version", "world_size=",
+                          "vLLM is using nccl==", "in world size")),
     ("weights_loading", ("Starting to load model",)),
     ("weights_loaded", ("Loading weights took", "Model loading took")),
     ("kv_cache", ("KV cache size:",)),
@@ -138,6 +139,9 @@ def _diagnose(reading: StartupReading, text: str) -> None:
         for line in candidates:
             if pattern.search(line):
                 reading.cause, reading.hint, reading.root_cause_line = cause, hint, line.strip()
+                named = pattern.search(line).groups()
+                if named and named[0].strip():  # e.g. which argument vLLM did not recognise
+                    reading.cause = f"{cause}: {named[0].strip()}"
                 named = pattern.search(line).groups()
                 if named and named[0].strip():  # e.g. which argument vLLM did not recognise
                     reading.cause = f"{cause}: {named[0].strip()}"

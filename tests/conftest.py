@@ -7,8 +7,10 @@ folder when the code loads. The copy moves the servers to test ports so a user's
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -36,6 +38,30 @@ _broken = {**_eager, "params": "cpu-too-long", "runtime": {**_eager["runtime"], 
 (_configs / "deployments" / "tiny-cpu-broken.yaml").write_text(yaml.safe_dump(_broken, sort_keys=False))
 _gpu = {**_eager, "params": "gpu-tp2", "runtime": {"kind": "process", "device": "gpu", "port": 18198}}
 (_configs / "deployments" / "tiny-gpu-tp2.yaml").write_text(yaml.safe_dump(_gpu, sort_keys=False))
+# Docker runtime partitions (tests/docker/): vLLM's CPU build in a container built FROM a locally
+# made vllm/vllm-openai base, with this interpreter and environment bind-mounted read-only at
+# the same paths; a broken twin; and an external endpoint pointing at the first one's port.
+# Container names come from partition keys, so each test session gets its own keys and ports:
+# two sessions on one engine never replace each other's containers.
+DOCKER_SUFFIX = _session_dir.name.rsplit("-", 1)[-1].lower().replace("_", "0")[:8]
+os.environ["EVAL_TEST_DOCKER_SUFFIX"] = DOCKER_SUFFIX
+_docker_port = 8230 + 2 * (int(hashlib.sha256(DOCKER_SUFFIX.encode()).hexdigest(), 16) % 35)
+shutil.copytree(PROJECT_ROOT / "tests" / "docker" / "cpu-image", _configs / "images" / "tiny-cpu")
+_mounts = sorted({str(PROJECT_ROOT), sys.base_prefix, sys.prefix})
+_docker = {**_eager, "runtime": {"kind": "docker", "device": "cpu", "port": _docker_port, "startup_timeout_s": 240,
+           "env": {"PYTHONPATH": str(PROJECT_ROOT)}, "docker": {
+    "image": {"build": {"context": "images/tiny-cpu", "repository": "vllm-eval-test/tiny-cpu",
+                        "args": {"BASE_IMAGE": "vllm/vllm-openai:local-cpu-base", "BUILD_MARKER": "1"}}},
+    "shm_size": "1g", "vllm_command": [sys.executable, "-m", "resources.vllm_cli"], "python": sys.executable,
+    "volumes": [f"{path}:{path}:ro" for path in _mounts if not any(
+        path != other and path.startswith(other + "/") for other in _mounts)]}},
+           "benchmarks": [{"name": "short-burst", "input_len": 128, "output_len": 64, "num_prompts": 32}]}
+(_configs / "deployments" / f"tiny-cpu-docker-{DOCKER_SUFFIX}.yaml").write_text(yaml.safe_dump(_docker, sort_keys=False))
+_docker_broken = {**_docker, "params": "cpu-too-long", "runtime": {**_docker["runtime"], "port": _docker_port + 1}}
+(_configs / "deployments" / f"tiny-cpu-docker-broken-{DOCKER_SUFFIX}.yaml").write_text(
+    yaml.safe_dump(_docker_broken, sort_keys=False))
+_external = {**_docker, "runtime": {"kind": "external", "device": "cpu", "base_url": f"http://127.0.0.1:{_docker_port}"}}
+(_configs / "deployments" / f"tiny-external-{DOCKER_SUFFIX}.yaml").write_text(yaml.safe_dump(_external, sort_keys=False))
 # Fault and secret partitions (tests/assets_tests/test_faults_and_secrets.py): a server that
 # needs an API key, one with a benchmark long enough to be interrupted, and a second eager
 # deployment that runs beside the first.

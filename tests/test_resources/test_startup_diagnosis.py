@@ -1,0 +1,76 @@
+"""Diagnosing a vLLM start-up from a whole log, as ``python -m pipelines diagnose LOGFILE`` does.
+
+The GPU logs under tests/fixtures/vllm/startup_gpu_*.log are composed in vLLM's log format (the
+lines a tensor-parallel start prints, then the failure), not recorded on a GPU: this machine has
+none. The CPU logs are real recordings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipelines.__main__ import main
+from resources.startup_diagnosis import diagnose, diagnose_container_state
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vllm"
+
+
+def _fixture(name: str) -> str:
+    return (FIXTURES / name).read_text()
+
+
+def test_a_cuda_oom_is_found_in_the_worker_line_far_above_the_api_servers_echo():
+    diagnosis = diagnose(_fixture("startup_gpu_tp2_cuda_oom.log"))
+    assert not diagnosis.ready
+    assert "ran out of memory" in diagnosis.cause
+    assert "lower max_model_len or gpu_memory_utilization" in diagnosis.hint
+    assert "torch.OutOfMemoryError: CUDA out of memory" in diagnosis.root_cause_line
+    assert diagnosis.phases[:3] == ["api_server", "engine_init", "distributed_init"]
+    assert diagnosis.durations["weights_loading"] == 55.0, "the phase durations come from the log's timestamps"
+
+
+def test_the_harmless_read_only_cache_error_is_not_taken_for_the_cause():
+    diagnosis = diagnose(_fixture("startup_gpu_tp2_nccl_error.log"))
+    assert "Read-only" not in (diagnosis.root_cause_line or "")
+    assert "NCCL" in diagnosis.cause and "NCCL_P2P_DISABLE=1" in diagnosis.hint
+    assert "nvidia-smi topo -m" in diagnosis.hint
+
+
+def test_a_log_that_stops_while_loading_weights_points_at_the_disk():
+    diagnosis = diagnose(_fixture("startup_gpu_weights_stalled.log"), timed_out=True)
+    assert diagnosis.phases[-1] == "weights_loading"
+    assert "weights loading did not finish" in diagnosis.cause and "disk" in diagnosis.hint
+
+
+def test_an_unknown_argument_is_named():
+    diagnosis = diagnose(_fixture("startup_unknown_argument.log"))
+    assert "--no-such-flag" in diagnosis.cause
+
+
+def test_a_healthy_start_has_no_cause_and_every_phase_timed():
+    diagnosis = diagnose(_fixture("startup_cpu_compiled.log"))
+    assert diagnosis.ready and diagnosis.cause is None
+    assert diagnosis.durations["compile_and_graph_capture"] == max(diagnosis.durations.values())
+
+
+def test_what_only_the_container_state_shows_outranks_the_log():
+    oom = diagnose("(APIServer pid=1) INFO 11-20 02:00:04 [api_server.py:1] vLLM API server version 0.10.1.1\n",
+                   {"Status": "exited", "OOMKilled": True, "ExitCode": 137})
+    assert "OOMKilled" in oom.cause
+    port = diagnose_container_state({"Status": "created", "Error": "driver failed programming external "
+                                     "connectivity: Bind for 127.0.0.1:8000 failed: port is already allocated"})
+    assert "port is already allocated" in port[0] and "another runtime.port" in port[1]
+    assert diagnose_container_state({"Status": "running", "Error": ""}) is None
+
+
+def test_the_diagnose_command_prints_phases_cause_and_fix_and_exits_1_on_a_failed_start(capsys):
+    assert main(["diagnose", str(FIXTURES / "startup_gpu_tp2_cuda_oom.log")]) == 1
+    out = capsys.readouterr().out
+    assert "Phases reached:" in out and "weights_loading" in out
+    assert "Cause: the GPU ran out of memory" in out and "Fix: lower max_model_len" in out
+    assert "Root-cause line: (VllmWorker TP0 pid=246) ERROR" in out and "Last log lines" in out
+
+
+def test_the_diagnose_command_exits_0_on_a_healthy_log(capsys):
+    assert main(["diagnose", str(FIXTURES / "startup_cpu_eager.log")]) == 0
+    assert "the server became ready" in capsys.readouterr().out
