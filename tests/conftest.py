@@ -18,7 +18,9 @@ import pytest
 import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-TEST_PORT_OFFSET = 10000
+# EVAL_TEST_PORT_OFFSET moves the configs' servers elsewhere, so two test sessions on one machine
+# need not share ports (the test-only partitions below keep their fixed ports).
+TEST_PORT_OFFSET = int(os.environ.get("EVAL_TEST_PORT_OFFSET", "10000"))
 
 _session_dir = Path(tempfile.mkdtemp(prefix="vllm-eval-tests-"))
 _configs = _session_dir / "configs"
