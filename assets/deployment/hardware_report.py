@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 from dagster import (
     AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext, MaterializeResult,
@@ -10,6 +11,7 @@ from resources.dagster_resources import DeploymentCatalog, ResultsDatabase
 from resources.eval_home import models_dir
 from resources.hardware_gates import evaluate_gates
 from resources.preflight import gate_requirements
+from resources.service_pids import own_service_pids
 from resources.weights import weights_present_locally
 
 
@@ -42,8 +44,10 @@ def hardware_report(context: AssetExecutionContext, deployments: DeploymentCatal
         f"{'present' if report.nvidia_driver_present else 'absent'}; the deployment needs "
         f"{'a GPU' if deployment.needs_gpu else 'no GPU'}"
     )
-    gates = evaluate_gates(report, gate_requirements(
-        deployment, weights_present_locally(deployment.model_name, deployment.model)))
+    # The partition's own kept server (reused below) is not a stranger on its GPUs.
+    gates = evaluate_gates(report, replace(gate_requirements(
+        deployment, weights_present_locally(deployment.model_name, deployment.model)),
+        ignore_pids=own_service_pids(deployment) if deployment.needs_gpu else []))
     blocking = [g for g in gates if g.severity == "ERROR"]
     warnings = [g for g in gates if g.severity == "WARN"]
     for gate in gates:

@@ -119,3 +119,13 @@ def test_a_container_killed_for_memory_is_recognised_from_state_oomkilled(docker
     cause, hint = diagnose_container_state(state)
     assert "out of memory" in cause and "OOMKilled" in cause
     assert "max_model_len" in hint
+
+
+def test_an_engine_named_by_the_deployment_is_used_and_a_dead_one_says_where_it_is(docker_client):
+    from resources.docker_engine import EngineUnavailable, connect
+
+    client = connect("unix:///var/run/docker.sock")
+    assert client.ping()
+    client.close()
+    with pytest.raises(EngineUnavailable, match=r"tcp://127\.0\.0\.1:1 \(from deployment\) does not answer"):
+        connect("tcp://127.0.0.1:1", timeout_s=5)

@@ -166,9 +166,18 @@ def test_a_container_that_fails_to_start_is_diagnosed_and_removed(instance, dock
     assert not _containers(docker_client, BROKEN), "nothing is left behind"
 
 
+def test_the_idle_gpu_gate_knows_the_kept_containers_processes_as_its_own(first_run):
+    from resources.config_loader import load_deployments
+    from resources.service_pids import own_service_pids
+
+    pids = own_service_pids(load_deployments()[PARTITION])
+    assert pids and all(isinstance(pid, int) and pid > 1 for pid in pids)
+
+
 def test_teardown_stop_removes_the_container(first_run, docker_client):
     from resources.bench_execution import stop_runtime
     from resources.config_loader import load_deployments
 
     assert stop_runtime(load_deployments()[PARTITION]) is True
     assert not _containers(docker_client, PARTITION)
+
