@@ -136,6 +136,7 @@ def _bench_argv(settings, spec, name: str, secret: list[str], args: list[str]) -
     if settings.bench == "exec":
         return ["docker", "exec", *env, name, *command]
     volumes = [flag for volume in spec.volumes for flag in ("-v", volume)]
+    env += [flag for key, value in sorted(spec.environment.items()) for flag in ("-e", f"{key}={value}")]
     return ["docker", "run", "--rm", "--network", f"container:{name}", *env, *volumes,
             "--entrypoint", command[0], spec.image, *command[1:]]
 

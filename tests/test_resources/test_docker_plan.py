@@ -126,3 +126,13 @@ def test_the_recipe_deployments_declare_what_the_gpu_preflight_needs(key):
     model = load_deployments()[key].model
     assert model.total_params_b and model.bytes_per_param and model.kv_bytes_per_token and model.kv_heads
     assert len(model.revision) == 40
+
+
+def test_a_client_container_benchmark_joins_the_services_network_with_the_weights_mounted():
+    deployment = load_deployments()[QWEN]
+    docker = deployment.runtime.docker.model_copy(update={"bench": "client"})
+    [bench] = [line for line in _plan(QWEN, docker=docker).splitlines() if line.startswith("docker run --rm")]
+    argv = shlex.split(bench)
+    assert _flag(argv, "--network") == f"container:vllm-eval-{QWEN}" and _flag(argv, "--entrypoint") == "vllm"
+    assert any(v.endswith(":/model-repo:ro") for v in argv) and "NCCL_P2P_DISABLE=1" in argv
+    assert argv[argv.index("vllm/vllm-openai:v0.10.1.1") + 1:][:2] == ["bench", "serve"]
