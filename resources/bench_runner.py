@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from resources import vllm_bench_worker
 from resources.eval_home import PROJECT_ROOT
 
 
@@ -30,6 +31,19 @@ def run_bench_serve(
     command = [sys.executable, "-m", "resources.vllm_cli", "bench", "serve", *bench_args]
     result_path.parent.mkdir(parents=True, exist_ok=True)
     result_path.unlink(missing_ok=True)
+    if vllm_bench_worker.enabled():
+        # One warm process for all of a run's benchmark points: vLLM's start-up is paid once.
+        last: list[str] = []
+
+        def keep(line: str) -> None:
+            last[:] = (last + [line.rstrip()])[-30:]
+            on_line(line.rstrip())
+
+        try:
+            code = vllm_bench_worker.shared_worker().run(bench_args, env=env, on_line=keep, timeout_s=timeout_s)
+        except vllm_bench_worker.BenchWorkerError as exc:
+            raise BenchRunError(str(exc)) from None
+        return _saved_result(code, result_path, last)
     process_env = {**os.environ, **(env or {}), "PYTHONPATH": str(PROJECT_ROOT)}
     tail: list[str] = []
     process = subprocess.Popen(
@@ -45,6 +59,10 @@ def run_bench_serve(
     except subprocess.TimeoutExpired:
         process.kill()
         raise BenchRunError(f"vllm bench serve ran past {timeout_s:g} s and was stopped") from None
+    return _saved_result(code, result_path, tail)
+
+
+def _saved_result(code: int, result_path: Path, tail: list[str]) -> dict:
     if code != 0 or not result_path.exists():
         raise BenchRunError(
             f"vllm bench serve exited with code {code} and saved "

@@ -6,6 +6,7 @@ from resources.docker_plan import shell_join
 from resources.docker_runtime import ensure_service
 from resources.docker_spec import docker_run_argv, render_container_spec
 from resources.external_runtime import check_endpoint
+from resources import vllm_bench_worker
 from resources.process_runtime import find_reusable, server_env, start_service
 from resources.serve_command import config_hash, render_serve_args
 from resources.startup_log import read_startup_log
@@ -27,6 +28,9 @@ def vllm_service(
     hash_ = config_hash(deployment, model_weights["identity"], vllm_image["image_digest"])
     if runtime.kind != "process":
         return _container_or_endpoint(context, deployment, vllm_image, model_weights, hash_)
+    # The benchmark runs the local `vllm bench serve`: start its worker now, so that it imports
+    # vLLM while the server starts (or while the smoke test runs) instead of after.
+    vllm_bench_worker.prewarm()
     reused = find_reusable(context.partition_key, hash_)
     if reused is not None:
         state, startup_s = reused, None
