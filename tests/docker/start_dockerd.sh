@@ -10,6 +10,11 @@ if docker info >/dev/null 2>&1; then
     echo "Docker Engine already running"
     exit 0
 fi
+# A dockerd ended without its shutdown (CI ends every process a session left) leaves its pid file,
+# and a new one refuses to start while it is there.
+if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
+    rm -f /var/run/docker.pid
+fi
 LOG="${DOCKERD_LOG:-/tmp/dockerd.log}"
 nohup dockerd >"$LOG" 2>&1 &
 for _ in $(seq 1 60); do
