@@ -142,9 +142,6 @@ def _diagnose(reading: StartupReading, text: str) -> None:
                 named = pattern.search(line).groups()
                 if named and named[0].strip():  # e.g. which argument vLLM did not recognise
                     reading.cause = f"{cause}: {named[0].strip()}"
-                named = pattern.search(line).groups()
-                if named and named[0].strip():  # e.g. which argument vLLM did not recognise
-                    reading.cause = f"{cause}: {named[0].strip()}"
                 return
     # Unknown cause: the first exception line that names an exception type is the root cause;
     # later ones are usually the same failure re-raised by the API server.
