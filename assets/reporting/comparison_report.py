@@ -2,7 +2,6 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 
 from resources.dagster_resources import ResultsDatabase
 from resources.eval_home import reports_dir
-from resources.report_build import build_report
 from resources.report_sections import slower_count
 
 
@@ -15,6 +14,10 @@ from resources.report_sections import slower_count
     "under EVAL_HOME/reports/.",
 )
 def comparison_report(context: AssetExecutionContext, results_db: ResultsDatabase) -> MaterializeResult:
+    # Imported here: the charts pull in matplotlib (most of a second on 2 cores), which every
+    # other run (deploy_and_evaluate loads these definitions too) would pay for nothing.
+    from resources.report_build import build_report
+
     report = build_report(results_db.store(), reports_dir())
     latest = report.data.latest
     partitions = int(latest["partition"].nunique()) if not latest.empty else 0
