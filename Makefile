@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 # elsewhere on PyTorch's CPU index.
 TORCH_INDEX ?= $(if $(wildcard /opt/wheels/torch-2.13.0+cpu-*.whl),,--extra-index-url https://download.pytorch.org/whl/cpu)
 
-.PHONY: install demo test test-fast ui stop clean bench-report docker-base
+.PHONY: install demo test test-fast ui stop clean bench-report docker-base bench
 
 install: $(STAMP)
 
@@ -43,6 +43,11 @@ test-fast: install
 # How long the comparison report takes over a synthetic history of 10,000 runs and 1,000,000 request rows.
 bench-report: install
 	$(PY) benchmarks/report_speed.py
+
+# What the pipeline adds to the work it orchestrates: the recipe by hand against the pipeline cold
+# and warm, for one CPU deployment, with b/a and c/a. BENCH_ARGS="--rounds 3" measures a spread.
+bench: install
+	$(PY) benchmarks/pipeline_overhead.py $(BENCH_ARGS)
 
 ui: install
 	$(PY) -c "from pipelines.instance import ensure_dagster_home; ensure_dagster_home()"
