@@ -16,8 +16,9 @@ from resources.startup_log import read_startup_log
     partitions_def=deployment_partitions,
     group_name="deployment",
     kinds={"python"},
-    description="A running vLLM server for the deployment, healthy on its port; a healthy server "
-    "with the same config hash is reused.",
+    description="A running vLLM server for the deployment, healthy on its port: a local process, a "
+    "container (docker runtime, followed through its start-up phases) or an endpoint already up "
+    "(external, only checked); a healthy server with the same config hash is reused.",
 )
 def vllm_service(
     context: AssetExecutionContext, deployments: DeploymentCatalog, vllm_image: dict, model_weights: dict
