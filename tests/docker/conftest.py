@@ -29,7 +29,7 @@ def docker_client():
     from resources.docker_engine import connect, engine_available
 
     available, why = engine_available()
-    _require(available, f"no Docker Engine: {why} (.ci/run starts one with tests/docker/start_dockerd.sh)")
+    _require(available, f"no Docker Engine: {why} (`make docker-base` starts one and makes the base image, as .ci/run does)")
     client = connect()
     yield client
     client.close()
