@@ -40,8 +40,9 @@ from benchmarks.overhead_parts import (  # noqa: E402
 HEALTH_POLL_S = 0.1  # the recipe polls as often as the pipeline does
 
 
-def private_configs(folder: Path, partition: str, port: int) -> Path:
-    """A copy of ``configs/`` with every deployment moved to a port of its own from ``port`` up."""
+def private_configs(folder: Path, partition: str, port: int, scenarios: int | None = None) -> Path:
+    """A copy of ``configs/`` with every deployment moved to a port of its own from ``port`` up
+    (and the measured deployment cut to its first ``scenarios`` benchmark scenarios if asked)."""
     import yaml
 
     configs = folder / "configs"
@@ -52,6 +53,8 @@ def private_configs(folder: Path, partition: str, port: int) -> Path:
         runtime = data.setdefault("runtime", {})
         if path.stem == partition:
             runtime["port"] = port
+            if scenarios:
+                data["benchmarks"] = data["benchmarks"][:scenarios]
         else:
             runtime["port"], others = others, others + 1
         path.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -204,70 +207,100 @@ def one_round(index: int, folder: Path, configs: Path, partition: str, model_src
 
 
 def _spread(values: list[float], fmt: str = "{:.1f}") -> str:
+    if not values:
+        return "-"
     if len(values) == 1:
         return fmt.format(values[0])
     return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}-{fmt.format(max(values))})"
 
 
-def report(rounds: list[dict], partition: str) -> None:
+def report(rounds: list[dict], partition: str, points: list[str], costs: dict | None) -> None:
     a = [r["recipe"]["wall_s"] for r in rounds]
     b = [r["cold"].wall_s for r in rounds]
     c = [r["warm"].wall_s for r in rounds]
-    n = len(rounds)
+    ba, ca = [x / y for x, y in zip(b, a)], [x / y for x, y in zip(c, a)]
     print()
-    print(f"== {partition}: {n} round(s); median (min-max) where more than one")
+    print(f"== {partition}, {len(points)} benchmark point(s) ({', '.join(points)}); {len(rounds)} round(s)"
+          + ("; median (min-max)" if len(rounds) > 1 else ""))
     print(f"(a) recipe by hand   {_spread(a):>18} s")
-    print(f"(b) pipeline cold    {_spread(b):>18} s   b/a = {_spread([x / y for x, y in zip(b, a)], '{:.2f}')}"
-          "   (target <= 1.15)")
-    print(f"(c) pipeline warm    {_spread(c):>18} s   c/a = {_spread([x / y for x, y in zip(c, a)], '{:.2f}')}"
-          "   (target <= 0.50)")
-
-    print()
-    print("where the time goes, s           recipe (a)      cold (b)      warm (c)")
+    print(f"(b) pipeline cold    {_spread(b):>18} s   b/a = {_spread(ba, '{:.2f}'):<17} target <= 1.15: "
+          f"{'met' if statistics.median(ba) <= 1.15 else 'NOT met'}")
+    print(f"(c) pipeline warm    {_spread(c):>18} s   c/a = {_spread(ca, '{:.2f}'):<17} target <= 0.50: "
+          f"{'met' if statistics.median(ca) <= 0.50 else 'NOT met'}")
 
     def row(label, ra, rb, rc):
-        cells = [_spread(v) if v is not None else "-" for v in (ra, rb, rc)]
-        print(f"  {label:<30} {cells[0]:>12} {cells[1]:>13} {cells[2]:>13}")
+        cells = [_spread(v) if v is not None else "" for v in (ra, rb, rc)]
+        print(f"  {label:<44} {cells[0]:>14} {cells[1]:>14} {cells[2]:>14}")
 
-    def col(key, runs):
-        return [getattr(r[runs], key) for r in rounds]
+    def timeline(kind, key):
+        return [getattr(r[kind], key) for r in rounds]
 
-    row("start-up before first step", None, col("before_first_step_s", "cold"), col("before_first_step_s", "warm"))
-    for step in CHAIN:
-        vals = {k: [r[k].steps_s.get(step, 0.0) for r in rounds] for k in ("cold", "warm")}
-        row(f"step {step}", None, vals["cold"], vals["warm"])
-        if step == "vllm_service":
-            row("  of which vllm serve -> healthy", [r["recipe"]["server_start_s"] for r in rounds],
-                [r["cold"].server_start_s or 0.0 for r in rounds], None)
-        if step == "benchmark_results":
-            row("  of which vllm bench serve", [r["recipe"]["bench_s"] for r in rounds], col("bench_s", "cold"),
-                col("bench_s", "warm"))
-    row("between steps", None, col("between_steps_s", "cold"), col("between_steps_s", "warm"))
-    row("after last step to exit", None, col("after_last_step_s", "cold"), col("after_last_step_s", "warm"))
-    row("stop the server", [r["recipe"]["stop_s"] for r in rounds], None, None)
-    orchestration = {k: [r[k].wall_s - (r[k].server_start_s or 0.0) - r[k].bench_s for r in rounds]
-                     for k in ("cold", "warm")}
-    row("= all but serve and bench", [r["recipe"]["stop_s"] for r in rounds], orchestration["cold"],
-        orchestration["warm"])
-    lags = [r["cold_detect_lag_s"] for r in rounds if r["cold_detect_lag_s"] is not None]
-    recipe_lags = [r["recipe"]["detect_lag_s"] for r in rounds if r["recipe"]["detect_lag_s"] is not None]
-    print(f"  health noticed after it turned healthy (10 ms probe): pipeline "
-          f"{_spread([x * 1000 for x in lags], '{:.0f}') if lags else '?'} ms, recipe "
-          f"{_spread([x * 1000 for x in recipe_lags], '{:.0f}') if recipe_lags else '?'} ms")
-    events = {k: [r[k].events for r in rounds] for k in ("cold", "warm")}
-    print(f"  Dagster events per run: cold {_spread(events['cold'], '{:.0f}')}, warm {_spread(events['warm'], '{:.0f}')}"
-          f" (of which debug: {rounds[-1]['cold'].debug_events})")
+    def step(kind, name):
+        return [r[kind].steps_s.get(name, 0.0) for r in rounds]
 
-
-def fixed_costs(env: dict) -> None:
     print()
-    print("fixed costs measured apart (best of 3, s):")
-    for label, seconds in import_costs(env).items():
-        print(f"  {label:<40} {seconds:6.2f}")
-    per_event = event_write_cost()
-    print(f"  {'one Dagster event write (SQLite)':<40} {per_event:6.4f}")
-    for label, seconds in duckdb_write_costs().items():
-        print(f"  {'DuckDB write: ' + label:<40} {seconds:6.3f}")
+    print(f"  {'wall time by part, s':<44} {'recipe (a)':>14} {'cold (b)':>14} {'warm (c)':>14}")
+    row("vllm serve, launch to healthy", [r["recipe"]["server_start_s"] for r in rounds],
+        [r["cold"].server_start_s or 0.0 for r in rounds], [0.0] * len(rounds))
+    row("vllm bench serve, all points", [r["recipe"]["bench_s"] for r in rounds], timeline("cold", "bench_s"),
+        timeline("warm", "bench_s"))
+    row("stop the server", [r["recipe"]["stop_s"] for r in rounds], None, None)
+    row("pipeline: before the first step", None, timeline("cold", "before_first_step_s"),
+        timeline("warm", "before_first_step_s"))
+    for name in CHAIN:
+        label = {"vllm_service": "vllm_service less serve", "benchmark_results": "benchmark_results less bench"
+                 }.get(name, name)
+        cold, warm = step("cold", name), step("warm", name)
+        if name == "vllm_service":
+            cold = [x - (r["cold"].server_start_s or 0.0) for x, r in zip(cold, rounds)]
+        if name == "benchmark_results":
+            cold = [x - r["cold"].bench_s for x, r in zip(cold, rounds)]
+            warm = [x - r["warm"].bench_s for x, r in zip(warm, rounds)]
+        row(f"pipeline: step {label}", None, cold, warm)
+    row("pipeline: between steps", None, timeline("cold", "between_steps_s"), timeline("warm", "between_steps_s"))
+    row("pipeline: after the last step to exit", None, timeline("cold", "after_last_step_s"),
+        timeline("warm", "after_last_step_s"))
+    own = {k: [r[k].wall_s - (r[k].server_start_s or 0.0) - r[k].bench_s for r in rounds] for k in ("cold", "warm")}
+    row("= all but serve and bench", [r["recipe"]["stop_s"] for r in rounds], own["cold"], own["warm"])
+
+    print()
+    print("where the pipeline's own time goes:")
+    print("  process start-ups per step: none (in-process executor: the run is one process; vLLM's")
+    print("    bench runs in one warm worker for all points unless EVAL_BENCH_WORKER=0)")
+    events = {k: [r[k].events for r in rounds] for k in ("cold", "warm")}
+    if costs:
+        print(f"  imports before the first step: `import pipelines.definitions` {costs['import pipelines.definitions']:.2f} s, "
+              f"of which `import dagster` {costs['import dagster']:.2f} s (bare interpreter {costs['python -c pass']:.2f} s)")
+        per_event = costs["event_write_s"]
+        print(f"  Dagster event writes: {_spread(events['cold'], '{:.0f}')} events cold, {_spread(events['warm'], '{:.0f}')} "
+              f"warm, x {per_event * 1000:.1f} ms per SQLite write = about "
+              f"{statistics.median(events['cold']) * per_event:.1f} s / {statistics.median(events['warm']) * per_event:.1f} s")
+        print(f"  DuckDB writes: hardware report {costs['duckdb_hardware_s']:.3f} s + run rows {costs['duckdb_run_s']:.3f} s")
+    else:
+        print(f"  Dagster events: {_spread(events['cold'], '{:.0f}')} cold, {_spread(events['warm'], '{:.0f}')} warm "
+              "(write cost: run without --no-fixed-costs)")
+    lags = [r["cold_detect_lag_s"] * 1000 for r in rounds if r["cold_detect_lag_s"] is not None]
+    recipe_lags = [r["recipe"]["detect_lag_s"] * 1000 for r in rounds if r["recipe"]["detect_lag_s"] is not None]
+    print(f"  health polling: the pipeline noticed /health 200 {_spread(lags, '{:.0f}')} ms after a 10 ms probe did "
+          f"(the recipe's 0.1 s poll: {_spread(recipe_lags, '{:.0f}')} ms)")
+    print(f"  smoke test (not in the recipe): {_spread(step('cold', 'smoke_test'))} s cold, "
+          f"{_spread(step('warm', 'smoke_test'))} s warm")
+
+
+def fixed_costs(env: dict) -> dict:
+    """Costs measured apart from the runs: imports, one event write, the two DuckDB writes."""
+    costs = dict(import_costs(env))
+    costs["event_write_s"] = event_write_cost()
+    duck = duckdb_write_costs()
+    costs["duckdb_hardware_s"], costs["duckdb_run_s"] = duck.values()
+    print()
+    print("fixed costs measured apart (best of 3):")
+    for label in ("python -c pass", "import dagster", "import pipelines.definitions", "dagster job execute --help"):
+        print(f"  {label:<52} {costs[label]:7.2f} s")
+    print(f"  {'one Dagster event write (SQLite)':<52} {costs['event_write_s'] * 1000:7.1f} ms")
+    for label, seconds in duck.items():
+        print(f"  {'DuckDB write: ' + label:<52} {seconds * 1000:7.1f} ms")
+    return costs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -275,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--partition", default="tiny-cpu-eager")
     parser.add_argument("--rounds", type=int, default=1, help="a, b, c measured this many times, interleaved")
     parser.add_argument("--port", type=int, default=8310, help="the deployment's port (others get the next ones)")
+    parser.add_argument("--scenarios", type=int, default=None,
+                        help="measure only the deployment's first N benchmark scenarios (default: all)")
     parser.add_argument("--keep", action="store_true", help="keep the working folder (logs, instances)")
     parser.add_argument("--no-fixed-costs", action="store_true", help="skip the separate fixed-cost measurements")
     parser.add_argument("--pipeline-env", action="append", default=[], metavar="KEY=VALUE",
@@ -282,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     folder = Path(tempfile.mkdtemp(prefix="pipeline-overhead-"))
-    configs = private_configs(folder, args.partition, args.port)
+    configs = private_configs(folder, args.partition, args.port, args.scenarios)
     os.environ["EVAL_CONFIG_DIR"] = str(configs)
     from resources.tiny_model import generate_tiny_model
 
@@ -294,9 +329,12 @@ def main(argv: list[str] | None = None) -> int:
         if pipeline_env:
             print(f"pipeline runs with {pipeline_env}", flush=True)
         rounds = [one_round(i + 1, folder, configs, args.partition, model, pipeline_env) for i in range(args.rounds)]
-        report(rounds, args.partition)
-        if not args.no_fixed_costs:
-            fixed_costs({**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "EVAL_HOME": str(folder / "eval-fixed")})
+        costs = None if args.no_fixed_costs else fixed_costs(
+            {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "EVAL_HOME": str(folder / "eval-fixed")})
+        from resources.config_loader import load_deployments
+
+        points = [p.name for p in bench_points(load_deployments(configs)[args.partition])]
+        report(rounds, args.partition, points, costs)
         print(f"\nafter: {load_snapshot()}")
         failed = False
     finally:

@@ -65,6 +65,9 @@ def test_the_materializations_show_start_up_phases_smoke_ttft_and_the_summary(fi
     assert "weights_loading" in service["phases_reached"] and "ready" in service["phases_reached"]
     smoke = _metadata(first_run, "smoke_test")
     assert smoke["passed"] is True and smoke["stream_ttft_ms"] > 0 and "tiny" in smoke["models_listed"]
+    # The client's TTFT beside vLLM's own /metrics histogram for the same streamed request.
+    assert smoke["client_ttft_ms"] > 0 and smoke["server_ttft_ms"] > 0, smoke["ttft_comparison"]
+    assert abs(smoke["ttft_difference_ms"] - (smoke["client_ttft_ms"] - smoke["server_ttft_ms"])) < 0.02
     [check] = [c for c in first_run.get_asset_check_evaluations() if c.check_name == "server_answers"]
     assert check.passed
     bench = _metadata(first_run, "benchmark_results")
