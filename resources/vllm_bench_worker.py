@@ -22,7 +22,6 @@ from __future__ import annotations
 import atexit
 import json
 import os
-import select
 import subprocess
 import sys
 import threading
@@ -156,11 +155,11 @@ def _serve_requests() -> int:
             pass
     from vllm.entrypoints.cli.main import main as vllm_main
 
-    while select.select([sys.stdin], [], [], IDLE_EXIT_S)[0]:
-        request = sys.stdin.readline()
-        if not request:
-            break  # end of stdin: the parent is done (or gone)
+    idle = _idle_exit_timer()
+    for request in sys.stdin:  # ends with stdin: the parent is done (or gone)
+        idle.cancel()
         if not request.strip():
+            idle = _idle_exit_timer()
             continue
         job = json.loads(request)
         sys.argv = ["vllm", "bench", "serve", *job["args"]]
@@ -183,7 +182,16 @@ def _serve_requests() -> int:
         sys.stdout.flush()
         sys.stderr.flush()
         print(f"{SENTINEL} {code}", flush=True)
+        idle = _idle_exit_timer()
     return 0
+
+
+def _idle_exit_timer() -> threading.Timer:
+    """Ends a worker nobody has used for IDLE_EXIT_S (a parent that lives on, e.g. a test session)."""
+    timer = threading.Timer(IDLE_EXIT_S, os._exit, args=(0,))
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 if __name__ == "__main__":
