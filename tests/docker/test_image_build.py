@@ -87,3 +87,17 @@ def test_the_vllm_version_is_read_from_a_release_tag_or_the_base_image_label():
         == "0.17.1"
     assert vllm_version_from("vllm-eval/tiny:ctx-abc", {"vllm-eval.base-image": "vllm/vllm-openai:local-cpu-base"}) \
         is None
+
+
+def test_a_dockerfile_whose_step_fails_shows_the_build_logs_tail(docker_client, tmp_path, base_image):
+    context = tmp_path / "image"
+    context.mkdir()
+    (context / "Dockerfile").write_text(
+        "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n"
+        "RUN echo 'installing a transformers that does not exist' && exit 3\n")
+    spec = BuildSpec(context="image", repository="vllm-eval-test/failing-step", args={"BASE_IMAGE": base_image})
+    with pytest.raises(ImageError) as error:
+        ensure_built(docker_client, spec, tmp_path, lambda line: None)
+    message = str(error.value)
+    assert "failed; last build output" in message
+    assert "installing a transformers that does not exist" in message and "3" in message
