@@ -181,7 +181,8 @@ def one_round(index: int, folder: Path, configs: Path, partition: str, model_src
     print(f"-- round {index}: {load_snapshot()}", flush=True)
 
     recipe = run_recipe(deployment, model_src, folder / f"recipe-{index}", base_env)
-    print(f"   (a) recipe by hand  {recipe['wall_s']:6.1f} s", flush=True)
+    print(f"   (a) recipe by hand  {recipe['wall_s']:6.1f} s  (serve to healthy {recipe['server_start_s']:.1f}, "
+          f"bench {recipe['bench_s']:.1f}, stop {recipe['stop_s']:.1f})", flush=True)
 
     home = folder / f"eval-{index}"
     (home / "models").mkdir(parents=True)
@@ -196,9 +197,12 @@ def one_round(index: int, folder: Path, configs: Path, partition: str, model_src
     try:
         wait_port_free(deployment.runtime.host, deployment.runtime.port)
         cold, lag = run_pipeline(partition, env, dagster_home, base_url, home / "cold.log")
-        print(f"   (b) pipeline cold   {cold.wall_s:6.1f} s", flush=True)
+        print(f"   (b) pipeline cold   {cold.wall_s:6.1f} s  (serve to healthy {cold.server_start_s or 0:.1f}, "
+              f"bench {cold.bench_s:.1f}, the rest {cold.wall_s - (cold.server_start_s or 0) - cold.bench_s:.1f})",
+              flush=True)
         warm, _ = run_pipeline(partition, env, dagster_home, None, home / "warm.log")
-        print(f"   (c) pipeline warm   {warm.wall_s:6.1f} s", flush=True)
+        print(f"   (c) pipeline warm   {warm.wall_s:6.1f} s  (bench {warm.bench_s:.1f}, the rest "
+              f"{warm.wall_s - warm.bench_s:.1f})", flush=True)
     finally:
         subprocess.run([sys.executable, "-m", "pipelines", "stop", partition], env=env, cwd=PROJECT_ROOT,
                        stdout=subprocess.DEVNULL, check=True)
