@@ -6,7 +6,7 @@ from resources.docker_plan import shell_join
 from resources.docker_runtime import ensure_service
 from resources.docker_spec import docker_run_argv, render_container_spec
 from resources.external_runtime import check_endpoint
-from resources import vllm_bench_worker
+from resources import smoke_client, vllm_bench_worker
 from resources.process_runtime import find_reusable, server_env, start_service
 from resources.serve_command import config_hash, render_serve_args
 from resources.startup_log import read_startup_log
@@ -39,6 +39,7 @@ def vllm_service(
         # vLLM while the server starts instead of after (measured: 5-8 s less per cold run on 2
         # cores; beside a reused server it would only compete with the smoke test, so not there).
         vllm_bench_worker.prewarm()
+        smoke_client.prewarm()  # the OpenAI client's import, likewise
         context.log.info(f"starting vllm serve {' '.join(serve_args)}")
         state, reading, startup_s = start_service(
             context.partition_key, serve_args, runtime.host, runtime.port, hash_, server_env(runtime),
