@@ -3,7 +3,7 @@
 For one CPU deployment (default ``tiny-cpu-eager``), on this machine, in one run:
 
   (a) the recipe by hand: ``vllm serve`` with the deployment's arguments, wait for ``/health``,
-      ``vllm bench serve`` with the deployment's scenario, stop the server;
+      one ``vllm bench serve`` per benchmark point of the deployment, stop the server;
   (b) the pipeline cold: ``dagster job execute ... deploy_and_evaluate`` on a fresh EVAL_HOME
       (the generated model copied in beforehand, as a user's disk would already hold weights);
   (c) the pipeline warm: the same command again, which finds the server healthy and the image
@@ -55,7 +55,7 @@ def private_configs(folder: Path, partition: str, port: int, scenarios: int | No
             runtime["port"] = port
             if scenarios:
                 data["benchmarks"] = data["benchmarks"][:scenarios]
-        else:
+        elif "port" in runtime or runtime.get("kind", "process") == "process":
             runtime["port"], others = others, others + 1
         path.write_text(yaml.safe_dump(data, sort_keys=False))
     return configs
