@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 
 from resources.config_models import SmokePrompt
+from resources.secrets import mask
 from resources.server_metrics import TTFT_HISTOGRAM, HistogramTotals, fetch_metrics, histogram_totals
 
 
@@ -212,5 +213,4 @@ def _chat_streamed(client, served_name: str, prompt: SmokePrompt, api_key: str |
 
 
 def _safe(exc: Exception, secret: str | None) -> str:
-    text = f"{type(exc).__name__}: {exc}"
-    return text.replace(secret, "***") if secret else text
+    return mask(f"{type(exc).__name__}: {exc}", secret)
