@@ -2,6 +2,6 @@
 
 from dagster import StaticPartitionsDefinition
 
-from resources.config_loader import load_deployments
+from resources.config.loader import load_deployments
 
 deployment_partitions = StaticPartitionsDefinition(list(load_deployments()))

@@ -114,7 +114,7 @@ def event_write_cost(samples: int = 200) -> float:
 
 def duckdb_write_costs() -> dict[str, float]:
     """Seconds for the two writes a run makes: the hardware report into a new file, the run's rows."""
-    from resources.results_store import ResultsStore
+    from resources.results.store import ResultsStore
 
     with tempfile.TemporaryDirectory(prefix="duckdb-cost-") as folder:
         store = ResultsStore(Path(folder) / "results.duckdb")

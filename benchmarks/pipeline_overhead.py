@@ -106,7 +106,7 @@ def _healthy(base_url: str, timeout: float) -> bool:
 
 def bench_points(deployment) -> list:
     """What the pipeline benchmarks: each scenario, or each load point where scenarios expand into several."""
-    from resources import bench_command
+    from resources.benchmark import command as bench_command
 
     expand = getattr(bench_command, "expand_scenario", lambda scenario: [scenario])
     return [point for scenario in deployment.spec.benchmarks for point in expand(scenario)]
@@ -114,13 +114,13 @@ def bench_points(deployment) -> list:
 
 def run_recipe(deployment, model_path: Path, out_dir: Path, env: dict) -> dict:
     """The user's recipe by hand, timed: serve, wait for health, bench, stop."""
-    from resources.bench_command import render_bench_args
-    from resources.serve_command import render_serve_args
+    from resources.benchmark.command import render_bench_args
+    from resources.serving.vllm_args import render_serve_args
 
     runtime = deployment.runtime
     base_url = f"http://{runtime.host}:{runtime.port}"
-    serve = [sys.executable, "-m", "resources.vllm_cli", "serve", *render_serve_args(deployment, str(model_path))]
-    benches = [[sys.executable, "-m", "resources.vllm_cli", "bench", "serve", *render_bench_args(
+    serve = [sys.executable, "-m", "resources.serving.vllm_cli", "serve", *render_serve_args(deployment, str(model_path))]
+    benches = [[sys.executable, "-m", "resources.serving.vllm_cli", "bench", "serve", *render_bench_args(
         point, base_url, deployment.served_model_name, str(model_path), str(out_dir), f"recipe-{i}.json", 1 + i)]
         for i, point in enumerate(bench_points(deployment))]
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -173,7 +173,7 @@ def run_pipeline(partition: str, env: dict, dagster_home: Path, base_url: str | 
 
 def one_round(index: int, folder: Path, configs: Path, partition: str, model_src: Path,
               pipeline_env: dict[str, str]) -> dict:
-    from resources.config_loader import load_deployments
+    from resources.config.loader import load_deployments
 
     deployment = load_deployments(configs)[partition]
     base_env = {k: v for k, v in os.environ.items() if k not in ("EVAL_HOME", "DAGSTER_HOME")}
@@ -323,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     folder = Path(tempfile.mkdtemp(prefix="pipeline-overhead-"))
     configs = private_configs(folder, args.partition, args.port, args.scenarios)
     os.environ["EVAL_CONFIG_DIR"] = str(configs)
-    from resources.tiny_model import generate_tiny_model
+    from resources.weights.tiny_model import generate_tiny_model
 
     model = generate_tiny_model(folder / "models" / "tiny-llama").path
     print(f"working folder {folder}; model {model}; port {args.port}", flush=True)
@@ -335,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         rounds = [one_round(i + 1, folder, configs, args.partition, model, pipeline_env) for i in range(args.rounds)]
         costs = None if args.no_fixed_costs else fixed_costs(
             {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "EVAL_HOME": str(folder / "eval-fixed")})
-        from resources.config_loader import load_deployments
+        from resources.config.loader import load_deployments
 
         points = [p.name for p in bench_points(load_deployments(configs)[args.partition])]
         report(rounds, args.partition, points, costs)

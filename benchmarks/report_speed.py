@@ -28,10 +28,10 @@ import duckdb
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 _import_started = time.perf_counter()
-from resources.report_build import build_report  # noqa: E402 - imports matplotlib and pandas
+from resources.report.build import build_report  # noqa: E402 - imports matplotlib and pandas
 
 IMPORT_S = time.perf_counter() - _import_started
-from resources.results_store import ResultsStore  # noqa: E402
+from resources.results.store import ResultsStore  # noqa: E402
 
 PARTITIONS = 20
 NIGHTS = 500

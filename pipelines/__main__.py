@@ -28,8 +28,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_demo()
     if args.command == "stop":
-        from resources.eval_home import services_dir
-        from resources.process_runtime import stop_service
+        from resources.config.eval_home import services_dir
+        from resources.runtime.process import stop_service
 
         partitions = args.partitions or sorted(p.name for p in services_dir().glob("*") if p.is_dir())
         for partition in partitions:
@@ -49,10 +49,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _import_bench(files: list[Path], partition: str, scenario: str | None) -> int:
-    from resources.bench_import import import_result_file
-    from resources.bench_result import BenchResultError
-    from resources.eval_home import results_db_path
-    from resources.results_store import ResultsStore
+    from resources.results.bench_import import import_result_file
+    from resources.results.bench_json import BenchResultError
+    from resources.config.eval_home import results_db_path
+    from resources.results.store import ResultsStore
 
     store = ResultsStore(results_db_path())
     failures = 0

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from resources.config_loader import load_deployments
-from resources.eval_home import eval_home, reports_dir, results_db_path
-from resources.results_store import ResultsStore
+from resources.config.loader import load_deployments
+from resources.config.eval_home import eval_home, reports_dir, results_db_path
+from resources.results.store import ResultsStore
 
 SUMMARY_SQL = """
 SELECT b.partition, b.scenario, b.completed, b.failed, round(b.mean_ttft_ms, 1) AS mean_ttft_ms,

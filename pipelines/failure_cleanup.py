@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-from resources.bench_execution import stop_runtime
-from resources.config_loader import load_deployments
-from resources.eval_home import results_db_path
-from resources.results_store import ResultsStore
+from resources.benchmark.execution import stop_runtime
+from resources.config.loader import load_deployments
+from resources.config.eval_home import results_db_path
+from resources.results.store import ResultsStore
 
 
 def clean_up_failed_run(run_id: str, partition: str | None, error: str,

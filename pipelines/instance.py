@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from resources.eval_home import dagster_home
+from resources.config.eval_home import dagster_home
 
 # One run per GPU host at a time: runs carry a gpu_host tag and the queue admits one run per
 # distinct value. Launches that bypass the queue are guarded by the runtime itself.

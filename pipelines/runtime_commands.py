@@ -7,8 +7,8 @@ from pathlib import Path
 
 
 def print_plan(partition: str) -> int:
-    from resources.config_loader import ConfigError, config_dir, load_deployments
-    from resources.docker_plan import describe_non_docker, render_plan
+    from resources.config.loader import ConfigError, config_dir, load_deployments
+    from resources.runtime.docker.plan import describe_non_docker, render_plan
 
     try:
         deployments = load_deployments()
@@ -28,7 +28,7 @@ def print_plan(partition: str) -> int:
 
 def print_diagnosis(logfile: Path) -> int:
     """Exit 0 when the log shows a server that became ready, 1 when it shows a failed start."""
-    from resources.startup_diagnosis import diagnose, format_diagnosis
+    from resources.serving.startup_diagnosis import diagnose, format_diagnosis
 
     try:
         text = logfile.read_text(errors="replace")

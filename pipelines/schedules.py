@@ -3,8 +3,8 @@ import os
 from dagster import RunRequest, ScheduleEvaluationContext, schedule
 
 from pipelines.jobs import deploy_and_evaluate
-from resources.config_loader import load_deployments
-from resources.gpu_host import gpu_host
+from resources.config.loader import load_deployments
+from resources.runtime.gpu_host import gpu_host
 
 NIGHTLY_CRON = os.environ.get("EVAL_NIGHTLY_CRON", "0 2 * * *")
 NIGHTLY_TIMEZONE = os.environ.get("EVAL_NIGHTLY_TIMEZONE", "UTC")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from dagster import ConfigurableResource
 
-from resources.config_loader import config_dir, load_deployments
-from resources.config_models import Deployment
-from resources.results_store import ResultsStore
+from resources.config.loader import config_dir, load_deployments
+from resources.config.models import Deployment
+from resources.results.store import ResultsStore
 
 
 class DeploymentCatalog(ConfigurableResource):

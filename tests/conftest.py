@@ -54,7 +54,7 @@ _docker = {**_eager, "runtime": {"kind": "docker", "device": "cpu", "port": _doc
            "env": {"PYTHONPATH": str(PROJECT_ROOT)}, "docker": {
     "image": {"build": {"context": "images/tiny-cpu", "repository": "vllm-eval-test/tiny-cpu",
                         "args": {"BASE_IMAGE": "vllm/vllm-openai:local-cpu-base", "BUILD_MARKER": "1"}}},
-    "shm_size": "1g", "vllm_command": [sys.executable, "-m", "resources.vllm_cli"], "python": sys.executable,
+    "shm_size": "1g", "vllm_command": [sys.executable, "-m", "resources.serving.vllm_cli"], "python": sys.executable,
     "volumes": [f"{path}:{path}:ro" for path in _mounts if not any(
         path != other and path.startswith(other + "/") for other in _mounts)]}},
            "benchmarks": [{"name": "short-burst", "input_len": 128, "output_len": 64, "num_prompts": 32}]}
@@ -92,8 +92,8 @@ def test_configs() -> Path:
 @pytest.fixture(scope="session", autouse=True)
 def _stop_servers_at_end():
     yield
-    from resources.eval_home import services_dir
-    from resources.process_runtime import stop_service
+    from resources.config.eval_home import services_dir
+    from resources.runtime.process import stop_service
 
     for folder in services_dir().glob("*"):
         stop_service(folder.name)

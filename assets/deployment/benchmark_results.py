@@ -8,15 +8,15 @@ from dagster import (
 )
 
 from assets.partitions import deployment_partitions
-from resources.bench_command import expand_scenario, render_bench_args, scenario_seed
-from resources.bench_result import failed_requests, parse_bench_result, parse_request_rows
-from resources.bench_execution import run_benchmark, stop_runtime
+from resources.benchmark.command import expand_scenario, render_bench_args, scenario_seed
+from resources.results.bench_json import failed_requests, parse_bench_result, parse_request_rows
+from resources.benchmark.execution import run_benchmark, stop_runtime
 from resources.dagster_resources import DeploymentCatalog, ResultsDatabase
-from resources.eval_home import bench_dir
-from resources.provenance import project_git_sha
-from resources.secrets import mask
-from resources.regression import HISTORY_SQL, find_regressions
-from resources.run_record import result_row, run_row
+from resources.config.eval_home import bench_dir
+from resources.results.provenance import project_git_sha
+from resources.config.secrets import mask
+from resources.results.regression import HISTORY_SQL, find_regressions
+from resources.results.run_record import result_row, run_row
 
 SUMMARY_COLUMNS = ["scenario", "completed", "failed", "output_throughput", "mean_ttft_ms", "p99_ttft_ms",
                    "mean_tpot_ms", "median_tpot_ms", "mean_itl_ms"]

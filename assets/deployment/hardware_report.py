@@ -8,11 +8,11 @@ from dagster import (
 
 from assets.partitions import deployment_partitions
 from resources.dagster_resources import DeploymentCatalog, ResultsDatabase
-from resources.eval_home import models_dir
-from resources.hardware_gates import evaluate_gates
-from resources.preflight import gate_requirements
-from resources.service_pids import own_service_pids
-from resources.weights import weights_present_locally
+from resources.config.eval_home import models_dir
+from resources.hardware.gates import evaluate_gates
+from resources.hardware.requirements import gate_requirements
+from resources.runtime.service_pids import own_service_pids
+from resources.weights.fetch import weights_present_locally
 
 
 @asset(
@@ -30,7 +30,7 @@ from resources.weights import weights_present_locally
     "fingerprint of the stable facts that every result row carries; then the pre-flight gates.",
 )
 def hardware_report(context: AssetExecutionContext, deployments: DeploymentCatalog, results_db: ResultsDatabase):
-    from resources.hardware_report import collect_hardware_report
+    from resources.hardware.report import collect_hardware_report
 
     deployment = deployments.get(context.partition_key)
     report = collect_hardware_report(weights_dir=models_dir())

@@ -2,7 +2,7 @@ from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from assets.partitions import deployment_partitions
 from resources.dagster_resources import DeploymentCatalog
-from resources.weights import fetch_weights
+from resources.weights.fetch import fetch_weights
 
 
 @asset(

@@ -7,7 +7,7 @@ from dagster import (
 
 from assets.partitions import deployment_partitions
 from resources.dagster_resources import DeploymentCatalog
-from resources.smoke_client import run_smoke, ttft_comparison
+from resources.serving.smoke_client import run_smoke, ttft_comparison
 
 
 @asset(

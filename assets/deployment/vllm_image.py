@@ -5,10 +5,10 @@ from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from assets.partitions import deployment_partitions
 from resources.dagster_resources import DeploymentCatalog
-from resources.config_loader import config_dir
-from resources.docker_runtime import prepare_image
-from resources.external_runtime import describe_endpoint
-from resources.local_vllm import describe_local_vllm
+from resources.config.loader import config_dir
+from resources.runtime.docker.runtime import prepare_image
+from resources.runtime.external import describe_endpoint
+from resources.serving.local_vllm import describe_local_vllm
 
 
 @asset(

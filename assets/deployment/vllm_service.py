@@ -2,14 +2,15 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 
 from assets.partitions import deployment_partitions
 from resources.dagster_resources import DeploymentCatalog
-from resources.docker_plan import shell_join
-from resources.docker_runtime import ensure_service
-from resources.docker_spec import docker_run_argv, render_container_spec
-from resources.external_runtime import check_endpoint
-from resources import smoke_client, vllm_bench_worker
-from resources.process_runtime import find_reusable, server_env, start_service
-from resources.serve_command import config_hash, render_serve_args
-from resources.startup_log import read_startup_log
+from resources.runtime.docker.plan import shell_join
+from resources.runtime.docker.runtime import ensure_service
+from resources.runtime.docker.spec import docker_run_argv, render_container_spec
+from resources.runtime.external import check_endpoint
+from resources.serving import smoke_client
+from resources.benchmark import worker as vllm_bench_worker
+from resources.runtime.process import find_reusable, server_env, start_service
+from resources.serving.vllm_args import config_hash, render_serve_args
+from resources.serving.startup_log import read_startup_log
 
 
 @asset(

@@ -1,8 +1,8 @@
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from resources.dagster_resources import ResultsDatabase
-from resources.eval_home import reports_dir
-from resources.report_sections import slower_count
+from resources.config.eval_home import reports_dir
+from resources.report.sections import slower_count
 
 
 @asset(
@@ -16,7 +16,7 @@ from resources.report_sections import slower_count
 def comparison_report(context: AssetExecutionContext, results_db: ResultsDatabase) -> MaterializeResult:
     # Imported here: the charts pull in matplotlib (most of a second on 2 cores), which every
     # other run (deploy_and_evaluate loads these definitions too) would pay for nothing.
-    from resources.report_build import build_report
+    from resources.report.build import build_report
 
     report = build_report(results_db.store(), reports_dir())
     latest = report.data.latest

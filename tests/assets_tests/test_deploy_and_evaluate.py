@@ -114,7 +114,7 @@ def test_a_gpu_deployment_on_a_host_without_a_driver_stops_at_the_preflight_gate
 
 
 def test_a_server_that_exits_during_start_up_fails_with_the_diagnosis_and_leaves_nothing_running(run_chain):
-    from resources.process_runtime import port_in_use, read_state
+    from resources.runtime.process import port_in_use, read_state
 
     result = run_chain("tiny-cpu-broken")
     assert not result.success

@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from resources.results_store import ResultsStore
+from resources.results.store import ResultsStore
 
 PLANTED_SECRET = "sk-planted-3f9a1c7e5b2d4f60"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +31,7 @@ def _db_rows(eval_home, sql, params):
 @pytest.mark.e2e
 def test_an_api_key_is_enforced_and_never_written_to_logs_metadata_results_or_files(
         run_chain, instance, eval_home, monkeypatch):
-    from resources.process_runtime import read_state
+    from resources.runtime.process import read_state
 
     monkeypatch.setenv("EVAL_TEST_API_KEY", PLANTED_SECRET)
     result = run_chain("tiny-cpu-secured")
@@ -58,8 +58,8 @@ def test_an_api_key_is_enforced_and_never_written_to_logs_metadata_results_or_fi
 
 @pytest.mark.e2e
 def test_a_server_killed_mid_benchmark_fails_the_run_records_it_and_leaves_no_rows_or_process(run_chain, eval_home):
-    from resources.eval_home import bench_dir
-    from resources.process_runtime import port_in_use, read_state
+    from resources.config.eval_home import bench_dir
+    from resources.runtime.process import port_in_use, read_state
 
     killed = {}
 
@@ -144,7 +144,7 @@ def test_a_write_that_cannot_wait_long_enough_fails_clearly_and_loses_nothing(tm
 
 def test_a_failed_run_reported_by_the_sensor_is_recorded_without_touching_a_succeeded_one(eval_home):
     from pipelines.failure_cleanup import clean_up_failed_run
-    from resources.eval_home import results_db_path
+    from resources.config.eval_home import results_db_path
 
     store = ResultsStore(results_db_path())
     store.record_run({"run_id": "done-run", "partition": "tiny-cpu-eager", "status": "succeeded"}, [])

@@ -26,7 +26,7 @@ def _require(condition: bool, reason: str) -> None:
 
 @pytest.fixture(scope="session")
 def docker_client():
-    from resources.docker_engine import connect, engine_available
+    from resources.runtime.docker.engine import connect, engine_available
 
     available, why = engine_available()
     _require(available, f"no Docker Engine: {why} (`make docker-base` starts one and makes the base image, as .ci/run does)")

@@ -10,10 +10,10 @@ import uuid
 
 import pytest
 
-from resources.config_loader import load_deployments
-from resources.docker_container import ContainerStartError, GpusTaken, container_gpus, start_container
-from resources.docker_spec import ContainerSpec, render_container_spec, sdk_create_kwargs
-from resources.startup_diagnosis import diagnose_container_state
+from resources.config.loader import load_deployments
+from resources.runtime.docker.container import ContainerStartError, GpusTaken, container_gpus, start_container
+from resources.runtime.docker.spec import ContainerSpec, render_container_spec, sdk_create_kwargs
+from resources.serving.startup_diagnosis import diagnose_container_state
 
 HF_SNAPSHOT = "/srv/hf/hub/models--Qwen--Qwen3-30B-A3B-Instruct-2507-FP8/snapshots/" + "a" * 40
 
@@ -122,7 +122,7 @@ def test_a_container_killed_for_memory_is_recognised_from_state_oomkilled(docker
 
 
 def test_an_engine_named_by_the_deployment_is_used_and_a_dead_one_says_where_it_is(docker_client):
-    from resources.docker_engine import EngineUnavailable, connect
+    from resources.runtime.docker.engine import EngineUnavailable, connect
 
     client = connect("unix:///var/run/docker.sock")
     assert client.ping()

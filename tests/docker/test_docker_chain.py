@@ -23,7 +23,7 @@ EXTERNAL = f"tiny-external-{SUFFIX}"
 def instance(eval_home, docker_client, base_image):
     from pipelines.instance import ensure_dagster_home
 
-    from resources.docker_container import remove_container
+    from resources.runtime.docker.container import remove_container
 
     ensure_dagster_home()
     for partition in (PARTITION, BROKEN):
@@ -46,7 +46,7 @@ def _metadata(result, asset: str) -> dict:
 
 
 def _port() -> int:
-    from resources.config_loader import load_deployments
+    from resources.config.loader import load_deployments
 
     return load_deployments()[PARTITION].runtime.port
 
@@ -111,9 +111,9 @@ def test_an_external_endpoint_is_checked_and_benchmarked_without_being_started(f
 
 def test_exec_and_client_container_benchmarks_measure_the_same_server(first_run, docker_client, tmp_path, capsys):
     from pipelines.definitions import defs
-    from resources.bench_command import expand_scenario, render_bench_args
-    from resources.bench_execution import run_benchmark
-    from resources.config_loader import load_deployments
+    from resources.benchmark.command import expand_scenario, render_bench_args
+    from resources.benchmark.execution import run_benchmark
+    from resources.config.loader import load_deployments
 
     deployment = load_deployments()[PARTITION]
     service = defs.load_asset_value("vllm_service", partition_key=PARTITION, instance=DagsterInstance.get())
@@ -167,16 +167,16 @@ def test_a_container_that_fails_to_start_is_diagnosed_and_removed(instance, dock
 
 
 def test_the_idle_gpu_gate_knows_the_kept_containers_processes_as_its_own(first_run):
-    from resources.config_loader import load_deployments
-    from resources.service_pids import own_service_pids
+    from resources.config.loader import load_deployments
+    from resources.runtime.service_pids import own_service_pids
 
     pids = own_service_pids(load_deployments()[PARTITION])
     assert pids and all(isinstance(pid, int) and pid > 1 for pid in pids)
 
 
 def test_teardown_stop_removes_the_container(first_run, docker_client):
-    from resources.bench_execution import stop_runtime
-    from resources.config_loader import load_deployments
+    from resources.benchmark.execution import stop_runtime
+    from resources.config.loader import load_deployments
 
     assert stop_runtime(load_deployments()[PARTITION]) is True
     assert not _containers(docker_client, PARTITION)

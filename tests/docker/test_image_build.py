@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from resources.docker_config import BuildSpec
-from resources.docker_image import ImageError, ensure_built, ensure_pulled, vllm_version_from
+from resources.config.docker import BuildSpec
+from resources.runtime.docker.image import ImageError, ensure_built, ensure_pulled, vllm_version_from
 
 CPU_IMAGE = Path(__file__).resolve().parent / "cpu-image"
 

@@ -6,7 +6,7 @@ from dagster import RunRequest, build_schedule_context
 
 from pipelines.definitions import defs
 from pipelines.schedules import nightly_evaluation
-from resources.config_loader import load_deployments
+from resources.config.loader import load_deployments
 
 
 def test_the_nightly_schedule_requests_every_partition_once_per_night():
@@ -31,7 +31,7 @@ def test_the_run_queue_admits_one_run_per_gpu_host(eval_home):
 
 
 def test_deployments_on_different_docker_hosts_get_different_gpu_host_tags():
-    from resources.gpu_host import gpu_host
+    from resources.runtime.gpu_host import gpu_host
 
     deployments = load_deployments()
     hosts = {gpu_host(d) for d in deployments.values()}

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from resources.config_loader import ConfigError, load_deployments
-from resources.config_models import SmokePrompt
-from resources.process_runtime import ServiceStartError, start_service
-from resources.smoke_client import run_smoke
-from resources.startup_log import read_startup_log
+from resources.config.loader import ConfigError, load_deployments
+from resources.config.models import SmokePrompt
+from resources.runtime.process import ServiceStartError, start_service
+from resources.serving.smoke_client import run_smoke
+from resources.serving.startup_log import read_startup_log
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vllm"
 
@@ -74,8 +74,8 @@ def test_a_deployment_naming_a_missing_model_lists_the_models_there_are(tmp_path
 
 
 def test_an_api_key_variable_that_is_not_set_is_named(monkeypatch):
-    from resources.config_models import RuntimeConfig
-    from resources.process_runtime import server_env
+    from resources.config.models import RuntimeConfig
+    from resources.runtime.process import server_env
 
     monkeypatch.delenv("EVAL_UNSET_KEY", raising=False)
     with pytest.raises(ServiceStartError, match="EVAL_UNSET_KEY, which is not set"):

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from resources.bench_command import expand_scenario, render_bench_args, scenario_seed
-from resources.bench_result import BenchResultError, parse_bench_result, parse_request_rows
-from resources.config_models import BenchmarkScenario
+from resources.benchmark.command import expand_scenario, render_bench_args, scenario_seed
+from resources.results.bench_json import BenchResultError, parse_bench_result, parse_request_rows
+from resources.config.models import BenchmarkScenario
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vllm"
 

@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 import duckdb
 import pytest
 
-from resources.comparison import load_comparison, pareto_frontier
-from resources.report_build import build_report
-from resources.results_store import ResultsStore
+from resources.report.data import load_comparison, pareto_frontier
+from resources.report.build import build_report
+from resources.results.store import ResultsStore
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 NIGHT = datetime(2025, 3, 1, 2, 0)
@@ -145,7 +145,7 @@ def test_the_slower_night_is_called_slower(report):
 
 
 def test_sweeps_and_per_request_rows_are_summarised(report):
-    from resources.comparison import sweeps
+    from resources.report.data import sweeps
 
     points = sweeps(report.data.latest)
     assert list(points["scenario"]) == ["ladder/c1", "ladder/c2", "ladder/c4"]
@@ -208,7 +208,7 @@ def test_the_comparison_report_asset_puts_the_markdown_in_metadata_and_the_files
 
     from assets.reporting.comparison_report import comparison_report
     from resources.dagster_resources import ResultsDatabase
-    from resources.eval_home import reports_dir
+    from resources.config.eval_home import reports_dir
 
     result = materialize([comparison_report], resources={"results_db": ResultsDatabase(path=str(history.path))})
     assert result.success

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from resources.config_loader import ConfigError, load_deployments
+from resources.config.loader import ConfigError, load_deployments
 
 PROJECT_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 

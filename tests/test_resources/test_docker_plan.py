@@ -8,8 +8,8 @@ import shlex
 import pytest
 
 from pipelines.__main__ import main
-from resources.config_loader import config_dir, load_deployments
-from resources.docker_plan import mask_argv, render_plan, shell_join
+from resources.config.loader import config_dir, load_deployments
+from resources.runtime.docker.plan import mask_argv, render_plan, shell_join
 
 QWEN = "qwen3-30b-a3b-fp8-2x24gb"
 GLM5 = "glm5-int4-4gpu"
@@ -113,7 +113,7 @@ def test_masking_covers_secret_flags_and_secret_named_pairs():
 def test_planning_a_process_deployment_shows_its_local_command(capsys):
     assert main(["plan", "tiny-cpu-eager"]) == 0
     out = capsys.readouterr().out
-    assert "no docker command runs" in out and "resources.vllm_cli serve" in out
+    assert "no docker command runs" in out and "resources.serving.vllm_cli serve" in out
 
 
 def test_planning_an_unknown_partition_names_the_ones_there_are(capsys):

@@ -7,12 +7,12 @@ import os
 import pytest
 from pydantic import ValidationError
 
-from resources.config_loader import load_deployments
-from resources.docker_bench import retarget_bench_args
-from resources.docker_config import DockerSettings, split_image_ref
-from resources.docker_container import service_base_url
-from resources.docker_image import context_hash
-from resources.docker_spec import gpus_overlap, render_container_spec, weights_mount
+from resources.config.loader import load_deployments
+from resources.runtime.docker.bench import retarget_bench_args
+from resources.config.docker import DockerSettings, split_image_ref
+from resources.runtime.docker.container import service_base_url
+from resources.runtime.docker.image import context_hash
+from resources.runtime.docker.spec import gpus_overlap, render_container_spec, weights_mount
 
 
 def test_an_unpinned_image_is_refused_with_the_reason():
@@ -34,7 +34,7 @@ def test_a_build_argument_that_names_a_branch_or_latest_image_is_refused():
 
 
 def test_a_docker_deployment_without_a_docker_block_says_what_to_add():
-    from resources.config_models import RuntimeConfig
+    from resources.config.models import RuntimeConfig
 
     with pytest.raises(ValidationError, match="needs a 'docker' block"):
         RuntimeConfig(kind="docker")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 
-from resources.hardware_gates import GateRequirements, GateResult, evaluate_gates
+from resources.hardware.gates import GateRequirements, GateResult, evaluate_gates
 from tests.test_resources.test_hardware_report import (
     load_recording,
     replay,

@@ -1,6 +1,6 @@
 """The hardware report, checked against recordings of real GPU hosts.
 
-Each folder under tests/fixtures/nvml/ holds what ``python -m resources.hardware_capture``
+Each folder under tests/fixtures/nvml/ holds what ``python -m resources.hardware.capture``
 wrote on a real machine: the NVML answers and host facts it read (nvml_recording.json),
 the report it built there (report.json, report.md), and nvidia-smi's own view beside them.
 Replaying the recording here must rebuild that report exactly.
@@ -16,9 +16,9 @@ from typing import Any
 import pynvml
 import pytest
 
-from resources.hardware_report import HardwareReport, collect_hardware_report
-from resources.host_facts import HostFacts
-from resources.nvml_source import LiveNvml, RecordingNvml, ReplayNvml
+from resources.hardware.report import HardwareReport, collect_hardware_report
+from resources.hardware.host_facts import HostFacts
+from resources.hardware.nvml_source import LiveNvml, RecordingNvml, ReplayNvml
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "nvml"
 RECORDED_HOSTS = sorted(p.name for p in FIXTURES.iterdir() if (p / "nvml_recording.json").exists())

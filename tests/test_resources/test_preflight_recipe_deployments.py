@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from resources.config_loader import load_deployments
-from resources.hardware_gates import evaluate_gates
-from resources.preflight import gate_requirements
+from resources.config.loader import load_deployments
+from resources.hardware.gates import evaluate_gates
+from resources.hardware.requirements import gate_requirements
 from tests.test_resources.test_hardware_report import load_recording, replay, without_driver
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"

@@ -1,10 +1,10 @@
-"""The memory-bandwidth bound on decode (resources/roofline.py), by hand-checkable numbers."""
+"""The memory-bandwidth bound on decode (resources/hardware/roofline.py), by hand-checkable numbers."""
 
 from __future__ import annotations
 
 import pytest
 
-from resources.roofline import decode_bound_tok_s, gpu_bandwidth, result_bound
+from resources.hardware.roofline import decode_bound_tok_s, gpu_bandwidth, result_bound
 
 
 @pytest.mark.parametrize("nvml_name, expected", [

@@ -8,10 +8,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from resources.bench_import import import_result_file
-from resources.bench_result import BenchResultError, parse_bench_result, parse_request_rows
-from resources.regression import HISTORY_SQL, find_regressions
-from resources.results_store import MIGRATIONS, SCHEMA_VERSION, ResultsStore
+from resources.results.bench_import import import_result_file
+from resources.results.bench_json import BenchResultError, parse_bench_result, parse_request_rows
+from resources.results.regression import HISTORY_SQL, find_regressions
+from resources.results.store import MIGRATIONS, SCHEMA_VERSION, ResultsStore
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vllm"
 REAL_RESULT = json.loads((FIXTURES / "bench_serve_result_cpu.json").read_text())

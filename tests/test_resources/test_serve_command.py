@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from resources.config_loader import load_deployments
-from resources.serve_command import config_hash, render_serve_args
+from resources.config.loader import load_deployments
+from resources.serving.vllm_args import config_hash, render_serve_args
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from resources.server_metrics import TTFT_HISTOGRAM, HistogramTotals, histogram_totals, parse_samples
-from resources.smoke_client import PromptOutcome, SmokeOutcome, ttft_comparison
+from resources.serving.server_metrics import TTFT_HISTOGRAM, HistogramTotals, histogram_totals, parse_samples
+from resources.serving.smoke_client import PromptOutcome, SmokeOutcome, ttft_comparison
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "vllm"
 BEFORE = (FIXTURES / "metrics_cpu_before_stream.txt").read_text()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from resources.config_loader import load_deployments
-from resources.service_pids import own_service_pids, process_group_pids
+from resources.config.loader import load_deployments
+from resources.runtime.service_pids import own_service_pids, process_group_pids
 
 
 def test_a_process_groups_members_are_found_by_their_leader():

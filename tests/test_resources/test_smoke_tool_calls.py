@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace as NS
 
-from resources.config_models import SmokePrompt
-from resources.smoke_client import _chat
+from resources.config.models import SmokePrompt
+from resources.serving.smoke_client import _chat
 
 TOOL = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipelines.__main__ import main
-from resources.startup_diagnosis import diagnose, diagnose_container_state
+from resources.serving.startup_diagnosis import diagnose, diagnose_container_state
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vllm"
 

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from resources.startup_log import read_startup_log
+from resources.serving.startup_log import read_startup_log
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vllm"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from safetensors.numpy import save_file
 
-from resources.tiny_model import safetensors_shapes
+from resources.weights.tiny_model import safetensors_shapes
 
 
 def test_shapes_come_from_the_header_as_safetensors_writes_it(tmp_path):

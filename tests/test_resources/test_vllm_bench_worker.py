@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from resources.vllm_bench_worker import BenchWorker
+from resources.benchmark.worker import BenchWorker
 
 pytestmark = pytest.mark.e2e  # imports the real vLLM (seconds), though it starts no server
 

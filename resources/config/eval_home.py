@@ -1,0 +1,40 @@
+"""Where the project keeps its data: ``EVAL_HOME`` (default ``.eval/`` in the project root).
+
+Everything a run writes lives below it: the Dagster instance, ``results.duckdb``, generated
+models, service state and logs, benchmark result files and reports. Deleting it starts afresh.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def eval_home() -> Path:
+    return Path(os.environ.get("EVAL_HOME") or PROJECT_ROOT / ".eval").resolve()
+
+
+def results_db_path() -> Path:
+    return eval_home() / "results.duckdb"
+
+
+def models_dir() -> Path:
+    return eval_home() / "models"
+
+
+def services_dir() -> Path:
+    return eval_home() / "services"
+
+
+def bench_dir() -> Path:
+    return eval_home() / "bench"
+
+
+def reports_dir() -> Path:
+    return eval_home() / "reports"
+
+
+def dagster_home() -> Path:
+    return Path(os.environ.get("DAGSTER_HOME") or eval_home() / "dagster").resolve()

@@ -1,0 +1,311 @@
+"""Pydantic models of the files under ``configs/``: models, parameter sets and deployments.
+
+A deployment names a model (``configs/models/<name>.yaml``) and a parameter set
+(``configs/params/<name>.yaml``) and adds how to run it, what to smoke-test and what to
+benchmark. One deployment file is one Dagster partition; its file name is the partition key.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from resources.config.docker import DockerSettings
+
+# vLLM's --dtype choices. "fp8" is a common mistake: FP8 checkpoints are detected from the
+# weights' quantization config, and the loader rejects --dtype fp8.
+VLLM_DTYPES = ("auto", "half", "float16", "bfloat16", "float", "float32")
+KV_CACHE_DTYPES = ("auto", "bfloat16", "fp8", "fp8_e4m3", "fp8_e5m2", "fp8_inc", "fp8_ds_mla")
+_SIZE = re.compile(r"^\d+(\.\d+)?[KMGT]?i?B?$", re.IGNORECASE)
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class StrictModel(BaseModel):
+    """Unknown fields are errors: a typo must not silently fall back to a default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelConfig(StrictModel):
+    """Where the weights come from, pinned so a replay loads the same bytes."""
+
+    source: Literal["generated", "huggingface", "local"]
+    repo: str | None = Field(None, description="Hugging Face repo id, for source huggingface")
+    revision: str | None = Field(None, description="commit sha or tag, required for huggingface")
+    path: str | None = Field(None, description="folder with config.json, for source local")
+    token_env: str | None = Field(
+        None, description="name of the environment variable holding the hub token (never the token)"
+    )
+    active_params_b: float | None = Field(
+        None, gt=0, description="parameters read per decoded token, in billions (MoE: active only)"
+    )
+    bytes_per_param: float | None = Field(None, gt=0, description="1 for FP8, 2 for BF16, 0.5 for int4")
+    total_params_b: float | None = Field(
+        None, gt=0, description="all parameters, in billions: with bytes_per_param, the weights' size"
+    )
+    kv_bytes_per_token: int | None = Field(
+        None, gt=0, description="2 (K and V) x layers x KV heads x head size x bytes per element"
+    )
+    kv_heads: int | None = Field(
+        None, gt=0, description="KV heads; 1 for models that keep one latent per token (MLA: DeepSeek, GLM-5)"
+    )
+
+    @property
+    def weights_bytes(self) -> int | None:
+        if self.total_params_b is None or self.bytes_per_param is None:
+            return None
+        return int(self.total_params_b * 1e9 * self.bytes_per_param)
+
+    @model_validator(mode="after")
+    def _source_fields(self) -> "ModelConfig":
+        if self.source == "huggingface":
+            if not self.repo:
+                raise ValueError("source huggingface needs 'repo' (e.g. Qwen/Qwen3-30B-A3B-Instruct-2507-FP8)")
+            if not self.revision:
+                raise ValueError(
+                    "source huggingface needs a pinned 'revision' (a commit sha or tag) so a replay "
+                    "loads the same weights"
+                )
+        if self.source == "local" and not self.path:
+            raise ValueError("source local needs 'path', the folder that holds config.json")
+        if self.token_env is not None and not _ENV_NAME.match(self.token_env):
+            raise ValueError("'token_env' is the NAME of an environment variable, e.g. HF_TOKEN")
+        return self
+
+
+class ParamSet(StrictModel):
+    """vLLM serving arguments. Each field maps to one ``vllm serve`` flag."""
+
+    dtype: str = "auto"
+    max_model_len: int | None = Field(None, gt=0)
+    tensor_parallel_size: int = Field(1, ge=1)
+    gpu_memory_utilization: float | None = Field(None, gt=0, le=1)
+    kv_cache_dtype: str = "auto"
+    kv_cache_memory_bytes: str | None = Field(
+        None, description="KV cache size, e.g. 512M; always set on CPU, where the default is most of RAM"
+    )
+    enforce_eager: bool = False
+    enable_prefix_caching: bool | None = None
+    max_num_seqs: int | None = Field(None, gt=0)
+    trust_remote_code: bool = False
+    extra_args: tuple[str, ...] = Field(
+        (), description="further vllm serve flags, verbatim, e.g. ['--tool-call-parser', 'glm47']"
+    )
+
+    @field_validator("dtype")
+    @classmethod
+    def _dtype(cls, value: str) -> str:
+        if value in VLLM_DTYPES:
+            return value
+        hint = (
+            " (fp8 is not a vLLM dtype: FP8 checkpoints are detected from the weights; "
+            "for an FP8 KV cache set kv_cache_dtype: fp8)"
+            if "fp8" in value.lower()
+            else ""
+        )
+        raise ValueError(f"'{value}' is not a vLLM dtype; allowed: {', '.join(VLLM_DTYPES)}{hint}")
+
+    @field_validator("kv_cache_dtype")
+    @classmethod
+    def _kv_dtype(cls, value: str) -> str:
+        if value not in KV_CACHE_DTYPES:
+            raise ValueError(f"'{value}' is not a KV cache dtype; allowed: {', '.join(KV_CACHE_DTYPES)}")
+        return value
+
+    @field_validator("kv_cache_memory_bytes")
+    @classmethod
+    def _size(cls, value: str | None) -> str | None:
+        if value is not None and not _SIZE.match(value):
+            raise ValueError(f"'{value}' is not a size; write e.g. 512M or 2G")
+        return value
+
+
+class RuntimeConfig(StrictModel):
+    """Where and how vLLM runs: a local process, a Docker container, or an endpoint already up."""
+
+    kind: Literal["process", "docker", "external"] = "process"
+    device: Literal["gpu", "cpu"] = Field("gpu", description="cpu runs vLLM's CPU build (no GPU needed)")
+    host: str = Field("127.0.0.1", description="address the server binds to; loopback unless asked")
+    port: int = Field(8000, ge=1, le=65535)
+    base_url: str | None = Field(None, description="for kind external: the endpoint's base URL")
+    startup_timeout_s: float = Field(300, gt=0)
+    teardown: Literal["keep", "stop"] = Field(
+        "keep", description="keep the server for the next run (replays reuse it) or stop it after the benchmark"
+    )
+    env: dict[str, str] = Field(default_factory=dict, description="environment for the server")
+    api_key_env: str | None = Field(
+        None, description="name of the environment variable holding the server's --api-key"
+    )
+    docker: DockerSettings | None = Field(None, description="for kind docker: engine, image and container settings")
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> "RuntimeConfig":
+        if self.kind == "external" and not self.base_url:
+            raise ValueError("runtime kind external needs 'base_url', e.g. http://127.0.0.1:8000")
+        if self.kind == "docker" and self.docker is None:
+            raise ValueError("runtime kind docker needs a 'docker' block with at least 'image' "
+                             "(pull: vllm/vllm-openai:<release> or build: {...})")
+        if self.kind != "docker" and self.docker is not None:
+            raise ValueError(f"the 'docker' block only applies to runtime kind docker, not {self.kind}")
+        if self.api_key_env is not None and not _ENV_NAME.match(self.api_key_env):
+            raise ValueError("'api_key_env' is the NAME of an environment variable, e.g. VLLM_API_KEY")
+        return self
+
+
+class SmokePrompt(StrictModel):
+    name: str
+    messages: tuple[dict[str, str], ...] = ({"role": "user", "content": "Say hello."},)
+    max_tokens: int = Field(16, gt=0)
+    extra_body: dict | None = Field(None, description="e.g. {chat_template_kwargs: {enable_thinking: false}}")
+    tools: tuple[dict, ...] | None = Field(None, description="OpenAI tool definitions offered to the model")
+    expect_tool_call: bool = Field(False, description="the answer must be a tool call (checks the tool parser)")
+
+
+class ServiceLevelObjectives(StrictModel):
+    """Latency targets for goodput: the share of requests that meet every target set."""
+
+    ttft_ms: float | None = Field(None, gt=0)
+    tpot_ms: float | None = Field(None, gt=0)
+    e2el_ms: float | None = Field(None, gt=0)
+
+
+class ConcurrencyLadder(StrictModel):
+    """Concurrency doubled from ``start`` up to ``max``: 1, 2, 4, ... A point per level."""
+
+    start: int = Field(1, ge=1)
+    max: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "ConcurrencyLadder":
+        if self.max < self.start:
+            raise ValueError(f"max ({self.max}) must be at least start ({self.start})")
+        return self
+
+    def levels(self) -> list[int]:
+        levels, level = [], self.start
+        while level <= self.max:
+            levels.append(level)
+            level *= 2
+        return levels
+
+
+class BenchmarkScenario(StrictModel):
+    """``vllm bench serve`` with vLLM's random dataset: one load point, or a ladder or sweep of them."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    input_len: int = Field(gt=0)
+    output_len: int = Field(gt=0)
+    num_prompts: int = Field(gt=0)
+    request_rate: float = Field(math.inf, gt=0, description="requests per second; inf sends all at once")
+    max_concurrency: int | None = Field(None, gt=0)
+    concurrency_ladder: ConcurrencyLadder | None = Field(
+        None, description="run once per concurrency level, doubling, instead of max_concurrency"
+    )
+    request_rates: tuple[float, ...] | None = Field(
+        None, min_length=1, description="run once per request rate (a sweep), instead of request_rate"
+    )
+    warmups: int = Field(0, ge=0, description="requests sent before measuring (--num-warmups)")
+    ignore_eos: bool = True
+    detailed: bool = Field(True, description="keep per-request rows (--save-detailed)")
+    slo: ServiceLevelObjectives | None = Field(None, description="targets for goodput (--goodput)")
+    seed: Literal["per_run"] | int = Field(
+        "per_run",
+        description="per_run draws fresh prompts each run so a warm prefix cache does not inflate results",
+    )
+
+    @model_validator(mode="after")
+    def _one_kind_of_sweep(self) -> "BenchmarkScenario":
+        if self.concurrency_ladder is not None and self.request_rates is not None:
+            raise ValueError("choose concurrency_ladder or request_rates, not both")
+        if self.concurrency_ladder is not None and self.max_concurrency is not None:
+            raise ValueError("max_concurrency is set per level by concurrency_ladder; remove max_concurrency")
+        return self
+
+
+class RegressionPolicy(StrictModel):
+    """When the latest run counts as worse than its history."""
+
+    window: int = Field(5, ge=1, description="how many earlier runs form the baseline (their median)")
+    thresholds: dict[str, float] = Field(
+        default_factory=lambda: {"median_tpot_ms": 0.10, "p99_ttft_ms": 0.10, "output_throughput": 0.10},
+        description="metric -> allowed relative change in the worse direction",
+    )
+
+    @field_validator("thresholds")
+    @classmethod
+    def _known_metrics(cls, value: dict[str, float]) -> dict[str, float]:
+        allowed = ("output_throughput", "request_throughput", "total_token_throughput") + tuple(
+            f"{stat}_{metric}_ms" for metric in ("ttft", "tpot", "itl", "e2el") for stat in ("mean", "median", "p99"))
+        unknown = sorted(set(value) - set(allowed))
+        if unknown:
+            raise ValueError(f"unknown metric(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
+        if any(v <= 0 for v in value.values()):
+            raise ValueError("thresholds are positive fractions, e.g. 0.10 for 10 %")
+        return value
+
+
+class DeploymentFile(StrictModel):
+    """The deployment file as written: references to a model and a parameter set by name."""
+
+    description: str = ""
+    model: str = Field(description="name of a file under configs/models/ (without .yaml)")
+    params: str = Field(description="name of a file under configs/params/ (without .yaml)")
+    served_model_name: str
+    runtime: RuntimeConfig = RuntimeConfig()
+    smoke: tuple[SmokePrompt, ...] = (SmokePrompt(name="hello"),)
+    benchmarks: tuple[BenchmarkScenario, ...] = Field(min_length=1)
+    regression: RegressionPolicy = RegressionPolicy()
+
+    @model_validator(mode="after")
+    def _unique_scenarios(self) -> "DeploymentFile":
+        names = [s.name for s in self.benchmarks]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"benchmark scenario names must be unique; repeated: {', '.join(duplicates)}")
+        return self
+
+
+class Deployment(StrictModel):
+    """A deployment with its model and parameter set resolved: everything one partition needs."""
+
+    key: str
+    model_name: str
+    model: ModelConfig
+    params_name: str
+    params: ParamSet
+    spec: DeploymentFile
+
+    @property
+    def runtime(self) -> RuntimeConfig:
+        return self.spec.runtime
+
+    @property
+    def served_model_name(self) -> str:
+        return self.spec.served_model_name
+
+    @property
+    def needs_gpu(self) -> bool:
+        return self.runtime.device == "gpu"
+
+    @model_validator(mode="after")
+    def _gpu_needs_declared_sizes(self) -> "Deployment":
+        missing = [f for f in ("total_params_b", "bytes_per_param", "kv_bytes_per_token")
+                   if getattr(self.model, f) is None]
+        if self.runtime.device == "gpu" and missing:
+            raise ValueError(
+                f"model '{self.model_name}' needs {', '.join(missing)} for a GPU deployment: the "
+                "pre-flight gate checks that weights and KV cache fit before anything is downloaded"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _cpu_needs_bounded_kv_cache(self) -> "Deployment":
+        if self.runtime.device == "cpu" and self.params.kv_cache_memory_bytes is None:
+            raise ValueError(
+                f"parameter set '{self.params_name}' needs kv_cache_memory_bytes (e.g. 512M) for a "
+                "CPU deployment: without it vLLM's CPU build reserves most of the host's RAM"
+            )
+        return self

@@ -1,0 +1,381 @@
+"""The comparison report's data: SQL over the results database, small DataFrames out.
+
+Every query aggregates or filters inside DuckDB, so the report costs about the same over a
+year of nightly runs with a million per-request rows as over one night: only the latest result
+of each (partition, scenario), the last few runs of each partition and aggregates come back.
+
+The queries read the store's schema as it is (v1 files lack the v2 columns until the store has
+migrated them): a missing column reads as NULL, and the report says "not recorded".
+
+Pure over DataFrames below the queries: the roofline bound, Pareto frontier and sweep frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import pandas as pd
+
+import duckdb
+
+from resources.results.store import ResultsStore
+from resources.hardware.roofline import result_bound
+
+# What a replay must reproduce: any change between consecutive runs of a partition is drift.
+DRIFT_FIELDS = ("image_digest", "weights_revision", "config_hash", "vllm_version", "hardware_fingerprint")
+
+RUN_FIELDS = {  # column -> SQL type, for reading a column the file does not have yet as NULL
+    "started_at": "TIMESTAMP", "finished_at": "TIMESTAMP", "status": "VARCHAR", "origin": "VARCHAR",
+    "model_id": "VARCHAR", "image_ref": "VARCHAR", "image_digest": "VARCHAR", "weights_revision": "VARCHAR",
+    "vllm_version": "VARCHAR", "config_hash": "VARCHAR", "hardware_fingerprint": "VARCHAR",
+    "git_sha": "VARCHAR", "tensor_parallel_size": "INTEGER", "gpu_count": "INTEGER", "gpu_model": "VARCHAR",
+    "device": "VARCHAR", "active_params_b": "DOUBLE", "bytes_per_param": "DOUBLE", "driver_version": "VARCHAR",
+    "trust_remote_code": "BOOLEAN",
+}
+RESULT_FIELDS = {
+    "completed": "BIGINT", "failed": "BIGINT", "output_throughput": "DOUBLE", "request_throughput": "DOUBLE",
+    "request_goodput": "DOUBLE", "max_concurrency": "BIGINT", "request_rate": "DOUBLE",
+    "input_len": "INTEGER", "output_len": "INTEGER", "num_prompts": "INTEGER",
+    **{f"{stat}_{metric}_ms": "DOUBLE" for metric in ("ttft", "tpot", "itl", "e2el")
+       for stat in ("mean", "median", "p99")},
+}
+
+# The last succeeded run of each (partition, scenario), with the run before it and the median
+# of the five before it (one night alone is noisy), so "did it get slower" reads off one row.
+LATEST_SQL = """
+WITH last6 AS (  -- the latest result of each (partition, scenario) and up to five before it
+    SELECT b.*, r.finished_at AS run_finished_at
+    FROM benchmark_results b JOIN runs r ON r.run_id = b.run_id AND r.partition = b.partition
+    WHERE r.status = 'succeeded'
+    QUALIFY row_number() OVER (PARTITION BY b.partition, b.scenario
+                               ORDER BY r.finished_at DESC, r.run_id DESC) <= 6
+), ranked AS (
+    SELECT b.partition, b.scenario, b.run_id, {scenario_group} AS scenario_group, {results}, {runs},
+           {device} AS device_seen, {gpu_model} AS gpu_model_seen,
+           lag(b.run_id) OVER w AS prev_run_id, lag(r.finished_at) OVER w AS prev_finished_at,
+           lag(b.output_throughput) OVER w AS prev_output_throughput,
+           lag(b.median_tpot_ms) OVER w AS prev_median_tpot_ms,
+           lag(b.median_ttft_ms) OVER w AS prev_median_ttft_ms,
+           median(b.output_throughput) OVER w5 AS base_output_throughput,
+           median(b.median_tpot_ms) OVER w5 AS base_median_tpot_ms,
+           median(b.median_ttft_ms) OVER w5 AS base_median_ttft_ms,
+           count(*) OVER w5 AS base_runs,
+           {prev_drift}
+    FROM last6 b
+    JOIN runs r ON r.run_id = b.run_id AND r.partition = b.partition
+    LEFT JOIN hardware_reports h ON h.run_id = b.run_id AND h.partition = b.partition
+    WINDOW w AS (PARTITION BY b.partition, b.scenario ORDER BY b.run_finished_at, b.run_id),
+           w5 AS (PARTITION BY b.partition, b.scenario ORDER BY b.run_finished_at, b.run_id
+                  ROWS BETWEEN 5 PRECEDING AND 1 PRECEDING)
+)
+SELECT * FROM ranked
+QUALIFY row_number() OVER (PARTITION BY partition, scenario ORDER BY finished_at DESC, run_id DESC) = 1
+ORDER BY scenario, partition
+"""
+
+# Each partition's last N runs (any status), with drift against its previous succeeded run.
+RECENT_RUNS_SQL = """
+WITH ok AS (
+    SELECT run_id, partition, lag(run_id) OVER w AS prev_run_id, {lags}
+    FROM runs WHERE status = 'succeeded'
+    WINDOW w AS (PARTITION BY partition ORDER BY finished_at, run_id)
+), recent AS (
+    SELECT r.run_id, r.partition, {runs},
+           row_number() OVER (PARTITION BY r.partition ORDER BY r.finished_at DESC NULLS LAST, r.run_id DESC)
+               AS recency
+    FROM runs r
+)
+SELECT recent.*, ok.prev_run_id, {drift_flags}
+FROM recent LEFT JOIN ok USING (run_id, partition)
+WHERE recency <= ?
+ORDER BY partition, finished_at DESC
+"""
+
+# Every drift event in the whole history, newest first (capped), and how many there are.
+DRIFT_EVENTS_SQL = """
+WITH ok AS (
+    SELECT run_id, partition, finished_at, {plain}, lag(run_id) OVER w AS prev_run_id, {lags}
+    FROM runs WHERE status = 'succeeded'
+    WINDOW w AS (PARTITION BY partition ORDER BY finished_at, run_id)
+)
+SELECT *, {drift_flags}, count(*) OVER () AS total_events
+FROM ok WHERE prev_run_id IS NOT NULL AND ({any_drift})
+ORDER BY finished_at DESC
+LIMIT ?
+"""
+
+RECENT_RESULTS_SQL = """
+WITH recent AS (
+    SELECT run_id, partition FROM runs
+    QUALIFY row_number() OVER (PARTITION BY partition ORDER BY finished_at DESC NULLS LAST, run_id DESC) <= ?
+)
+SELECT b.partition, b.run_id, b.scenario, r.finished_at, {scenario_group} AS scenario_group,
+       {results}
+FROM benchmark_results b SEMI JOIN recent USING (run_id, partition)
+JOIN runs r ON r.run_id = b.run_id AND r.partition = b.partition
+ORDER BY b.partition, r.finished_at
+"""
+
+RUN_COUNTS_SQL = """
+SELECT partition, count(*) AS runs, count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
+       min(finished_at) AS first_run, max(finished_at) AS last_run
+FROM runs GROUP BY partition ORDER BY partition
+"""
+
+# Per-request view of the latest results, aggregated in DuckDB (the table can hold millions of rows).
+REQUESTS_SQL = """
+WITH latest AS (
+    SELECT b.run_id, b.partition, b.scenario
+    FROM benchmark_results b JOIN runs r ON r.run_id = b.run_id AND r.partition = b.partition
+    WHERE r.status = 'succeeded'
+    QUALIFY row_number() OVER (PARTITION BY b.partition, b.scenario ORDER BY r.finished_at DESC, r.run_id DESC) = 1
+)
+SELECT q.partition, q.scenario, count(*) AS requests, count(q.error) AS errors,
+       quantile_cont(q.ttft_ms, 0.5) AS p50_ttft_ms, quantile_cont(q.ttft_ms, 0.9) AS p90_ttft_ms,
+       quantile_cont(q.ttft_ms, 0.99) AS p99_ttft_ms, quantile_cont(q.tpot_ms, 0.5) AS p50_tpot_ms,
+       quantile_cont(q.tpot_ms, 0.9) AS p90_tpot_ms, max(q.latency_ms) AS max_latency_ms,
+       min(q.error) AS first_error
+FROM benchmark_requests q SEMI JOIN latest USING (run_id, partition, scenario)
+GROUP BY q.partition, q.scenario
+ORDER BY q.scenario, q.partition
+"""
+
+
+@dataclass
+class ComparisonData:
+    """What the report shows; each frame is small whatever the size of the history."""
+
+    latest: pd.DataFrame  # one row per (partition, scenario): latest result, deltas, bound, Pareto
+    recent_runs: pd.DataFrame  # each partition's last N runs, drift flags
+    recent_results: pd.DataFrame  # the scenario rows of those runs
+    drift_events: pd.DataFrame  # newest drift events over the whole history
+    drift_total: int
+    run_counts: pd.DataFrame  # per partition: runs, succeeded, first and last
+    requests: pd.DataFrame  # per-request aggregates of the latest results (empty without rows)
+    history_runs: int
+    generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+    @property
+    def empty(self) -> bool:
+        return self.latest.empty
+
+
+class _Reader:
+    """One read-only connection for all the report's queries (opening the file costs more than most
+    queries). The file is read as it is, not migrated: missing columns read as NULL."""
+
+    def __init__(self, store: ResultsStore):
+        self.connection = store.connect_read_only()
+
+    def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
+        try:
+            return self.connection.execute(sql, params or []).df()
+        except duckdb.CatalogException:
+            return pd.DataFrame()
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def _columns(store: _Reader) -> dict[str, set[str]]:
+    frame = store.query("SELECT table_name, column_name FROM information_schema.columns")
+    columns: dict[str, set[str]] = {}
+    for table, column in zip(frame.get("table_name", []), frame.get("column_name", [])):
+        columns.setdefault(table, set()).add(column)
+    return columns
+
+
+def _select(alias: str, fields: dict[str, str], present: set[str]) -> str:
+    return ", ".join(f"{alias}.{name}" if name in present else f"CAST(NULL AS {kind}) AS {name}"
+                     for name, kind in fields.items())
+
+
+def _or_null(alias: str, name: str, kind: str, present: set[str]) -> str:
+    return f"{alias}.{name}" if name in present else f"CAST(NULL AS {kind})"
+
+
+def _queries(columns: dict[str, set[str]]) -> dict[str, str]:
+    run_cols, result_cols = columns.get("runs", set()), columns.get("benchmark_results", set())
+    runs = _select("r", RUN_FIELDS, run_cols)
+    # A sweep point is "<group>/<point>"; files from before scenario_group say so only in the name.
+    # A single-point scenario is its own group in the store; here its group is NULL, so "has a group"
+    # means "is a point of a sweep".
+    group = (f"nullif(coalesce(b.scenario_group, {_split_group('b.scenario')}), b.scenario)"
+             if "scenario_group" in result_cols else _split_group("b.scenario"))
+    # Files from before v2 know the device only through the hardware report.
+    device = (f"coalesce({_or_null('r', 'device', 'VARCHAR', run_cols)}, "
+              "CASE WHEN h.nvidia_driver_present = false THEN 'cpu' END)")
+    gpu_model = (f"coalesce({_or_null('r', 'gpu_model', 'VARCHAR', run_cols)}, "
+                 "CASE WHEN h.nvidia_driver_present THEN json_extract_string(h.report_json, '$.gpus[0].name') END)")
+    drift = {f: _or_null("r", f, "VARCHAR", run_cols) for f in DRIFT_FIELDS}
+    lags = ", ".join(f"lag({drift[f].removeprefix('r.')}) OVER w AS prev_{f}" for f in DRIFT_FIELDS)
+    plain = ", ".join(f"{drift[f].removeprefix('r.')} AS {f}" for f in DRIFT_FIELDS)
+    flags = ", ".join(f"(prev_run_id IS NOT NULL AND {f} IS DISTINCT FROM prev_{f}) AS drift_{f}"
+                      for f in DRIFT_FIELDS)
+    any_drift = " OR ".join(f"{f} IS DISTINCT FROM prev_{f}" for f in DRIFT_FIELDS)
+    prev_drift = ", ".join(f"lag({drift[f]}) OVER w AS prev_{f}" for f in DRIFT_FIELDS)
+    return {
+        "latest": LATEST_SQL.format(scenario_group=group, results=_select("b", RESULT_FIELDS, result_cols),
+                                    runs=runs, device=device, gpu_model=gpu_model, prev_drift=prev_drift),
+        "recent_runs": RECENT_RUNS_SQL.format(
+            runs=runs, lags=lags,
+            drift_flags=", ".join(f"(ok.prev_run_id IS NOT NULL AND recent.{f} IS DISTINCT FROM ok.prev_{f}) "
+                                  f"AS drift_{f}, ok.prev_{f}" for f in DRIFT_FIELDS)),
+        "drift_events": DRIFT_EVENTS_SQL.format(plain=plain, lags=lags, drift_flags=flags, any_drift=any_drift),
+        "recent_results": RECENT_RESULTS_SQL.format(scenario_group=group, results=_select("b", {
+            k: RESULT_FIELDS[k] for k in ("completed", "failed", "output_throughput", "median_ttft_ms",
+                                          "median_tpot_ms", "p99_ttft_ms")}, result_cols)),
+    }
+
+
+def _split_group(column: str) -> str:
+    return f"CASE WHEN contains({column}, '/') THEN split_part({column}, '/', 1) END"
+
+
+def load_comparison(store: ResultsStore, history_runs: int = 10, drift_events: int = 50) -> ComparisonData:
+    """Reads what the report needs; an empty ``latest`` if nothing was recorded yet."""
+    empty = pd.DataFrame()
+    if not store.path.exists():
+        return ComparisonData(empty, empty, empty, empty, 0, empty, empty, history_runs)
+    reader = _Reader(store)
+    try:
+        return _load(reader, history_runs, drift_events)
+    finally:
+        reader.close()
+
+
+def _load(store: _Reader, history_runs: int, drift_events: int) -> ComparisonData:
+    empty = pd.DataFrame()
+    columns = _columns(store)
+    if not {"runs", "benchmark_results"} <= set(columns):
+        return ComparisonData(empty, empty, empty, empty, 0, empty, empty, history_runs)
+    sql = _queries(columns)
+    latest = store.query(sql["latest"])
+    drift = store.query(sql["drift_events"], [drift_events])
+    requests = store.query(REQUESTS_SQL) if "benchmark_requests" in columns else empty
+    return ComparisonData(
+        latest=add_pareto(add_bounds(latest)),
+        recent_runs=store.query(sql["recent_runs"], [history_runs]),
+        recent_results=store.query(sql["recent_results"], [history_runs]),
+        drift_events=drift,
+        drift_total=int(drift["total_events"].iloc[0]) if not drift.empty else 0,
+        run_counts=store.query(RUN_COUNTS_SQL),
+        requests=requests,
+        history_runs=history_runs,
+    )
+
+
+# ---------------------------------------------------------------- pure frames over the latest rows
+
+
+def records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as dicts; much faster than ``DataFrame.to_dict("records")`` on wide frames."""
+    columns = list(frame.columns)
+    return [dict(zip(columns, values)) for values in frame.to_numpy(dtype=object).tolist()]
+
+
+def add_bounds(latest: pd.DataFrame) -> pd.DataFrame:
+    """Adds the decode bound per result: bound_tok_s, decode_tok_s (1000 / mean TPOT), bound_fraction,
+    bound_label ("49%" or "n/a (no GPU)"), gpu (table name) and bandwidth_tbps."""
+    if latest.empty:
+        return latest
+    frame = latest.copy()
+    bounds = [
+        result_bound(device=row.get("device_seen"), gpu_model=row.get("gpu_model_seen"),
+                     tensor_parallel_size=row.get("tensor_parallel_size"),
+                     active_params_b=row.get("active_params_b"), bytes_per_param=row.get("bytes_per_param"),
+                     mean_tpot_ms=row.get("mean_tpot_ms"))
+        for row in records(frame)
+    ]
+    frame["gpu"] = [b.gpu for b in bounds]
+    frame["bandwidth_tbps"] = [b.bandwidth_tbps for b in bounds]
+    frame["bound_tok_s"] = pd.array([b.bound_tok_s for b in bounds], dtype="Float64")
+    frame["decode_tok_s"] = pd.array([b.measured_tok_s for b in bounds], dtype="Float64")
+    frame["bound_fraction"] = pd.array([b.fraction for b in bounds], dtype="Float64")
+    frame["bound_label"] = [b.label() for b in bounds]
+    return frame
+
+
+def devices(frame: pd.DataFrame) -> pd.Series:
+    """Accelerators a result ran on: its GPU count, else its TP size; a CPU host counts as 1."""
+    gpus = pd.to_numeric(frame.get("gpu_count"), errors="coerce") if "gpu_count" in frame else None
+    tp = pd.to_numeric(frame.get("tensor_parallel_size"), errors="coerce") if "tensor_parallel_size" in frame else None
+    count = pd.Series(1.0, index=frame.index)
+    if tp is not None:
+        count = tp.where(tp >= 1, count).fillna(count)
+    if gpus is not None:
+        count = gpus.where(gpus >= 1, count).fillna(count)
+    if "device_seen" in frame:
+        count = count.where(frame["device_seen"].fillna("") != "cpu", 1.0)
+    return count.astype(float)
+
+
+def pareto_frontier(x: pd.Series, y: pd.Series) -> pd.Series:
+    """True where no other point is at least as good on both axes and better on one (higher is better)."""
+    valid = [i for i in x.index if pd.notna(x[i]) and pd.notna(y[i])]
+    best_y, on = float("-inf"), pd.Series(False, index=x.index)
+    for i in sorted(valid, key=lambda i: (-x[i], -y[i])):
+        if y[i] > best_y:
+            on[i], best_y = True, y[i]
+    return on
+
+
+def shape_label(row: dict | pd.Series) -> str:
+    """Results are only comparable for the same model, host and request shape (input/output length)."""
+    isl, osl = row.get("input_len"), row.get("output_len")
+    shape = f"ISL/OSL {int(isl)}/{int(osl)}" if pd.notna(isl) and pd.notna(osl) else "ISL/OSL not recorded"
+    return f"{row.get('model_id') or 'model ?'} · {shape} · host {str(row.get('hardware_fingerprint'))[:8]}"
+
+
+def add_pareto(latest: pd.DataFrame) -> pd.DataFrame:
+    """Adds interactivity (1000 / median TPOT ms, tokens/s per user), throughput per GPU
+    (output tok/s / devices), the comparable group, and whether a point is on its group's frontier."""
+    if latest.empty:
+        return latest
+    frame = latest.copy()
+    tpot = pd.to_numeric(frame["median_tpot_ms"], errors="coerce")
+    frame["interactivity"] = (1000.0 / tpot.where(tpot > 0)).astype(float)
+    frame["devices"] = devices(frame)
+    frame["throughput_per_device"] = pd.to_numeric(frame["output_throughput"], errors="coerce") / frame["devices"]
+    frame["shape"] = [shape_label(row) for row in records(frame)]
+    frame["on_frontier"] = False
+    for _, group in frame.groupby("shape", sort=False):
+        frame.loc[group.index, "on_frontier"] = pareto_frontier(group["interactivity"],
+                                                                group["throughput_per_device"])
+    return frame
+
+
+def sweeps(latest: pd.DataFrame) -> pd.DataFrame:
+    """Latest points of scenario groups that vary concurrency or request rate (two points or more),
+    ordered by load; ``load`` is the concurrency, else the request rate."""
+    if latest.empty or "scenario_group" not in latest:
+        return pd.DataFrame()
+    points = latest[latest["scenario_group"].notna()].copy()
+    if points.empty:
+        return points
+    concurrency = pd.to_numeric(points["max_concurrency"], errors="coerce").astype("float64")
+    rate = pd.to_numeric(points["request_rate"], errors="coerce").astype("float64")
+    points["load"] = concurrency.where(concurrency.notna(), rate)
+    sizes = points.groupby(["partition", "scenario_group"])["scenario"].transform("count")
+    return points[sizes >= 2].sort_values(["scenario_group", "partition", "load"])
+
+
+def best_by_scenario(latest: pd.DataFrame) -> pd.DataFrame:
+    """Per comparable group and scenario: which partition is fastest, and by how much."""
+    if latest.empty:
+        return pd.DataFrame()
+    rows = []
+    for (shape, scenario), group in latest.groupby(["shape", "scenario"], sort=True):
+        top = group.loc[pd.to_numeric(group["output_throughput"]).idxmax()]
+        tpot = pd.to_numeric(group["median_tpot_ms"])
+        snappiest = group.loc[tpot.idxmin()] if tpot.notna().any() else top
+        ttft = pd.to_numeric(group["median_ttft_ms"])
+        first = group.loc[ttft.idxmin()] if ttft.notna().any() else top
+        rows.append({
+            "shape": shape, "scenario": scenario, "deployments": len(group),
+            "most_output": top["partition"], "output_throughput": top["output_throughput"],
+            "lowest_tpot": snappiest["partition"], "median_tpot_ms": snappiest["median_tpot_ms"],
+            "lowest_ttft": first["partition"], "median_ttft_ms": first["median_ttft_ms"],
+        })
+    return pd.DataFrame(rows)

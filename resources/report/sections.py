@@ -1,0 +1,355 @@
+"""The report's content as sections of text, tables and charts, shared by the markdown and HTML
+renderers (pure: ComparisonData in, display-ready frames out).
+
+It answers, in this order: which parameter set is best on this host, did the last run get
+slower (and did anything that a replay must reproduce change), how far each result is from the
+memory-bandwidth bound, and how each deployment's history looks.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from resources.report.data import DRIFT_FIELDS, ComparisonData, best_by_scenario, records, sweeps
+
+# Below this relative change a difference is run-to-run noise on a shared host, not a verdict.
+NOISE = 0.05
+
+DRIFT_NAMES = {"image_digest": "image digest", "weights_revision": "weights revision",
+               "config_hash": "config hash", "vllm_version": "vLLM version", "hardware_fingerprint": "hardware"}
+METRIC_NOTE = ("Metric definitions are vLLM's (`vllm bench serve`): TTFT is the time to the first streamed "
+               "chunk, TPOT excludes the first token ((latency - TTFT) / (output tokens - 1) per request), "
+               "ITL is the gaps between chunks pooled over requests. Interactivity = 1000 / median TPOT ms "
+               "(tokens/s each user sees).")
+
+
+@dataclass
+class Table:
+    frame: pd.DataFrame  # strings, ready to print
+    caption: str = ""
+
+
+@dataclass
+class Section:
+    title: str
+    paragraphs: list[str] = field(default_factory=list)  # light markdown: `code`, **bold**
+    tables: list[Table] = field(default_factory=list)
+    chart: str | None = None  # key of a chart image, see report_charts.CHARTS
+    chart_alt: str = ""
+    level: int = 2
+
+
+def num(value, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return "–"
+    return f"{float(value):,.{digits}f}"
+
+
+def sig(value) -> str:
+    """Three significant digits: 3.3, 0.000488 (the tiny CPU model), 235."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{float(value):.3g}"
+
+
+def pct(value) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{float(value):+.1%}"
+
+
+def when(value) -> str:
+    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return pd.Timestamp(value).strftime("%Y-%m-%d %H:%M")
+
+
+def short(value, length: int = 12) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    text = str(value).removeprefix("sha256:")
+    return text if len(text) <= length else text[:length] + "…"
+
+
+def _change(now, before) -> float | None:
+    try:
+        now, before = float(now), float(before)
+    except (TypeError, ValueError):
+        return None
+    if math.isnan(now) or math.isnan(before) or before == 0:
+        return None
+    return (now - before) / before
+
+
+def has(value) -> bool:
+    return value is not None and not (not isinstance(value, str) and pd.isna(value)) and value != ""
+
+
+def drift_list(row: dict) -> list[str]:
+    """What a replay should have reproduced but did not, against the previous run."""
+    if not has(row.get("prev_run_id")):
+        return []
+    changed = []
+    for name in DRIFT_FIELDS:
+        now, before = row.get(name), row.get(f"prev_{name}")
+        now = None if now is None or pd.isna(now) else str(now)
+        before = None if before is None or pd.isna(before) else str(before)
+        if now != before:
+            changed.append(f"{DRIFT_NAMES[name]} {short(before)} → {short(now)}")
+    return changed
+
+
+def verdict(row: dict) -> str:
+    """Slower / faster / same, against the median of up to five earlier runs (else the previous run)."""
+    if not has(row.get("prev_run_id")):
+        return "first run"
+    base = "base" if row.get("base_runs", 0) and row["base_runs"] > 1 else "prev"
+    out = _change(row.get("output_throughput"), row.get(f"{base}_output_throughput"))
+    tpot = _change(row.get("median_tpot_ms"), row.get(f"{base}_median_tpot_ms"))
+    worse = (out is not None and out < -NOISE) or (tpot is not None and tpot > NOISE)
+    better = (out is not None and out > NOISE) or (tpot is not None and tpot < -NOISE)
+    if worse:
+        return "**slower**"
+    return "faster" if better else "same (±5%)"
+
+
+def slower_count(latest: pd.DataFrame) -> int:
+    return 0 if latest.empty else sum(verdict(row) == "**slower**" for row in records(latest))
+
+
+def build_sections(data: ComparisonData, charts: set[str]) -> list[Section]:
+    """The report; ``charts`` names the charts that were drawn (others are left out)."""
+    if data.empty:
+        return [Section("Comparison of deployments", ["No benchmark results recorded yet: materialize "
+                                                      "benchmark_results for a partition first."], level=1)]
+    latest = data.latest
+    runs_total = int(data.run_counts["runs"].sum()) if not data.run_counts.empty else 0
+    hosts = latest["hardware_fingerprint"].nunique(dropna=True)
+    sections = [Section("Comparison of deployments", [
+        f"Generated {data.generated_at:%Y-%m-%d %H:%M} UTC from {runs_total} recorded runs of "
+        f"{latest['partition'].nunique()} deployments on {hosts} host fingerprint(s). Each deployment's latest "
+        "succeeded run per scenario is compared; history shows each deployment's last "
+        f"{data.history_runs} runs.",
+    ], level=1)]
+    sections += [_best(latest), _last_run(latest), _latest_tables(latest), _roofline(latest)]
+    if "pareto" in charts:
+        sections.append(_pareto(latest))
+    if "sweeps" in charts:
+        sections.append(_sweeps(latest))
+    if not data.requests.empty:
+        sections.append(_requests(data.requests))
+    sections += [_history(data, "trend" in charts), _drift(data)]
+    sections.append(Section("Notes", [METRIC_NOTE]))
+    return sections
+
+
+def _best(latest: pd.DataFrame) -> Section:
+    best = best_by_scenario(latest)
+    frame = pd.DataFrame({
+        "compared (model · shape · host)": best["shape"], "scenario": best["scenario"],
+        "deployments": best["deployments"].astype(str),
+        "most output tok/s": [f"{p} ({num(v)})" for p, v in zip(best["most_output"], best["output_throughput"])],
+        "lowest median TPOT ms": [f"{p} ({num(v, 2)})" for p, v in zip(best["lowest_tpot"], best["median_tpot_ms"])],
+        "lowest median TTFT ms": [f"{p} ({num(v)})" for p, v in zip(best["lowest_ttft"], best["median_ttft_ms"])],
+    })
+    frontier = latest[latest["on_frontier"]]
+    on = sorted(frontier["partition"].unique())
+    text = [
+        "Which parameter set is best depends on what the users need: the most output per GPU, or the "
+        "fastest tokens per user. Only results of the same model, request shape and host are compared.",
+        f"On the Pareto frontier (no other result is better on both throughput per GPU and interactivity): "
+        f"{', '.join(f'`{p}`' for p in on) or 'none'}.",
+    ]
+    most = best.groupby("shape")["deployments"].max()
+    alone = sorted(most[most == 1].index)
+    if alone:
+        text.append("Only one deployment measured, so nothing to compare yet, for: "
+                    + "; ".join(alone) + ".")
+    return Section("Which parameter set is best", text, [Table(frame)])
+
+
+def _last_run(latest: pd.DataFrame) -> Section:
+    rows = []
+    for row in records(latest):
+        drift = drift_list(row)
+        rows.append({
+            "deployment": row["partition"], "scenario": row["scenario"], "latest run": when(row["finished_at"]),
+            "output tok/s": num(row["output_throughput"]),
+            "vs previous": pct(_change(row["output_throughput"], row.get("prev_output_throughput"))),
+            "vs median of ≤5 before": pct(_change(row["output_throughput"], row.get("base_output_throughput"))),
+            "median TPOT ms": num(row["median_tpot_ms"], 2),
+            "TPOT vs previous": pct(_change(row["median_tpot_ms"], row.get("prev_median_tpot_ms"))),
+            "median TTFT ms": num(row["median_ttft_ms"]),
+            "TTFT vs previous": pct(_change(row["median_ttft_ms"], row.get("prev_median_ttft_ms"))),
+            "verdict": verdict(row),
+            "drift since previous run": "; ".join(drift) or "none",
+        })
+    frame = pd.DataFrame(rows)
+    slower = (frame["verdict"] == "**slower**").sum()
+    drifted = (frame["drift since previous run"] != "none").sum()
+    text = [
+        f"{slower} of {len(frame)} latest results are slower than before (output tok/s down or median TPOT up by "
+        f"more than {NOISE:.0%} against the median of up to five earlier runs); "
+        f"{drifted} come from a run that changed something a replay should have reproduced (drift).",
+        "The deployment's regression checks decide what fails; this table is for reading.",
+    ]
+    if drifted:
+        text.append("**Drift:** a changed image digest, weights revision, config hash, vLLM version or hardware "
+                    "means the run is not a replay of the one before; compare the numbers with care.")
+    return Section("Did the last run get slower?", text, [Table(frame)])
+
+
+def _latest_tables(latest: pd.DataFrame) -> Section:
+    section = Section("Latest results", ["Each deployment's latest succeeded run, per scenario. "
+                                         "Sweep points are grouped under their sweep."])
+    key = latest["scenario_group"].fillna(latest["scenario"])
+    for name, rows in latest.assign(_key=key).groupby("_key", sort=True):
+        rows = rows.sort_values(["partition", "max_concurrency", "request_rate", "scenario"])
+        frame = pd.DataFrame({
+            "deployment": rows["partition"], "scenario": rows["scenario"], "ok": rows["completed"].map(num0),
+            "failed": rows["failed"].map(num0), "output tok/s": rows["output_throughput"].map(num),
+            "req/s": rows["request_throughput"].map(lambda v: num(v, 2)),
+            "TTFT mean ms": rows["mean_ttft_ms"].map(num), "TTFT p99 ms": rows["p99_ttft_ms"].map(num),
+            "TPOT median ms": rows["median_tpot_ms"].map(lambda v: num(v, 2)),
+            "TPOT p99 ms": rows["p99_tpot_ms"].map(lambda v: num(v, 2)),
+            "ITL mean ms": rows["mean_itl_ms"].map(lambda v: num(v, 2)),
+            "% of decode bound": rows["bound_label"],
+            "hardware": rows["hardware_fingerprint"].map(lambda v: short(v, 8)),
+            # Code from the model's repository runs inside the server: say so wherever results show.
+            "remote code": rows["trust_remote_code"].map(lambda v: "TRUSTED" if v is True else "no"),
+            "run finished (UTC)": rows["finished_at"].map(when),
+        })
+        caption = f"Scenario `{name}`"
+        if rows["hardware_fingerprint"].nunique() > 1:
+            caption += " — **different hardware fingerprints: these rows are not directly comparable.**"
+        section.tables.append(Table(frame, caption))
+    return section
+
+
+def num0(value) -> str:
+    return num(value, 0)
+
+
+def _roofline(latest: pd.DataFrame) -> Section:
+    frame = pd.DataFrame({
+        "deployment": latest["partition"], "scenario": latest["scenario"],
+        "GPU": latest["gpu"].fillna("–"), "TB/s": latest["bandwidth_tbps"].map(lambda v: num(v, 3)),
+        "TP": latest["tensor_parallel_size"].map(num0),
+        "active params (B) × bytes": [f"{sig(a)} × {sig(b)}" for a, b in
+                                      zip(latest["active_params_b"], latest["bytes_per_param"])],
+        "bound tok/s per seq": latest["bound_tok_s"].map(num),
+        "measured tok/s per seq": latest["decode_tok_s"].map(num),
+        "% of bound": latest["bound_label"],
+    })
+    text = [
+        "Decode at small batch is memory-bound: one sequence gets at most memory bandwidth × TP / "
+        "(active parameters × bytes per weight) tokens/s. Measured = 1000 / mean TPOT ms. KV-cache reads "
+        "are not counted, so the true bound is a little lower; communication between TP ranks is ignored. "
+        "Far below the bound at high concurrency means compute-bound or scheduler overhead.",
+        "Bandwidths are NVIDIA datasheet figures (table in `resources/hardware/roofline.py`). A CPU host has no figure "
+        "here: its rows say n/a (no GPU).",
+    ]
+    return Section("How far from the hardware limit", text, [Table(frame)])
+
+
+def _pareto(latest: pd.DataFrame) -> Section:
+    front = latest[latest["on_frontier"]].sort_values(["shape", "interactivity"])
+    frame = pd.DataFrame({
+        "compared": front["shape"], "deployment": front["partition"], "scenario": front["scenario"],
+        "interactivity tok/s/user": front["interactivity"].map(num),
+        "output tok/s per GPU": front["throughput_per_device"].map(num),
+        "devices": front["devices"].map(num0),
+    })
+    text = ["Throughput per GPU (output tok/s ÷ GPUs; a CPU host counts as one device) against interactivity "
+            "(1000 / median TPOT ms), one series per deployment; the frontier joins results that no other "
+            "result beats on both. Up and to the right is better."]
+    return Section("Throughput per GPU against interactivity", text, [Table(frame, "Frontier points")],
+                   chart="pareto", chart_alt="Pareto chart: output tokens/s per GPU against tokens/s per user")
+
+
+def _sweeps(latest: pd.DataFrame) -> Section:
+    points = sweeps(latest)
+    frame = pd.DataFrame({
+        "deployment": points["partition"], "sweep": points["scenario_group"], "point": points["scenario"],
+        "output tok/s": points["output_throughput"].map(num),
+        "TTFT median ms": points["median_ttft_ms"].map(num), "TTFT p99 ms": points["p99_ttft_ms"].map(num),
+        "TPOT median ms": points["median_tpot_ms"].map(lambda v: num(v, 2)),
+        "TPOT p99 ms": points["p99_tpot_ms"].map(lambda v: num(v, 2)),
+    })
+    text = ["Each sweep point raises the load (concurrency or request rate); a good deployment moves right "
+            "(more throughput) before it moves up (latency)."]
+    return Section("Latency against throughput (sweeps)", text, [Table(frame)], chart="sweeps",
+                   chart_alt="Latency-throughput curves: median and p99 TTFT and TPOT against output tokens/s")
+
+
+def _requests(requests: pd.DataFrame) -> Section:
+    frame = pd.DataFrame({
+        "deployment": requests["partition"], "scenario": requests["scenario"],
+        "requests": requests["requests"].map(num0), "errors": requests["errors"].map(num0),
+        "TTFT p50 ms": requests["p50_ttft_ms"].map(num), "TTFT p90 ms": requests["p90_ttft_ms"].map(num),
+        "TTFT p99 ms": requests["p99_ttft_ms"].map(num), "TPOT p50 ms": requests["p50_tpot_ms"].map(lambda v: num(v, 2)),
+        "TPOT p90 ms": requests["p90_tpot_ms"].map(lambda v: num(v, 2)),
+        "slowest request ms": requests["max_latency_ms"].map(num),
+        "an error": requests["first_error"].map(lambda v: "" if v is None or pd.isna(v) else short(v, 60)),
+    })
+    return Section("Per request (latest runs)", ["From the per-request rows (`--save-detailed`), aggregated in "
+                                                  "DuckDB: the p90 the summary lacks, and what failed."],
+                   [Table(frame)])
+
+
+def _history(data: ComparisonData, with_chart: bool) -> Section:
+    counts = data.run_counts
+    section = Section("History", [
+        f"Each deployment's last {data.history_runs} runs, newest first: output tok/s and median TPOT per "
+        "scenario, failed requests, and what changed since its previous succeeded run."], chart="trend" if with_chart else None,
+        chart_alt="Output tokens/s of each deployment over its recent runs")
+    if not counts.empty:
+        section.tables.append(Table(pd.DataFrame({
+            "deployment": counts["partition"], "runs": counts["runs"].map(num0),
+            "succeeded": counts["succeeded"].map(num0), "first run": counts["first_run"].map(when),
+            "last run": counts["last_run"].map(when)}), "Runs recorded"))
+    results = data.recent_results
+    cells: dict[tuple[str, str], str] = {}
+    failed: dict[str, int] = {}
+    scenarios: dict[str, list[str]] = {}
+    if not results.empty:
+        for partition, run_id, scenario, output, tpot, fails in zip(
+                results["partition"], results["run_id"], results["scenario"], results["output_throughput"],
+                results["median_tpot_ms"], results["failed"]):
+            cells[(run_id, scenario)] = f"{num(output)} · {num(tpot, 2)}"
+            failed[run_id] = failed.get(run_id, 0) + (0 if fails is None or pd.isna(fails) else int(fails))
+            if scenario not in scenarios.setdefault(partition, []):
+                scenarios[partition].append(scenario)
+    for partition, runs in data.recent_runs.groupby("partition", sort=True):
+        columns = sorted(scenarios.get(partition, []))
+        rows = []
+        for run in records(runs.sort_values("recency")):
+            row = {"finished (UTC)": when(run["finished_at"]), "run": short(run["run_id"], 8),
+                   "status": run["status"], "origin": run.get("origin") or "–",
+                   "failed requests": str(failed[run["run_id"]]) if run["run_id"] in failed else "–"}
+            for scenario in columns:
+                row[scenario] = cells.get((run["run_id"], scenario), "–")
+            row["drift"] = "; ".join(drift_list(run)) or ("none" if has(run.get("prev_run_id")) else "–")
+            rows.append(row)
+        section.tables.append(Table(pd.DataFrame(rows),
+                                    f"`{partition}` (per scenario: output tok/s · median TPOT ms)"))
+    return section
+
+
+def _drift(data: ComparisonData) -> Section:
+    events = data.drift_events
+    if events.empty:
+        return Section("Drift", ["No drift: every run reproduced its predecessor's image digest, weights "
+                                 "revision, config hash, vLLM version and hardware."])
+    frame = pd.DataFrame({
+        "deployment": events["partition"], "run": events["run_id"].map(lambda v: short(v, 8)),
+        "finished (UTC)": events["finished_at"].map(when),
+        "what changed": ["; ".join(drift_list(row)) for row in records(events)],
+    })
+    shown = f" (newest {len(events)} shown)" if data.drift_total > len(events) else ""
+    return Section("Drift", [f"{data.drift_total} runs in the whole history did not reproduce their predecessor"
+                             f"{shown}. A replay must use the same image digest, weights revision and vLLM "
+                             "arguments; a change here explains a change in the numbers."], [Table(frame)])

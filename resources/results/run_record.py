@@ -1,0 +1,45 @@
+"""Builds the ``runs`` row and the result rows of one benchmark run (pure)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from resources.benchmark.command import LoadPoint
+from resources.config.models import Deployment
+
+
+def run_row(*, run_id: str, deployment: Deployment, started_at: datetime, finished_at: datetime,
+            status: str, git_sha: str, hardware: dict, image: dict, weights: dict, service: dict) -> dict:
+    """Everything that identifies what produced the run's numbers."""
+    facts = hardware.get("facts") or {}
+    gpus = facts.get("gpus") or []
+    used = gpus[: deployment.params.tensor_parallel_size] if deployment.needs_gpu else []
+    return {
+        "run_id": run_id, "partition": deployment.key, "started_at": started_at, "finished_at": finished_at,
+        "status": status, "git_sha": git_sha, "model_id": weights["model_id"],
+        "weights_source": weights["source"], "weights_revision": weights["revision"],
+        "image_ref": image["image_ref"], "image_digest": image["image_digest"],
+        "vllm_version": image["vllm_version"], "hardware_fingerprint": hardware["fingerprint"],
+        "config_hash": service["config_hash"], "serve_args": " ".join(service["serve_args"]),
+        "startup_s": service["startup_s"], "service_reused": service["reused"], "origin": "pipeline",
+        "tensor_parallel_size": deployment.params.tensor_parallel_size,
+        "gpu_count": len(used) if deployment.needs_gpu else 0,
+        "gpu_model": used[0]["name"] if used else None,
+        "driver_version": facts.get("driver_version"),
+        "active_params_b": deployment.model.active_params_b,
+        "bytes_per_param": deployment.model.bytes_per_param,
+        "trust_remote_code": deployment.params.trust_remote_code,
+        "device": deployment.runtime.device,
+    }
+
+
+def result_row(*, run_id: str, partition: str, point: LoadPoint, parsed: dict, seed: int,
+               prefix_caching: bool | None, bench_args: list[str], result_file: str) -> dict:
+    scenario = point.scenario
+    return {
+        "run_id": run_id, "partition": partition, "scenario": point.name, **parsed,
+        "scenario_group": point.group, "num_prompts": scenario.num_prompts, "input_len": scenario.input_len,
+        "output_len": scenario.output_len, "warmups": scenario.warmups, "seed": seed,
+        "prefix_caching": {True: "on", False: "off", None: "server default"}[prefix_caching],
+        "metric_definitions": "vllm", "bench_args": " ".join(bench_args), "result_file": result_file,
+    }

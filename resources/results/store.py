@@ -1,0 +1,239 @@
+"""The results database: a DuckDB file users can query with plain SQL.
+
+Tables: ``runs`` (one row per Dagster run and partition, with provenance), ``benchmark_results``
+(one row per run and scenario), ``hardware_reports`` (one per run). Rows are appended per run
+and never overwritten by another run; writing the same run again replaces only that run's rows,
+so a retried step is idempotent. DuckDB allows one writer process at a time and Dagster runs
+steps in parallel processes, so each write is one short transaction, retried while the file is
+locked by another process.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import duckdb
+
+from resources.results.bench_json import REQUEST_COLUMNS, RESULT_COLUMNS
+
+RUN_COLUMNS = (
+    "run_id", "partition", "started_at", "finished_at", "status", "git_sha", "model_id",
+    "weights_source", "weights_revision", "image_ref", "image_digest", "vllm_version",
+    "hardware_fingerprint", "config_hash", "serve_args", "startup_s", "service_reused", "origin",
+    "tensor_parallel_size", "gpu_count", "gpu_model", "driver_version", "active_params_b",
+    "bytes_per_param", "trust_remote_code", "device", "error",
+)
+
+SCENARIO_COLUMNS = ("scenario_group", "num_prompts", "input_len", "output_len", "warmups")
+
+_INTEGER_RESULT_COLUMNS = {"completed", "failed", "total_input_tokens", "total_output_tokens", "max_concurrency"}
+
+# Each entry takes the database from version N-1 to N. A results file written by older code is
+# brought up to date the first time newer code opens it; nothing is dropped or rewritten.
+MIGRATIONS: list[list[str]] = [
+    [  # 1: runs, benchmark results, hardware reports
+        """CREATE TABLE IF NOT EXISTS runs (
+            run_id VARCHAR NOT NULL, partition VARCHAR NOT NULL, started_at TIMESTAMP, finished_at TIMESTAMP,
+            status VARCHAR NOT NULL, git_sha VARCHAR, model_id VARCHAR, weights_source VARCHAR,
+            weights_revision VARCHAR, image_ref VARCHAR, image_digest VARCHAR, vllm_version VARCHAR,
+            hardware_fingerprint VARCHAR, config_hash VARCHAR, serve_args VARCHAR, startup_s DOUBLE,
+            service_reused BOOLEAN, origin VARCHAR NOT NULL DEFAULT 'pipeline',
+            PRIMARY KEY (run_id, partition))""",
+        "CREATE TABLE IF NOT EXISTS benchmark_results (run_id VARCHAR NOT NULL, partition VARCHAR NOT NULL, "
+        "scenario VARCHAR NOT NULL, "
+        + ", ".join(f"{c} {'BIGINT' if c in _INTEGER_RESULT_COLUMNS else 'DOUBLE'}"
+                    for c in RESULT_COLUMNS if c != "request_goodput")
+        + ", seed BIGINT, prefix_caching VARCHAR, metric_definitions VARCHAR NOT NULL DEFAULT 'vllm', "
+        "bench_args VARCHAR, result_file VARCHAR, recorded_at TIMESTAMP NOT NULL DEFAULT current_timestamp, "
+        "PRIMARY KEY (run_id, partition, scenario))",
+        """CREATE TABLE IF NOT EXISTS hardware_reports (
+            run_id VARCHAR NOT NULL, partition VARCHAR NOT NULL, fingerprint VARCHAR, nvidia_driver_present BOOLEAN,
+            report_json VARCHAR, recorded_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            PRIMARY KEY (run_id, partition))""",
+    ],
+    [  # 2: what the roofline and Pareto views need, sweeps, goodput, per-request rows
+        "ALTER TABLE runs ADD COLUMN tensor_parallel_size INTEGER",
+        "ALTER TABLE runs ADD COLUMN gpu_count INTEGER",
+        "ALTER TABLE runs ADD COLUMN gpu_model VARCHAR",
+        "ALTER TABLE runs ADD COLUMN driver_version VARCHAR",
+        "ALTER TABLE runs ADD COLUMN active_params_b DOUBLE",
+        "ALTER TABLE runs ADD COLUMN bytes_per_param DOUBLE",
+        "ALTER TABLE runs ADD COLUMN trust_remote_code BOOLEAN",
+        "ALTER TABLE runs ADD COLUMN device VARCHAR",
+        "ALTER TABLE benchmark_results ADD COLUMN request_goodput DOUBLE",
+        "ALTER TABLE benchmark_results ADD COLUMN scenario_group VARCHAR",
+        "ALTER TABLE benchmark_results ADD COLUMN num_prompts INTEGER",
+        "ALTER TABLE benchmark_results ADD COLUMN input_len INTEGER",
+        "ALTER TABLE benchmark_results ADD COLUMN output_len INTEGER",
+        "ALTER TABLE benchmark_results ADD COLUMN warmups INTEGER",
+        """CREATE TABLE IF NOT EXISTS benchmark_requests (
+            run_id VARCHAR NOT NULL, partition VARCHAR NOT NULL, scenario VARCHAR NOT NULL,
+            request_index INTEGER NOT NULL, input_len INTEGER, output_len INTEGER, ttft_ms DOUBLE,
+            latency_ms DOUBLE, tpot_ms DOUBLE, itl_mean_ms DOUBLE, start_time_s DOUBLE, error VARCHAR)""",
+    ],
+    [  # 3: why a run failed
+        "ALTER TABLE runs ADD COLUMN error VARCHAR",
+    ],
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def schema_version(connection: duckdb.DuckDBPyConnection) -> int:
+    if _has_version_table(connection):
+        row = connection.execute("SELECT max(version) FROM schema_version").fetchone()
+        if row[0] is not None:
+            return row[0]
+    # A file from before versioning has the version-1 tables and no version row.
+    has_runs = connection.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'runs'").fetchone()[0]
+    return 1 if has_runs else 0
+
+
+def migrate(connection: duckdb.DuckDBPyConnection) -> int:
+    """Applies the migrations this file has not seen yet, inside the caller's transaction."""
+    current = schema_version(connection)
+    connection.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    for version in range(current + 1, SCHEMA_VERSION + 1):
+        for statement in MIGRATIONS[version - 1]:
+            connection.execute(statement)
+    if current != SCHEMA_VERSION:
+        connection.execute("DELETE FROM schema_version")
+        connection.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
+    return SCHEMA_VERSION
+
+
+def _connect_with_retry(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
+    deadline = time.monotonic() + wait_s
+    delay = 0.05
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            # Another process holds the file's lock: wait for it, up to wait_s.
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"{path}: could not open the results database ({exc}); another process holds it. "
+                    "Nothing was written; retry when it is released."
+                ) from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+
+class ResultsStore:
+    def __init__(self, path: Path, lock_wait_s: float = 120.0):
+        self.path = Path(path)
+        self.lock_wait_s = lock_wait_s
+
+    def _write(self, work: Callable[[duckdb.DuckDBPyConnection], Any]) -> Any:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = _connect_with_retry(self.path, read_only=False, wait_s=self.lock_wait_s)
+        try:
+            connection.execute("BEGIN TRANSACTION")
+            migrate(connection)
+            result = work(connection)
+            connection.execute("COMMIT")
+            return result
+        except Exception:
+            connection.execute("ROLLBACK")
+            raise
+        finally:
+            connection.close()
+
+    def query(self, sql: str, params: list | None = None):
+        """A read-only query as a pandas DataFrame; an empty frame if nothing was recorded yet."""
+        import pandas as pd
+
+        if not self.path.exists():
+            return pd.DataFrame()
+        self.ensure_schema()
+        connection = _connect_with_retry(self.path, read_only=True, wait_s=self.lock_wait_s)
+        try:
+            return connection.execute(sql, params or []).df()
+        except duckdb.CatalogException:
+            return pd.DataFrame()
+        finally:
+            connection.close()
+
+    def connect_read_only(self) -> duckdb.DuckDBPyConnection:
+        """A read-only connection, waiting while another process writes; the caller closes it."""
+        return _connect_with_retry(self.path, read_only=True, wait_s=self.lock_wait_s)
+
+    def create_or_migrate(self) -> None:
+        """Creates the file with the current schema, or migrates an older one."""
+        self._write(lambda connection: None)
+
+    def ensure_schema(self) -> None:
+        """Brings an older results file up to this code's schema (a no-op when current)."""
+        connection = _connect_with_retry(self.path, read_only=True, wait_s=self.lock_wait_s)
+        try:
+            current = schema_version(connection)
+        finally:
+            connection.close()
+        if current != SCHEMA_VERSION:
+            self.create_or_migrate()
+
+    def record_run(self, run: dict, results: list[dict], requests: list[dict] | None = None) -> None:
+        """The run's provenance, its scenario rows and its per-request rows, in one transaction.
+
+        Writing the same run again replaces that run's rows only: a retried step is idempotent.
+        """
+        key = [run["run_id"], run["partition"]]
+
+        def work(connection):
+            for table in ("benchmark_requests", "benchmark_results", "runs"):
+                connection.execute(f"DELETE FROM {table} WHERE run_id = ? AND partition = ?", key)
+            _insert(connection, "runs", {k: run.get(k) for k in RUN_COLUMNS if k in run})
+            for row in results:
+                _insert(connection, "benchmark_results", row)
+            if requests:
+                import pandas as pd
+
+                frame = pd.DataFrame(requests, columns=["run_id", "partition", "scenario", *REQUEST_COLUMNS])
+                connection.register("new_requests", frame)
+                connection.execute("INSERT INTO benchmark_requests BY NAME SELECT * FROM new_requests")
+                connection.unregister("new_requests")
+
+        self._write(work)
+
+    def record_failed_run(self, run: dict) -> None:
+        """A failed run: its provenance and error, and none of its result rows, so a half-finished
+        benchmark never mixes with complete ones. A run already recorded as succeeded stays so."""
+        key = [run["run_id"], run["partition"]]
+
+        def work(connection):
+            done = connection.execute("SELECT count(*) FROM runs WHERE run_id = ? AND partition = ? AND "
+                                      "status = 'succeeded'", key).fetchone()[0]
+            if done:
+                return
+            for table in ("benchmark_requests", "benchmark_results", "runs"):
+                connection.execute(f"DELETE FROM {table} WHERE run_id = ? AND partition = ?", key)
+            _insert(connection, "runs", {k: run.get(k) for k in RUN_COLUMNS if k in run} | {"status": "failed"})
+
+        self._write(work)
+
+    def record_hardware_report(self, run_id: str, partition: str, fingerprint: str | None,
+                               driver_present: bool, report_json: str) -> None:
+        def work(connection):
+            connection.execute("DELETE FROM hardware_reports WHERE run_id = ? AND partition = ?",
+                               [run_id, partition])
+            _insert(connection, "hardware_reports", {
+                "run_id": run_id, "partition": partition, "fingerprint": fingerprint,
+                "nvidia_driver_present": driver_present, "report_json": report_json,
+            })
+
+        self._write(work)
+
+
+def _has_version_table(connection: duckdb.DuckDBPyConnection) -> bool:
+    return connection.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'").fetchone()[0] > 0
+
+
+def _insert(connection: duckdb.DuckDBPyConnection, table: str, row: dict) -> None:
+    columns = list(row)
+    placeholders = ", ".join("?" for _ in columns)
+    connection.execute(
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", [row[c] for c in columns]
+    )

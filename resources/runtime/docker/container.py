@@ -1,0 +1,201 @@
+"""The ``docker`` runtime: vLLM in a container that outlives the Dagster step.
+
+State lives in the engine, not in Dagster: the container's name comes from the partition and
+its labels carry the config hash, so a later step or run finds it, reuses it when it is healthy
+with the same hash, or replaces it. A failed start is diagnosed and the container removed:
+nothing is left behind holding the GPUs or the port.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import urllib.parse
+from dataclasses import dataclass
+from typing import Callable
+
+from resources.runtime.docker.spec import (
+    GPUS_LABEL, HASH_LABEL, MANAGED_LABEL, PARTITION_LABEL, ContainerSpec, container_name, gpus_from_label,
+    gpus_overlap, sdk_create_kwargs,
+)
+from resources.runtime.process import is_healthy
+from resources.serving.startup_diagnosis import Diagnosis, diagnose, format_diagnosis
+
+POLL_S = 0.5
+
+
+class ContainerStartError(RuntimeError):
+    """The container did not become healthy; the message carries the diagnosis and the log's tail."""
+
+
+class GpusTaken(RuntimeError):
+    """Another service holds GPUs this deployment needs."""
+
+
+@dataclass(frozen=True)
+class RunningContainer:
+    name: str
+    container_id: str
+    base_url: str
+    config_hash: str
+
+
+def service_base_url(engine_url: str, host_ip: str, port: int) -> str:
+    """Where this machine reaches the published port."""
+    remote = not engine_url.startswith("unix://")
+    loopback = host_ip.startswith("127.") or host_ip in ("localhost", "::1")
+    if not remote:
+        return f"http://{'127.0.0.1' if host_ip in ('0.0.0.0', '') else host_ip}:{port}"
+    if loopback:
+        raise ValueError(
+            f"the engine at {engine_url} is on another host, where a port published on {host_ip} is not "
+            "reachable from here: set runtime.host to that host's address on a network you trust "
+            "(or 0.0.0.0), or run the pipeline on the GPU host"
+        )
+    engine_host = urllib.parse.urlparse(engine_url).hostname
+    return f"http://{engine_host if host_ip == '0.0.0.0' else host_ip}:{port}"
+
+
+def _get(client, name: str):
+    import docker.errors
+
+    try:
+        return client.containers.get(name)
+    except docker.errors.NotFound:
+        return None
+
+
+def find_reusable(client, partition: str, config_hash: str, base_url: str):
+    """The partition's container if it runs, carries the same config hash and answers /health."""
+    container = _get(client, container_name(partition))
+    if (container is not None and container.status == "running"
+            and container.labels.get(HASH_LABEL) == config_hash and is_healthy(base_url)):
+        return container
+    return None
+
+
+def container_gpus(attrs: dict) -> str | set[int] | None:
+    """The GPUs a container asked for, from its device requests (any container, ours or not)."""
+    claimed: set[int] = set()
+    for request in (attrs.get("HostConfig") or {}).get("DeviceRequests") or []:
+        if ["gpu"] not in (request.get("Capabilities") or []) and request.get("Driver") not in ("nvidia",):
+            continue
+        if request.get("Count") == -1:
+            return "all"
+        ids = request.get("DeviceIDs") or []
+        if not ids and request.get("Count"):
+            return "all"  # "--gpus 2" takes the first two; without knowing which, assume any
+        claimed |= {int(i) for i in ids if str(i).isdigit()}
+    if claimed:
+        return claimed
+    return gpus_from_label((attrs.get("Config") or {}).get("Labels", {}).get(GPUS_LABEL))
+
+
+def foreign_gpu_holders(client, partition: str, gpus) -> list[str]:
+    """Running containers other than this partition's that hold any of ``gpus``."""
+    if gpus is None:
+        return []
+    ours = container_name(partition)
+    holders = []
+    for container in client.containers.list():
+        if container.name == ours:
+            continue
+        theirs = container_gpus(container.attrs)
+        if gpus_overlap(gpus if gpus == "all" else set(gpus), theirs):
+            owner = container.labels.get(PARTITION_LABEL)
+            holders.append(f"{container.name} ({'deployment ' + owner if owner else 'not started by this pipeline'}; "
+                           f"GPUs {theirs if theirs == 'all' else sorted(theirs)})")
+    return holders
+
+
+def remove_container(client, partition: str) -> bool:
+    """Stops and removes the partition's container. True if there was one."""
+    container = _get(client, container_name(partition))
+    if container is None:
+        return False
+    container.remove(force=True)  # with init, SIGKILL after SIGTERM is immediate: vLLM has nothing to flush
+    return True
+
+
+def stop_partition(engine: str | None, partition: str) -> bool:
+    from resources.runtime.docker.engine import connect
+
+    client = connect(engine)
+    try:
+        return remove_container(client, partition)
+    finally:
+        client.close()
+
+
+def start_container(
+    client,
+    spec: ContainerSpec,
+    partition: str,
+    base_url: str,
+    timeout_s: float,
+    on_progress: Callable[[str], None] = lambda message: None,
+) -> tuple[RunningContainer, Diagnosis, float]:
+    """Creates and starts the container, follows its log through the start-up phases and waits
+    for /health. Returns the running container, its start-up reading and the seconds to healthy."""
+    import docker.errors
+
+    holders = foreign_gpu_holders(client, partition, spec.gpus)
+    if holders:
+        raise GpusTaken(
+            f"refusing to start '{partition}': GPUs it needs are held by {'; '.join(holders)}. "
+            "Only one service may hold a GPU; stop that one first, or give this deployment other runtime.docker.gpus"
+        )
+    remove_container(client, partition)
+    secrets = {var: os.environ.get(source, "") for var, source in spec.secret_env.items()}
+    missing = [source for var, source in spec.secret_env.items() if not secrets[var]]
+    if missing:
+        raise ContainerStartError(f"environment variable(s) {', '.join(missing)} named in the config are not set")
+    started = time.monotonic()
+    container = client.containers.create(**sdk_create_kwargs(spec, secrets))
+    on_progress(f"created container {spec.name} ({container.short_id}) from {spec.image}")
+    try:
+        container.start()
+    except docker.errors.APIError:
+        pass  # the reason is in State.Error, read below with the log
+    reported: set[str] = set()
+    try:
+        while True:
+            container.reload()
+            state = container.attrs.get("State") or {}
+            if state.get("Running") and is_healthy(base_url, timeout=1.0):
+                elapsed = time.monotonic() - started
+                logs = container.logs().decode(errors="replace")
+                return (RunningContainer(spec.name, container.id, base_url, spec.labels[HASH_LABEL]),
+                        diagnose(logs), elapsed)
+            logs = container.logs().decode(errors="replace")
+            reading = diagnose(logs)
+            for phase in reading.phases:
+                if phase not in reported:
+                    reported.add(phase)
+                    on_progress(f"start-up phase reached: {phase} (+{time.monotonic() - started:.1f} s)")
+            restarted = container.attrs.get("RestartCount", 0) > 0 or state.get("Restarting")
+            timed_out = time.monotonic() - started > timeout_s
+            if not state.get("Running") or restarted or timed_out:
+                what = _what_happened(state, restarted, timed_out, timeout_s)
+                raise ContainerStartError(_failure_message(partition, spec.name, what, logs, state, timed_out))
+            time.sleep(POLL_S)
+    except BaseException:
+        container.remove(force=True)
+        raise
+
+
+def _what_happened(state: dict, restarted: bool, timed_out: bool, timeout_s: float) -> str:
+    if state.get("Status") == "created":
+        return "could not be started"
+    if restarted:
+        return f"exited and was restarted by its restart policy (exit code {state.get('ExitCode')})"
+    if timed_out:
+        return f"was not healthy after {timeout_s:g} s"
+    return f"exited with code {state.get('ExitCode')}"
+
+
+def _failure_message(partition: str, name: str, what: str, logs: str, state: dict, timed_out: bool) -> str:
+    diagnosis = diagnose(logs, state, timed_out)
+    tail = logs.splitlines()[-20:]
+    header = f"vLLM container {name} for '{partition}' {what}; it has been removed."
+    return header + "\n" + format_diagnosis(diagnosis, tail, f"docker logs {name}")

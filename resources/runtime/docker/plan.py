@@ -1,0 +1,153 @@
+"""``python -m pipelines plan PARTITION``: the docker commands a deployment will run, without running them.
+
+Rendered from the same pure functions the runtime uses (container spec, build hash, bench
+arguments), so what is printed is what runs. Only what is decided at run time is a placeholder:
+the config hash (it includes the image digest and the weights' revision) and the per-run seed.
+Secrets are never printed: they appear as ``"$NAME"``, the variable they are read from.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+from resources.benchmark.command import expand_scenario, render_bench_args
+from resources.config.models import Deployment
+from resources.config.docker import BuildImage, is_secret_name
+from resources.runtime.docker.engine import engine_address
+from resources.runtime.docker.image import build_labels, build_tag, context_hash
+from resources.runtime.docker.spec import container_name, docker_run_argv, docker_settings, render_container_spec
+
+CONFIG_HASH_PLACEHOLDER = "<config-hash>"
+SEED_PLACEHOLDER = "<per-run-seed>"
+_ENV_REF = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=\$([A-Za-z_][A-Za-z0-9_]*)$")
+_SECRET_FLAGS = ("--api-key", "--hf-token")
+
+
+def mask_argv(argv: list[str]) -> list[str]:
+    """Values of secret flags and of secret-named NAME=VALUE pairs become ***; "$NAME" references stay."""
+    masked = list(argv)
+    for i, arg in enumerate(masked):
+        if i and masked[i - 1] in _SECRET_FLAGS:
+            masked[i] = "***"
+        elif "=" in arg and not _ENV_REF.match(arg):
+            key, _, value = arg.partition("=")
+            if is_secret_name(key) and value and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", key):
+                masked[i] = f"{key}=***"
+    return masked
+
+
+def shell_join(argv: list[str]) -> str:
+    """A copy-pasteable command line; ``NAME=$VAR`` stays expandable as ``NAME="$VAR"``."""
+    parts = []
+    for arg in mask_argv(argv):
+        ref = _ENV_REF.match(arg)
+        parts.append(f'{ref.group(1)}="${ref.group(2)}"' if ref else shlex.quote(arg))
+    return " ".join(parts)
+
+
+def _with_engine(argv: list[str], engine: str | None) -> list[str]:
+    return [argv[0], "-H", engine, *argv[1:]] if engine else argv
+
+
+def planned_weights_path(deployment: Deployment) -> str:
+    """Where model_weights will put (or find) the weights on this machine."""
+    model = deployment.model
+    if model.source == "huggingface":
+        from huggingface_hub.constants import HF_HUB_CACHE
+
+        return str(Path(HF_HUB_CACHE) / f"models--{model.repo.replace('/', '--')}" / "snapshots" / model.revision)
+    if model.source == "local":
+        return str(Path(model.path).expanduser())
+    from resources.config.eval_home import models_dir
+
+    return str(models_dir() / deployment.model_name)
+
+
+def build_argv(deployment: Deployment, config_root: Path) -> list[str]:
+    spec = docker_settings(deployment).image.build
+    context = (config_root / spec.context).resolve()
+    hash_ = context_hash(context, spec.dockerfile, spec.args) if context.is_dir() else "<context missing>"
+    argv = ["docker", "build", "-f", str(context / spec.dockerfile)]
+    for key, value in sorted(spec.args.items()):
+        argv += ["--build-arg", f"{key}={value}"]
+    for key, value in sorted(build_labels(spec, hash_).items()):
+        argv += ["--label", f"{key}={value}"]
+    return argv + ["-t", build_tag(spec, hash_), str(context)]
+
+
+def render_plan(deployment: Deployment, config_root: Path) -> str:
+    settings = docker_settings(deployment)
+    runtime = deployment.runtime
+    engine = settings.engine
+    address = engine_address(engine)
+    name = container_name(deployment.key)
+    out = [
+        f"# plan for '{deployment.key}': runtime docker, engine {address.url} ({address.source})",
+        "# nothing has been run; secrets appear as \"$NAME\", read from the environment when the pipeline runs",
+        "",
+    ]
+    if isinstance(settings.image, BuildImage):
+        argv = build_argv(deployment, config_root)
+        image = argv[argv.index("-t") + 1]
+        out += ["# 1. image: built from configs/ (skipped when an image with this context hash exists)",
+                shell_join(_with_engine(argv, engine))]
+    else:
+        image = settings.image.pull
+        out += ["# 1. image: pinned, pulled when the engine does not have it; its repo digest is recorded",
+                shell_join(_with_engine(["docker", "pull", image], engine))]
+    model = deployment.model
+    weights = planned_weights_path(deployment)
+    identity = f"{model.repo} at revision {model.revision}" if model.source == "huggingface" else model.source
+    out += ["", f"# 2. weights: {identity}, mounted read-only from {settings.weights_path or weights}"]
+
+    spec = render_container_spec(deployment, image, weights, CONFIG_HASH_PLACEHOLDER)
+    out += ["", "# 3. service: reused when a healthy container with the same config hash runs; else replaced",
+            shell_join(_with_engine(["docker", "rm", "-f", name], engine)),
+            shell_join(_with_engine(docker_run_argv(spec), engine)),
+            f"# then wait for GET http://{'127.0.0.1' if runtime.host == '0.0.0.0' else runtime.host}:"
+            f"{runtime.port}/health (start-up timeout {runtime.startup_timeout_s:g} s), following docker logs {name}"]
+
+    out += ["", f"# 4. benchmark ({settings.bench}): vllm bench serve from the same image, per load point"]
+    secret = [f"OPENAI_API_KEY=${runtime.api_key_env}"] if runtime.api_key_env else []
+    for scenario in deployment.spec.benchmarks:
+        for point in expand_scenario(scenario):
+            seed = scenario.seed if isinstance(scenario.seed, int) else 0
+            args = render_bench_args(point, f"http://127.0.0.1:{runtime.port}", deployment.served_model_name,
+                                     spec.model_path, "/tmp", f"vllm-eval-bench-{point.name.replace('/', '_')}.json",
+                                     seed)
+            if not isinstance(scenario.seed, int):
+                args[args.index("--seed") + 1] = SEED_PLACEHOLDER
+            out.append(f"# {point.name}")
+            out.append(shell_join(_with_engine(_bench_argv(settings, spec, name, secret, args), engine)))
+
+    out += ["", f"# 5. teardown: {runtime.teardown}"]
+    if runtime.teardown == "stop":
+        out.append(shell_join(_with_engine(["docker", "rm", "-f", name], engine)))
+    else:
+        out.append(f"# the container keeps running for the next run; stop it with: docker rm -f {name}")
+    return "\n".join(out) + "\n"
+
+
+def _bench_argv(settings, spec, name: str, secret: list[str], args: list[str]) -> list[str]:
+    command = [*settings.vllm_command, "bench", "serve", *args]
+    env = [flag for pair in secret for flag in ("-e", pair)]
+    if settings.bench == "exec":
+        return ["docker", "exec", *env, name, *command]
+    volumes = [flag for volume in spec.volumes for flag in ("-v", volume)]
+    env += [flag for key, value in sorted(spec.environment.items()) for flag in ("-e", f"{key}={value}")]
+    return ["docker", "run", "--rm", "--network", f"container:{name}", *env, *volumes,
+            "--entrypoint", command[0], spec.image, *command[1:]]
+
+
+def describe_non_docker(deployment: Deployment) -> str:
+    kind = deployment.runtime.kind
+    if kind == "external":
+        return (f"# plan for '{deployment.key}': runtime external; no docker command runs.\n"
+                f"# the pipeline checks {deployment.runtime.base_url}/health and benchmarks it with the local vLLM\n")
+    from resources.serving.vllm_args import render_serve_args
+
+    serve = ["python", "-m", "resources.serving.vllm_cli", "serve", *render_serve_args(deployment, planned_weights_path(deployment))]
+    return (f"# plan for '{deployment.key}': runtime {kind}; no docker command runs, the pipeline starts on this machine:\n"
+            + shell_join(serve) + "\n")

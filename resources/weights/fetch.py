@@ -1,0 +1,97 @@
+"""Gets a deployment's weights onto local disk, pinned, and says what exactly was got.
+
+- ``generated``: the project's tiny model, made deterministically; identified by content hash.
+- ``huggingface``: ``snapshot_download`` at the pinned revision (the real download code);
+  identified by the resolved commit. With no hub reachable it resolves from the local cache.
+- ``local``: a folder the user provides; identified by content hash.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from resources.config.models import ModelConfig
+from resources.config.eval_home import models_dir
+from resources.config.secrets import mask
+from resources.weights.tiny_model import folder_content_hash, generate_tiny_model
+
+
+class WeightsError(RuntimeError):
+    """The weights could not be had; the message names the model, revision and fix."""
+
+
+@dataclass(frozen=True)
+class Weights:
+    path: Path
+    model_id: str
+    source: str
+    revision: str
+    size_bytes: int
+
+    @property
+    def identity(self) -> str:
+        return f"{self.source}:{self.model_id}@{self.revision}"
+
+
+def _size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def fetch_weights(model_name: str, model: ModelConfig, hf_cache_dir: Path | None = None,
+                  offline: bool | None = None) -> Weights:
+    if model.source == "generated":
+        generated = generate_tiny_model(models_dir() / model_name)
+        return Weights(generated.path, model_name, "generated", f"sha256:{generated.content_hash}",
+                       generated.size_bytes)
+    if model.source == "local":
+        folder = Path(model.path).expanduser()
+        if not (folder / "config.json").is_file():
+            raise WeightsError(
+                f"model '{model_name}': local folder {folder} has no config.json; point 'path' at the "
+                "folder that holds the model's config.json and weights"
+            )
+        return Weights(folder, model_name, "local", f"sha256:{folder_content_hash(folder)}", _size(folder))
+    return _from_hub(model_name, model, hf_cache_dir, offline)
+
+
+def weights_present_locally(model_name: str, model: ModelConfig, hf_cache_dir: Path | None = None) -> bool:
+    """Whether the weights are on disk already (so the disk-space gate need not count them)."""
+    if model.source == "generated":
+        return (models_dir() / model_name / "model.safetensors").exists()
+    if model.source == "local":
+        return (Path(model.path).expanduser() / "config.json").is_file()
+    from huggingface_hub import snapshot_download
+
+    try:
+        snapshot_download(repo_id=model.repo, revision=model.revision, cache_dir=hf_cache_dir,
+                          local_files_only=True)
+        return True
+    except Exception:  # not cached: any failure here just means "not present"
+        return False
+
+
+def _from_hub(model_name: str, model: ModelConfig, cache_dir: Path | None, offline: bool | None) -> Weights:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    if offline is None:
+        offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+    token = os.environ.get(model.token_env) if model.token_env else None
+    try:
+        path = snapshot_download(
+            repo_id=model.repo, revision=model.revision, cache_dir=cache_dir, token=token,
+            local_files_only=offline,
+        )
+    except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as exc:
+        reason = mask(str(exc), token)
+        raise WeightsError(
+            f"model '{model_name}': could not get {model.repo} at revision {model.revision} "
+            f"({'offline, ' if offline else ''}{type(exc).__name__}: {reason.splitlines()[0] if reason else ''}). "
+            "Check that the revision exists, that the hub is reachable (or the weights are in the "
+            "Hugging Face cache), and that the token variable is set for gated models."
+        ) from None
+    folder = Path(path)
+    # The snapshot folder is named after the resolved commit: that is the pinned identity.
+    return Weights(folder, model.repo, "huggingface", folder.name, _size(folder))
