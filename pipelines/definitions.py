@@ -15,8 +15,9 @@ fast_exit.install()  # a run's process ends in 0.1 s instead of 2 after the run 
 
 defs = Definitions(
     assets=[
-        *load_assets_from_package_module(assets.deployment),
-        *load_assets_from_package_module(assets.reporting),
+        # Each package is one group in the UI: the group is named here, once, not on every asset.
+        *load_assets_from_package_module(assets.deployment, group_name="deployment"),
+        *load_assets_from_package_module(assets.reporting, group_name="reporting"),
     ],
     jobs=[deploy_and_evaluate, refresh_comparison_report],
     schedules=[nightly_evaluation],

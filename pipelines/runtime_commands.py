@@ -7,8 +7,8 @@ from pathlib import Path
 
 
 def print_plan(partition: str) -> int:
-    from resources.config.loader import ConfigError, config_dir, load_deployments
-    from resources.runtime.docker.plan import describe_non_docker, render_plan
+    from resources.config.loader import ConfigError, load_deployments
+    from resources.runtime import runtime_for
 
     try:
         deployments = load_deployments()
@@ -18,11 +18,7 @@ def print_plan(partition: str) -> int:
     if partition not in deployments:
         print(f"no deployment '{partition}'; available: {', '.join(deployments)}", file=sys.stderr)
         return 2
-    deployment = deployments[partition]
-    if deployment.runtime.kind == "docker":
-        print(render_plan(deployment, config_dir()), end="")
-    else:
-        print(describe_non_docker(deployment), end="")
+    print(runtime_for(deployments[partition]).plan(), end="")
     return 0
 
 
@@ -37,5 +33,5 @@ def print_diagnosis(logfile: Path) -> int:
         return 2
     diagnosis = diagnose(text)
     tail = [line for line in text.splitlines() if line.strip()][-10:]
-    print(format_diagnosis(diagnosis, tail if not diagnosis.ready or diagnosis.cause else None, str(logfile)))
-    return 0 if diagnosis.ready and not diagnosis.cause else 1
+    print(format_diagnosis(diagnosis, tail if not diagnosis.is_ready or diagnosis.cause else None, str(logfile)))
+    return 0 if diagnosis.is_ready and not diagnosis.cause else 1

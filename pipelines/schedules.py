@@ -4,7 +4,7 @@ from dagster import RunRequest, ScheduleEvaluationContext, schedule
 
 from pipelines.jobs import deploy_and_evaluate
 from resources.config.loader import load_deployments
-from resources.runtime.gpu_host import gpu_host
+from resources.runtime import runtime_for
 
 NIGHTLY_CRON = os.environ.get("EVAL_NIGHTLY_CRON", "0 2 * * *")
 NIGHTLY_TIMEZONE = os.environ.get("EVAL_NIGHTLY_TIMEZONE", "UTC")
@@ -19,4 +19,4 @@ def nightly_evaluation(context: ScheduleEvaluationContext):
     night = context.scheduled_execution_time.strftime("%Y-%m-%d")
     for partition, deployment in load_deployments().items():
         yield RunRequest(run_key=f"{night}:{partition}", partition_key=partition,
-                         tags={"nightly": night, "gpu_host": gpu_host(deployment)})
+                         tags={"nightly": night, "gpu_host": runtime_for(deployment).gpu_host()})

@@ -9,6 +9,7 @@ from dagster import ConfigurableResource
 from resources.config.loader import config_dir, load_deployments
 from resources.config.models import Deployment
 from resources.results.store import ResultsStore
+from resources.runtime import Runtime, runtime_for
 
 
 class DeploymentCatalog(ConfigurableResource):
@@ -16,12 +17,19 @@ class DeploymentCatalog(ConfigurableResource):
 
     config_root: str = ""
 
+    @property
+    def root(self) -> Path:
+        return Path(self.config_root) if self.config_root else config_dir()
+
     def get(self, partition: str) -> Deployment:
-        root = Path(self.config_root) if self.config_root else config_dir()
-        deployments = load_deployments(root)
+        deployments = load_deployments(self.root)
         if partition not in deployments:
-            raise KeyError(f"no deployment file for partition '{partition}' under {root / 'deployments'}")
+            raise KeyError(f"no deployment file for partition '{partition}' under {self.root / 'deployments'}")
         return deployments[partition]
+
+    def runtime(self, partition: str) -> Runtime:
+        """Where the partition's vLLM runs (process, docker or external), chosen from its config."""
+        return runtime_for(self.get(partition), self.root)
 
 
 class ResultsDatabase(ConfigurableResource):

@@ -10,8 +10,10 @@ from dagster import (
 from assets.partitions import deployment_partitions
 from resources.benchmark.command import expand_scenario, render_bench_args, scenario_seed
 from resources.results.bench_json import failed_requests, parse_bench_result, parse_request_rows
-from resources.benchmark.execution import run_benchmark, stop_runtime
 from resources.dagster_resources import DeploymentCatalog, ResultsDatabase
+from resources.hardware.snapshot import HardwareSnapshot
+from resources.runtime.values import ImageInfo, ServiceInfo
+from resources.weights.fetch import Weights
 from resources.config.eval_home import bench_dir
 from resources.results.provenance import project_git_sha
 from resources.config.secrets import mask
@@ -28,7 +30,6 @@ def _utcnow() -> datetime:
 
 @asset(
     partitions_def=deployment_partitions,
-    group_name="deployment",
     kinds={"python", "duckdb"},
     check_specs=[AssetCheckSpec("no_regression", asset="benchmark_results",
                                 description="The latest run against the median of its last N runs on the same "
@@ -40,13 +41,14 @@ def benchmark_results(
     context: AssetExecutionContext,
     deployments: DeploymentCatalog,
     results_db: ResultsDatabase,
-    hardware_report: dict,
-    vllm_image: dict,
-    model_weights: dict,
-    vllm_service: dict,
+    hardware_report: HardwareSnapshot,
+    vllm_image: ImageInfo,
+    model_weights: Weights,
+    vllm_service: ServiceInfo,
     smoke_test: dict,
 ):
-    deployment = deployments.get(context.partition_key)
+    runtime = deployments.runtime(context.partition_key)
+    deployment = runtime.deployment
     run_id = context.run.run_id
     started_at = _utcnow()
     api_key = os.environ.get(deployment.runtime.api_key_env) if deployment.runtime.api_key_env else None
@@ -57,12 +59,12 @@ def benchmark_results(
         for number, point in enumerate(points, start=1):
             seed = scenario_seed(point.name, run_id, point.scenario.seed)
             result_file = out_dir / f"{point.name.replace('/', '_')}.json"
-            args = render_bench_args(point, vllm_service["base_url"], vllm_service["served_model_name"],
-                                     model_weights["path"], str(out_dir), result_file.name, seed)
+            args = render_bench_args(point, vllm_service.base_url, vllm_service.served_model_name,
+                                     str(model_weights.path), str(out_dir), result_file.name, seed)
             context.log.info(f"[{number}/{len(points)}] {point.name}: vllm bench serve {' '.join(args)}")
-            raw = run_benchmark(deployment, vllm_service, args, result_file,
-                                on_line=lambda line: _log_progress(context, line),
-                                env={"OPENAI_API_KEY": api_key} if api_key else None, context=context)
+            raw = runtime.run_benchmark(vllm_service, args, result_file,
+                                        on_line=lambda line: _log_progress(context, line),
+                                        env={"OPENAI_API_KEY": api_key} if api_key else None, context=context)
             parsed = parse_bench_result(raw, str(result_file))
             failed_requests(parsed, raw, point.name)
             rows.append(result_row(run_id=run_id, partition=context.partition_key, point=point, parsed=parsed,
@@ -78,7 +80,7 @@ def benchmark_results(
         # A broken benchmark leaves a failed run with no result rows (never half a run) and no
         # server behind it, whatever the teardown policy says.
         context.log.error(f"benchmark failed; recording the run as failed and stopping the server: {exc}")
-        stop_runtime(deployment)
+        runtime.stop()
         failed = run_row(run_id=run_id, deployment=deployment, started_at=started_at, finished_at=_utcnow(),
                          status="failed", git_sha=project_git_sha(), hardware=hardware_report, image=vllm_image,
                          weights=model_weights, service=vllm_service)
@@ -86,7 +88,7 @@ def benchmark_results(
         raise
     if deployment.runtime.teardown == "stop":
         context.log.info("teardown: stop; stopping the server")
-        stop_runtime(deployment)
+        runtime.stop()
 
     run = run_row(run_id=run_id, deployment=deployment, started_at=started_at, finished_at=_utcnow(),
                   status="succeeded", git_sha=project_git_sha(), hardware=hardware_report, image=vllm_image,
@@ -112,8 +114,8 @@ def benchmark_results(
             "mean_ttft_ms": round(first["mean_ttft_ms"], 2),
             "mean_tpot_ms": round(first["mean_tpot_ms"], 2),
             "summary": MetadataValue.md(summary.to_markdown(index=False)),
-            "config_hash": vllm_service["config_hash"],
-            "hardware_fingerprint": hardware_report["fingerprint"],
+            "config_hash": vllm_service.config_hash,
+            "hardware_fingerprint": hardware_report.fingerprint,
         },
         check_results=[AssetCheckResult(
             check_name="no_regression", passed=not regressions, severity=AssetCheckSeverity.WARN,

@@ -11,13 +11,12 @@ from resources.dagster_resources import DeploymentCatalog, ResultsDatabase
 from resources.config.eval_home import models_dir
 from resources.hardware.gates import evaluate_gates
 from resources.hardware.requirements import gate_requirements
-from resources.runtime.service_pids import own_service_pids
+from resources.hardware.snapshot import HardwareSnapshot
 from resources.weights.fetch import weights_present_locally
 
 
 @asset(
     partitions_def=deployment_partitions,
-    group_name="deployment",
     kinds={"python"},
     check_specs=[
         AssetCheckSpec("preflight_gates", asset="hardware_report", blocking=True,
@@ -45,9 +44,9 @@ def hardware_report(context: AssetExecutionContext, deployments: DeploymentCatal
         f"{'a GPU' if deployment.needs_gpu else 'no GPU'}"
     )
     # The partition's own kept server (reused below) is not a stranger on its GPUs.
+    own_pids = deployments.runtime(context.partition_key).own_pids() if deployment.needs_gpu else []
     gates = evaluate_gates(report, replace(gate_requirements(
-        deployment, weights_present_locally(deployment.model_name, deployment.model)),
-        ignore_pids=own_service_pids(deployment) if deployment.needs_gpu else []))
+        deployment, weights_present_locally(deployment.model_name, deployment.model)), ignore_pids=own_pids))
     blocking = [g for g in gates if g.severity == "ERROR"]
     warnings = [g for g in gates if g.severity == "WARN"]
     for gate in gates:
@@ -60,8 +59,7 @@ def hardware_report(context: AssetExecutionContext, deployments: DeploymentCatal
     failed = [g for g in blocking if not g.passed]
     warned = [g for g in warnings if not g.passed]
     return MaterializeResult(
-        value={"fingerprint": report.fingerprint, "nvidia_driver_present": report.nvidia_driver_present,
-               "facts": facts},
+        value=HardwareSnapshot(report.fingerprint, report.nvidia_driver_present, facts),
         metadata={
             "fingerprint": report.fingerprint,
             "nvidia_driver_present": report.nvidia_driver_present,

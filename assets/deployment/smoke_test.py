@@ -7,12 +7,12 @@ from dagster import (
 
 from assets.partitions import deployment_partitions
 from resources.dagster_resources import DeploymentCatalog
+from resources.runtime.values import ServiceInfo
 from resources.serving.smoke_client import run_smoke, ttft_comparison
 
 
 @asset(
     partitions_def=deployment_partitions,
-    group_name="deployment",
     kinds={"python"},
     check_specs=[AssetCheckSpec("server_answers", asset="smoke_test", blocking=True,
                                 description="The server lists the served model and answers every smoke "
@@ -21,10 +21,10 @@ from resources.serving.smoke_client import run_smoke, ttft_comparison
     "streamed one (with its time to first token) for each smoke prompt; the client's TTFT beside "
     "vLLM's own TTFT histogram (/metrics) for the same streamed requests.",
 )
-def smoke_test(context: AssetExecutionContext, deployments: DeploymentCatalog, vllm_service: dict):
+def smoke_test(context: AssetExecutionContext, deployments: DeploymentCatalog, vllm_service: ServiceInfo):
     deployment = deployments.get(context.partition_key)
     api_key = os.environ.get(deployment.runtime.api_key_env) if deployment.runtime.api_key_env else None
-    outcome = run_smoke(vllm_service["base_url"], vllm_service["served_model_name"], deployment.spec.smoke, api_key)
+    outcome = run_smoke(vllm_service.base_url, vllm_service.served_model_name, deployment.spec.smoke, api_key)
     table = "| prompt | ok | tokens | latency ms | TTFT ms | reply |\n| --- | --- | --- | --- | --- | --- |\n" + "\n".join(
         f"| {p.name} | {'yes' if p.ok else 'NO: ' + (p.error or '')} | {p.completion_tokens or ''} | "
         f"{p.latency_ms or 0:.1f} | {'' if p.ttft_ms is None else f'{p.ttft_ms:.1f}'} | "

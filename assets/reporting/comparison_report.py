@@ -6,7 +6,6 @@ from resources.report.sections import slower_count
 
 
 @asset(
-    group_name="reporting",
     kinds={"duckdb"},
     deps=["benchmark_results"],
     description="Which deployment is best, whether the last run got slower or drifted, how far each result is "

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Callable
 
 from resources.benchmark import worker as vllm_bench_worker
-from resources.config.eval_home import PROJECT_ROOT
+from resources.config.eval_home import PROJECT_ROOT, project_pythonpath
+from resources.serving.vllm_cli import CLI_MODULE
 
 
 class BenchRunError(RuntimeError):
@@ -28,7 +29,7 @@ def run_bench_serve(
     on_line: Callable[[str], None] = lambda line: None,
     timeout_s: float = 3600,
 ) -> dict:
-    command = [sys.executable, "-m", "resources.serving.vllm_cli", "bench", "serve", *bench_args]
+    command = [sys.executable, "-m", CLI_MODULE, "bench", "serve", *bench_args]
     result_path.parent.mkdir(parents=True, exist_ok=True)
     result_path.unlink(missing_ok=True)
     if vllm_bench_worker.enabled():
@@ -44,7 +45,7 @@ def run_bench_serve(
         except vllm_bench_worker.BenchWorkerError as exc:
             raise BenchRunError(str(exc)) from None
         return _saved_result(code, result_path, last)
-    process_env = {**os.environ, **(env or {}), "PYTHONPATH": str(PROJECT_ROOT)}
+    process_env = {**os.environ, **(env or {}), "PYTHONPATH": project_pythonpath()}
     tail: list[str] = []
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -28,7 +28,9 @@ import threading
 import traceback
 from typing import Callable
 
-from resources.config.eval_home import PROJECT_ROOT
+from resources.config.eval_home import PROJECT_ROOT, project_pythonpath
+
+WORKER_MODULE = __spec__.name  # what `python -m` runs to start the worker
 
 SENTINEL = "\x1evllm-bench-worker-exit"
 IDLE_EXIT_S = 600.0
@@ -44,9 +46,9 @@ class BenchWorker:
     """The parent's handle: starts the worker (which starts importing at once) and sends it work."""
 
     def __init__(self):
-        process_env = {**os.environ, "PYTHONPATH": _pythonpath()}
+        process_env = {**os.environ, "PYTHONPATH": project_pythonpath()}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "resources.benchmark.worker"], stdin=subprocess.PIPE,
+            [sys.executable, "-m", WORKER_MODULE], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=process_env, cwd=PROJECT_ROOT,
             bufsize=1,
         )
@@ -134,11 +136,6 @@ def close_shared(wait: bool = False) -> None:
         if _shared is not None:
             _shared.close(wait=wait)
             _shared = None
-
-
-def _pythonpath() -> str:
-    existing = os.environ.get("PYTHONPATH")
-    return f"{PROJECT_ROOT}{os.pathsep}{existing}" if existing else str(PROJECT_ROOT)
 
 
 def _serve_requests() -> int:

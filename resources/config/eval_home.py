@@ -12,6 +12,12 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
+def project_pythonpath() -> str:
+    """PYTHONPATH for a child process that runs this project's modules (``python -m resources...``)."""
+    existing = os.environ.get("PYTHONPATH")
+    return f"{PROJECT_ROOT}{os.pathsep}{existing}" if existing else str(PROJECT_ROOT)
+
+
 def eval_home() -> Path:
     return Path(os.environ.get("EVAL_HOME") or PROJECT_ROOT / ".eval").resolve()
 

@@ -6,26 +6,28 @@ from datetime import datetime
 
 from resources.benchmark.command import LoadPoint
 from resources.config.models import Deployment
+from resources.hardware.snapshot import HardwareSnapshot
+from resources.runtime.values import ImageInfo, ServiceInfo
+from resources.weights.fetch import Weights
 
 
 def run_row(*, run_id: str, deployment: Deployment, started_at: datetime, finished_at: datetime,
-            status: str, git_sha: str, hardware: dict, image: dict, weights: dict, service: dict) -> dict:
+            status: str, git_sha: str, hardware: HardwareSnapshot, image: ImageInfo, weights: Weights,
+            service: ServiceInfo) -> dict:
     """Everything that identifies what produced the run's numbers."""
-    facts = hardware.get("facts") or {}
-    gpus = facts.get("gpus") or []
-    used = gpus[: deployment.params.tensor_parallel_size] if deployment.needs_gpu else []
+    used = hardware.gpus_used(deployment.params.tensor_parallel_size) if deployment.needs_gpu else []
     return {
         "run_id": run_id, "partition": deployment.key, "started_at": started_at, "finished_at": finished_at,
-        "status": status, "git_sha": git_sha, "model_id": weights["model_id"],
-        "weights_source": weights["source"], "weights_revision": weights["revision"],
-        "image_ref": image["image_ref"], "image_digest": image["image_digest"],
-        "vllm_version": image["vllm_version"], "hardware_fingerprint": hardware["fingerprint"],
-        "config_hash": service["config_hash"], "serve_args": " ".join(service["serve_args"]),
-        "startup_s": service["startup_s"], "service_reused": service["reused"], "origin": "pipeline",
+        "status": status, "git_sha": git_sha, "model_id": weights.model_id,
+        "weights_source": weights.source, "weights_revision": weights.revision,
+        "image_ref": image.image_ref, "image_digest": image.image_digest,
+        "vllm_version": image.vllm_version, "hardware_fingerprint": hardware.fingerprint,
+        "config_hash": service.config_hash, "serve_args": " ".join(service.serve_args),
+        "startup_s": service.startup_s, "service_reused": service.reused, "origin": "pipeline",
         "tensor_parallel_size": deployment.params.tensor_parallel_size,
         "gpu_count": len(used) if deployment.needs_gpu else 0,
         "gpu_model": used[0]["name"] if used else None,
-        "driver_version": facts.get("driver_version"),
+        "driver_version": hardware.driver_version,
         "active_params_b": deployment.model.active_params_b,
         "bytes_per_param": deployment.model.bytes_per_param,
         "trust_remote_code": deployment.params.trust_remote_code,

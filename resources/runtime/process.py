@@ -15,20 +15,19 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from resources.config.eval_home import PROJECT_ROOT, services_dir
+from resources.config.eval_home import PROJECT_ROOT, project_pythonpath, services_dir
+from resources.runtime.base import Log, Runtime, _quiet
+from resources.runtime.startup_wait import ServiceStartError, Stopped, wait_until_healthy
+from resources.runtime.values import ImageInfo, ServiceInfo
+from resources.serving.health import is_healthy
 from resources.serving.startup_log import StartupReading, read_startup_log
+from resources.serving.vllm_cli import CLI_MODULE
 
 HEALTH_POLL_S = 0.1
-
-
-class ServiceStartError(RuntimeError):
-    """The server did not become healthy; the message carries the log's tail and a diagnosis."""
 
 
 @dataclass(frozen=True)
@@ -90,14 +89,6 @@ def _pid_alive(pid: int) -> bool:
             return stat.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return True
-
-
-def is_healthy(base_url: str, timeout: float = 2.0) -> bool:
-    try:
-        with urllib.request.urlopen(f"{base_url}/health", timeout=timeout) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
 
 
 def port_in_use(host: str, port: int) -> bool:
@@ -163,8 +154,8 @@ def start_service(
     folder = services_dir() / partition
     folder.mkdir(parents=True, exist_ok=True)
     log_path = folder / "server.log"
-    command = [sys.executable, "-m", "resources.serving.vllm_cli", "serve", *serve_args]
-    process_env = {**os.environ, **env, "PYTHONPATH": _pythonpath()}
+    command = serve_argv(serve_args)
+    process_env = {**os.environ, **env, "PYTHONPATH": project_pythonpath()}
     started = time.monotonic()
     with log_path.open("w") as log:
         process = subprocess.Popen(
@@ -175,38 +166,98 @@ def start_service(
     _state_path(partition).write_text(json.dumps(asdict(state), indent=2))
     on_progress(f"started vllm serve (pid {process.pid}); log: {log_path}")
 
-    reported: set[str] = set()
-    while True:
-        if is_healthy(state.base_url, timeout=1.0):
-            elapsed = time.monotonic() - started
-            return state, read_startup_log(log_path.read_text(errors="replace")), elapsed
-        reading = read_startup_log(log_path.read_text(errors="replace"))
-        for phase in reading.reached:
-            if phase not in reported:
-                reported.add(phase)
-                on_progress(f"start-up phase reached: {phase} (+{time.monotonic() - started:.1f} s)")
-        exited = process.poll()
-        timed_out = time.monotonic() - started > timeout_s
-        if exited is not None or timed_out:
-            stop_service(partition)
-            what = f"exited with code {exited}" if exited is not None else f"not healthy after {timeout_s:g} s"
-            raise ServiceStartError(_failure_message(partition, what, log_path, reading))
-        time.sleep(HEALTH_POLL_S)
+    def stopped() -> Stopped | None:
+        code = process.poll()
+        return None if code is None else Stopped(f"exited with code {code}")
+
+    try:
+        reading, elapsed = wait_until_healthy(
+            base_url=state.base_url, started=started, timeout_s=timeout_s,
+            read_log=lambda: log_path.read_text(errors="replace"), stopped=stopped,
+            who=f"vLLM server for '{partition}'", log_source=str(log_path), on_progress=on_progress,
+            poll_s=HEALTH_POLL_S)
+    except BaseException:
+        stop_service(partition)
+        raise
+    return state, reading, elapsed
 
 
-def _failure_message(partition: str, what: str, log_path: Path, reading: StartupReading) -> str:
-    tail = log_path.read_text(errors="replace").splitlines()[-20:]
-    lines = [f"vLLM server for '{partition}' {what}.", f"Phases reached: {', '.join(reading.reached) or 'none'}."]
-    if reading.cause:
-        lines.append(f"Cause: {reading.cause}")
-        lines.append(f"Fix: {reading.hint}")
-        if reading.root_cause_line:
-            lines.append(f"Root-cause line: {reading.root_cause_line}")
-    lines.append(f"Last log lines ({log_path}):")
-    lines += [f"  {line}" for line in tail]
-    return "\n".join(lines)
+def serve_argv(serve_args: list[str]) -> list[str]:
+    """``vllm serve`` through the shim that runs whichever vLLM distribution is installed."""
+    return [sys.executable, "-m", CLI_MODULE, "serve", *serve_args]
 
 
-def _pythonpath() -> str:
-    existing = os.environ.get("PYTHONPATH")
-    return f"{PROJECT_ROOT}{os.pathsep}{existing}" if existing else str(PROJECT_ROOT)
+def process_group_pids(leader: int) -> list[int]:
+    """Every process in the group a server leads (its engine and workers)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == leader:  # fields after the command: state, ppid, pgrp
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+class ProcessRuntime(Runtime):
+    """``vllm serve`` on this machine, with the vLLM installed beside the pipeline."""
+
+    kind = "process"
+
+    def prepare_image(self, on_line: Log = _quiet) -> ImageInfo:
+        from resources.runtime.local_vllm import describe_local_vllm
+
+        return describe_local_vllm()
+
+    def ensure_service(self, image: ImageInfo, weights_path: str, config_hash: str,
+                       on_progress: Log = _quiet) -> ServiceInfo:
+        from resources.benchmark import worker
+        from resources.serving import smoke_client
+        from resources.serving.vllm_args import render_serve_args
+
+        deployment, runtime = self.deployment, self.deployment.runtime
+        serve_args = render_serve_args(deployment, weights_path)
+        state = find_reusable(deployment.key, config_hash)
+        startup_s = None
+        if state is not None:
+            reading = read_startup_log(Path(state.log_path).read_text(errors="replace"))
+            on_progress(f"reusing healthy server pid {state.pid} at {state.base_url} (config {config_hash})")
+        else:
+            # The benchmark runs the local `vllm bench serve`: start its worker now, so that it
+            # imports vLLM while the server starts instead of after (measured: 5-8 s less per cold
+            # run on 2 cores; beside a reused server it would only compete with the smoke test).
+            worker.prewarm()
+            smoke_client.prewarm()  # the OpenAI client's import, likewise
+            on_progress(f"starting vllm serve {' '.join(serve_args)}")
+            state, reading, startup_s = start_service(
+                deployment.key, serve_args, runtime.host, runtime.port, config_hash, server_env(runtime),
+                runtime.startup_timeout_s, on_progress=on_progress)
+            on_progress(f"server healthy at {state.base_url} after {startup_s:.1f} s")
+        return ServiceInfo(
+            base_url=state.base_url, served_model_name=deployment.served_model_name, config_hash=config_hash,
+            serve_args=tuple(serve_args), command=tuple(serve_argv(serve_args)), startup_s=startup_s, reused=startup_s is None,
+            log_path=state.log_path, phases=tuple(reading.reached), phase_durations=reading.phase_durations(),
+            pid=state.pid)
+
+    def run_benchmark(self, service: ServiceInfo, bench_args: list[str], result_path: Path,
+                      on_line: Log = _quiet, env: dict[str, str] | None = None, context=None) -> dict:
+        from resources.benchmark.runner import run_bench_serve
+
+        return run_bench_serve(bench_args, result_path, env=env, on_line=on_line)
+
+    def stop(self) -> bool:
+        return stop_service(self.deployment.key)
+
+    def own_pids(self) -> list[int]:
+        state = read_state(self.deployment.key)
+        return process_group_pids(state.pid) if state and _pid_alive(state.pid) else []
+
+    def plan(self) -> str:
+        from resources.runtime.command_line import shell_join
+        from resources.weights.fetch import planned_weights_path
+        from resources.serving.vllm_args import render_serve_args
+
+        serve = serve_argv(render_serve_args(self.deployment, planned_weights_path(self.deployment)))
+        return (f"# plan for '{self.deployment.key}': runtime process; no docker command runs, the pipeline "
+                "starts on this machine:\n" + shell_join(serve) + "\n")

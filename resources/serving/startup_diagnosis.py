@@ -9,7 +9,7 @@ the log stopped (which phase) is the clue.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import replace
 
 from resources.serving.startup_log import StartupReading, read_startup_log
 
@@ -30,19 +30,9 @@ STALLED_PHASE_HINTS = {
 _PORT_TAKEN = re.compile(r"port is already allocated|address already in use|bind for .* failed", re.I)
 
 
-@dataclass(frozen=True)
-class Diagnosis:
-    phases: list[str]
-    durations: dict[str, float]
-    cause: str | None
-    hint: str | None
-    root_cause_line: str | None
-    ready: bool
-
-
-def diagnose(log_text: str, state: dict | None = None, timed_out: bool = False) -> Diagnosis:
-    """The cause of a failed (or the phases of a healthy) start: container state first (it is
-    certain), then the log's root-cause line, then where the log stopped."""
+def diagnose(log_text: str, state: dict | None = None, timed_out: bool = False) -> StartupReading:
+    """The log's reading with the cause of a failed start: container state first (it is certain),
+    then the log's root-cause line, then where the log stopped."""
     reading = read_startup_log(log_text)
     cause, hint, line = reading.cause, reading.hint, reading.root_cause_line
     from_state = diagnose_container_state(state or {})
@@ -53,7 +43,7 @@ def diagnose(log_text: str, state: dict | None = None, timed_out: bool = False) 
         stalled = diagnose_stall(reading) if (timed_out or reading.reached) else None
         if stalled:
             cause, hint = stalled
-    return Diagnosis(reading.reached, reading.phase_durations(), cause, hint, line, reading.is_ready)
+    return replace(reading, cause=cause, hint=hint, root_cause_line=line)
 
 
 def diagnose_container_state(state: dict) -> tuple[str, str] | None:
@@ -84,18 +74,20 @@ def diagnose_stall(reading: StartupReading) -> tuple[str, str] | None:
             "read the log's last lines; a process killed from outside (OOM killer, docker stop) leaves no error")
 
 
-def format_diagnosis(diagnosis: Diagnosis, tail: list[str] | None = None, source: str = "") -> str:
+def format_diagnosis(diagnosis: StartupReading, tail: list[str] | None = None, source: str = "") -> str:
+    """The one failure (or success) text for a start-up: phases with durations, cause, fix, log tail."""
     lines = []
-    if diagnosis.phases:
+    durations = diagnosis.phase_durations()
+    if diagnosis.reached:
         lines.append("Phases reached:")
-        for phase in diagnosis.phases:
-            took = diagnosis.durations.get(phase)
+        for phase in diagnosis.reached:
+            took = durations.get(phase)
             lines.append(f"  {phase:<28}{'' if took is None else f'{took:6.0f} s'}")
-        if diagnosis.durations:
-            lines.append(f"  {'(first line to last phase)':<28}{sum(diagnosis.durations.values()):6.0f} s")
+        if durations:
+            lines.append(f"  {'(first line to last phase)':<28}{sum(durations.values()):6.0f} s")
     else:
         lines.append("Phases reached: none")
-    if diagnosis.ready and not diagnosis.cause:
+    if diagnosis.is_ready and not diagnosis.cause:
         lines.append("Outcome: the server became ready.")
     else:
         lines.append(f"Cause: {diagnosis.cause or 'not recognised'}")

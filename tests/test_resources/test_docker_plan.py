@@ -9,7 +9,8 @@ import pytest
 
 from pipelines.__main__ import main
 from resources.config.loader import config_dir, load_deployments
-from resources.runtime.docker.plan import mask_argv, render_plan, shell_join
+from resources.runtime.command_line import mask_argv, shell_join
+from resources.runtime.docker.plan import render_plan
 
 QWEN = "qwen3-30b-a3b-fp8-2x24gb"
 GLM5 = "glm5-int4-4gpu"

@@ -21,12 +21,12 @@ def _fixture(name: str) -> str:
 
 def test_a_cuda_oom_is_found_in_the_worker_line_far_above_the_api_servers_echo():
     diagnosis = diagnose(_fixture("startup_gpu_tp2_cuda_oom.log"))
-    assert not diagnosis.ready
+    assert not diagnosis.is_ready
     assert "ran out of memory" in diagnosis.cause
     assert "lower max_model_len or gpu_memory_utilization" in diagnosis.hint
     assert "torch.OutOfMemoryError: CUDA out of memory" in diagnosis.root_cause_line
-    assert diagnosis.phases[:3] == ["api_server", "engine_init", "distributed_init"]
-    assert diagnosis.durations["weights_loading"] == 55.0, "the phase durations come from the log's timestamps"
+    assert diagnosis.reached[:3] == ["api_server", "engine_init", "distributed_init"]
+    assert diagnosis.phase_durations()["weights_loading"] == 55.0, "the phase durations come from the log's timestamps"
 
 
 def test_the_harmless_read_only_cache_error_is_not_taken_for_the_cause():
@@ -38,7 +38,7 @@ def test_the_harmless_read_only_cache_error_is_not_taken_for_the_cause():
 
 def test_a_log_that_stops_while_loading_weights_points_at_the_disk():
     diagnosis = diagnose(_fixture("startup_gpu_weights_stalled.log"), timed_out=True)
-    assert diagnosis.phases[-1] == "weights_loading"
+    assert diagnosis.reached[-1] == "weights_loading"
     assert "weights loading did not finish" in diagnosis.cause and "disk" in diagnosis.hint
 
 
@@ -49,8 +49,8 @@ def test_an_unknown_argument_is_named():
 
 def test_a_healthy_start_has_no_cause_and_every_phase_timed():
     diagnosis = diagnose(_fixture("startup_cpu_compiled.log"))
-    assert diagnosis.ready and diagnosis.cause is None
-    assert diagnosis.durations["compile_and_graph_capture"] == max(diagnosis.durations.values())
+    assert diagnosis.is_ready and diagnosis.cause is None
+    assert diagnosis.phase_durations()["compile_and_graph_capture"] == max(diagnosis.phase_durations().values())
 
 
 def test_what_only_the_container_state_shows_outranks_the_log():

@@ -29,6 +29,8 @@ import uuid
 from pathlib import Path
 from typing import Callable
 
+from resources.runtime.values import ContainerInfo
+
 CONTAINER_RESULT_DIR = "/tmp"
 
 
@@ -47,10 +49,10 @@ def retarget_bench_args(args: list[str], base_url: str, tokenizer: str, result_d
     return out
 
 
-def container_bench_args(args: list[str], service: dict) -> tuple[list[str], str]:
+def container_bench_args(args: list[str], service: ContainerInfo) -> tuple[list[str], str]:
     """(arguments, result path in the container) for a benchmark run beside the service."""
     filename = f"vllm-eval-bench-{uuid.uuid4().hex[:12]}.json"
-    retargeted = retarget_bench_args(args, f"http://127.0.0.1:{service['container_port']}", service["model_path"],
+    retargeted = retarget_bench_args(args, f"http://127.0.0.1:{service.port}", service.model_path,
                                      CONTAINER_RESULT_DIR, filename)
     return retargeted, f"{CONTAINER_RESULT_DIR}/{filename}"
 
@@ -92,12 +94,12 @@ def copy_out(container, container_path: str, result_path: Path) -> dict:
     return json.loads(data)
 
 
-def bench_exec(client, service: dict, bench_args: list[str], result_path: Path, env: dict[str, str] | None,
+def bench_exec(client, service: ContainerInfo, bench_args: list[str], result_path: Path, env: dict[str, str] | None,
                on_line: Callable[[str], None]) -> tuple[dict, list[str]]:
     """``docker exec SERVICE vllm bench serve ...``; returns the saved result and the command run."""
-    container = client.containers.get(service["container"])
+    container = client.containers.get(service.name)
     args, inside = container_bench_args(bench_args, service)
-    command = [*service["vllm_command"], "bench", "serve", *args]
+    command = [*service.vllm_command, "bench", "serve", *args]
     exec_id = client.api.exec_create(container.id, command, environment=env or None, stdout=True, stderr=True)
     lines = _LineSplitter(on_line)
     for chunk in client.api.exec_start(exec_id, stream=True):
@@ -131,7 +133,7 @@ def _docker_host(engine: str | None):
             os.environ["DOCKER_HOST"] = before
 
 
-def bench_client_container(context, client, service: dict, bench_args: list[str], result_path: Path,
+def bench_client_container(context, client, service: ContainerInfo, bench_args: list[str], result_path: Path,
                            env: dict[str, str] | None, on_line: Callable[[str], None]) -> tuple[dict, list[str]]:
     """A run-to-completion client container of the service's image, through ``PipesDockerClient``."""
     from dagster._core.pipes.utils import extract_message_or_forward_to_file
@@ -149,19 +151,19 @@ def bench_client_container(context, client, service: dict, bench_args: list[str]
                     extract_message_or_forward_to_file(self._handler, line, lines)
 
     args, inside = container_bench_args(bench_args, service)
-    vllm_command = service["vllm_command"]
-    name = f"{service['container']}-bench-{uuid.uuid4().hex[:8]}"
+    vllm_command = service.vllm_command
+    name = f"{service.name}-bench-{uuid.uuid4().hex[:8]}"
     command = [*vllm_command[1:], "bench", "serve", *args]
     try:
-        with _docker_host(service.get("engine")):
+        with _docker_host(service.engine):
             PipesDockerClient(message_reader=_ToDagsterLog()).run(
-                context=context, image=service["image"], command=command,
-                env={**service.get("environment", {}), **(env or {})},
+                context=context, image=service.image, command=command,
+                env={**service.environment, **(env or {})},
                 container_kwargs={
                     "name": name, "entrypoint": [vllm_command[0]],
                     # The server's own network namespace: its loopback port, no published port needed.
-                    "network_mode": f"container:{service['container']}",
-                    "volumes": service["volumes"],
+                    "network_mode": f"container:{service.name}",
+                    "volumes": service.volumes,
                 },
             )
         return copy_out(client.containers.get(name), inside, result_path), [vllm_command[0], *command]

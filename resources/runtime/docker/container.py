@@ -18,13 +18,14 @@ from resources.runtime.docker.spec import (
     GPUS_LABEL, HASH_LABEL, MANAGED_LABEL, PARTITION_LABEL, ContainerSpec, container_name, gpus_from_label,
     gpus_overlap, sdk_create_kwargs,
 )
-from resources.runtime.process import is_healthy
-from resources.serving.startup_diagnosis import Diagnosis, diagnose, format_diagnosis
+from resources.runtime.startup_wait import ServiceStartError, Stopped, wait_until_healthy
+from resources.serving.health import is_healthy
+from resources.serving.startup_log import StartupReading
 
 POLL_S = 0.5
 
 
-class ContainerStartError(RuntimeError):
+class ContainerStartError(ServiceStartError):
     """The container did not become healthy; the message carries the diagnosis and the log's tail."""
 
 
@@ -117,16 +118,6 @@ def remove_container(client, partition: str) -> bool:
     return True
 
 
-def stop_partition(engine: str | None, partition: str) -> bool:
-    from resources.runtime.docker.engine import connect
-
-    client = connect(engine)
-    try:
-        return remove_container(client, partition)
-    finally:
-        client.close()
-
-
 def start_container(
     client,
     spec: ContainerSpec,
@@ -134,7 +125,7 @@ def start_container(
     base_url: str,
     timeout_s: float,
     on_progress: Callable[[str], None] = lambda message: None,
-) -> tuple[RunningContainer, Diagnosis, float]:
+) -> tuple[RunningContainer, StartupReading, float]:
     """Creates and starts the container, follows its log through the start-up phases and waits
     for /health. Returns the running container, its start-up reading and the seconds to healthy."""
     import docker.errors
@@ -157,45 +148,31 @@ def start_container(
         container.start()
     except docker.errors.APIError:
         pass  # the reason is in State.Error, read below with the log
-    reported: set[str] = set()
+
+    def stopped() -> Stopped | None:
+        container.reload()
+        state = container.attrs.get("State") or {}
+        restarted = container.attrs.get("RestartCount", 0) > 0 or state.get("Restarting")
+        if state.get("Running") and not restarted:
+            return None
+        return Stopped(_what_happened(state, restarted), state)
+
     try:
-        while True:
-            container.reload()
-            state = container.attrs.get("State") or {}
-            if state.get("Running") and is_healthy(base_url, timeout=1.0):
-                elapsed = time.monotonic() - started
-                logs = container.logs().decode(errors="replace")
-                return (RunningContainer(spec.name, container.id, base_url, spec.labels[HASH_LABEL]),
-                        diagnose(logs), elapsed)
-            logs = container.logs().decode(errors="replace")
-            reading = diagnose(logs)
-            for phase in reading.phases:
-                if phase not in reported:
-                    reported.add(phase)
-                    on_progress(f"start-up phase reached: {phase} (+{time.monotonic() - started:.1f} s)")
-            restarted = container.attrs.get("RestartCount", 0) > 0 or state.get("Restarting")
-            timed_out = time.monotonic() - started > timeout_s
-            if not state.get("Running") or restarted or timed_out:
-                what = _what_happened(state, restarted, timed_out, timeout_s)
-                raise ContainerStartError(_failure_message(partition, spec.name, what, logs, state, timed_out))
-            time.sleep(POLL_S)
+        reading, elapsed = wait_until_healthy(
+            base_url=base_url, started=started, timeout_s=timeout_s,
+            read_log=lambda: container.logs().decode(errors="replace"), stopped=stopped,
+            who=f"vLLM container {spec.name} for '{partition}'", after="; it has been removed",
+            log_source=f"docker logs {spec.name}", on_progress=on_progress, poll_s=POLL_S,
+            error=ContainerStartError)
     except BaseException:
         container.remove(force=True)
         raise
+    return RunningContainer(spec.name, container.id, base_url, spec.labels[HASH_LABEL]), reading, elapsed
 
 
-def _what_happened(state: dict, restarted: bool, timed_out: bool, timeout_s: float) -> str:
+def _what_happened(state: dict, restarted: bool) -> str:
     if state.get("Status") == "created":
         return "could not be started"
     if restarted:
         return f"exited and was restarted by its restart policy (exit code {state.get('ExitCode')})"
-    if timed_out:
-        return f"was not healthy after {timeout_s:g} s"
     return f"exited with code {state.get('ExitCode')}"
-
-
-def _failure_message(partition: str, name: str, what: str, logs: str, state: dict, timed_out: bool) -> str:
-    diagnosis = diagnose(logs, state, timed_out)
-    tail = logs.splitlines()[-20:]
-    header = f"vLLM container {name} for '{partition}' {what}; it has been removed."
-    return header + "\n" + format_diagnosis(diagnosis, tail, f"docker logs {name}")

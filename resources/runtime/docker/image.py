@@ -26,7 +26,7 @@ class ImageError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class ImageInfo:
+class EngineImage:
     ref: str
     image_id: str
     digest: str  # the repo digest of a pulled image, else the image id
@@ -58,16 +58,16 @@ def build_labels(spec: BuildSpec, hash_: str) -> dict[str, str]:
     }
 
 
-def _info(image, ref: str, action: str, seconds: float = 0.0, hash_: str | None = None) -> ImageInfo:
+def _info(image, ref: str, action: str, seconds: float = 0.0, hash_: str | None = None) -> EngineImage:
     attrs = image.attrs
     repo = split_image_ref(ref)[0]
     digests = [d for d in attrs.get("RepoDigests") or [] if d.startswith(repo + "@")]
-    return ImageInfo(ref=ref, image_id=image.id, digest=digests[0] if digests else image.id,
+    return EngineImage(ref=ref, image_id=image.id, digest=digests[0] if digests else image.id,
                      labels=dict((attrs.get("Config") or {}).get("Labels") or {}), action=action,
                      seconds=seconds, context_hash=hash_)
 
 
-def ensure_pulled(client, ref: str, on_line: Callable[[str], None] = print) -> ImageInfo:
+def ensure_pulled(client, ref: str, on_line: Callable[[str], None] = print) -> EngineImage:
     """The pinned image, pulled when the engine does not have it yet."""
     import docker.errors
 
@@ -99,7 +99,7 @@ def ensure_pulled(client, ref: str, on_line: Callable[[str], None] = print) -> I
     return _info(image, ref, "pulled", time.monotonic() - started)
 
 
-def ensure_built(client, spec: BuildSpec, config_root: Path, on_line: Callable[[str], None] = print) -> ImageInfo:
+def ensure_built(client, spec: BuildSpec, config_root: Path, on_line: Callable[[str], None] = print) -> EngineImage:
     """The image of the Dockerfile at its pinned arguments, built only when its hash is new."""
     import docker.errors
 

@@ -8,61 +8,23 @@ Secrets are never printed: they appear as ``"$NAME"``, the variable they are rea
 
 from __future__ import annotations
 
-import re
-import shlex
 from pathlib import Path
 
 from resources.benchmark.command import expand_scenario, render_bench_args
 from resources.config.models import Deployment
-from resources.config.docker import BuildImage, is_secret_name
+from resources.config.docker import BuildImage
+from resources.runtime.command_line import shell_join
 from resources.runtime.docker.engine import engine_address
 from resources.runtime.docker.image import build_labels, build_tag, context_hash
+from resources.weights.fetch import planned_weights_path
 from resources.runtime.docker.spec import container_name, docker_run_argv, docker_settings, render_container_spec
 
 CONFIG_HASH_PLACEHOLDER = "<config-hash>"
 SEED_PLACEHOLDER = "<per-run-seed>"
-_ENV_REF = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=\$([A-Za-z_][A-Za-z0-9_]*)$")
-_SECRET_FLAGS = ("--api-key", "--hf-token")
-
-
-def mask_argv(argv: list[str]) -> list[str]:
-    """Values of secret flags and of secret-named NAME=VALUE pairs become ***; "$NAME" references stay."""
-    masked = list(argv)
-    for i, arg in enumerate(masked):
-        if i and masked[i - 1] in _SECRET_FLAGS:
-            masked[i] = "***"
-        elif "=" in arg and not _ENV_REF.match(arg):
-            key, _, value = arg.partition("=")
-            if is_secret_name(key) and value and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", key):
-                masked[i] = f"{key}=***"
-    return masked
-
-
-def shell_join(argv: list[str]) -> str:
-    """A copy-pasteable command line; ``NAME=$VAR`` stays expandable as ``NAME="$VAR"``."""
-    parts = []
-    for arg in mask_argv(argv):
-        ref = _ENV_REF.match(arg)
-        parts.append(f'{ref.group(1)}="${ref.group(2)}"' if ref else shlex.quote(arg))
-    return " ".join(parts)
 
 
 def _with_engine(argv: list[str], engine: str | None) -> list[str]:
     return [argv[0], "-H", engine, *argv[1:]] if engine else argv
-
-
-def planned_weights_path(deployment: Deployment) -> str:
-    """Where model_weights will put (or find) the weights on this machine."""
-    model = deployment.model
-    if model.source == "huggingface":
-        from huggingface_hub.constants import HF_HUB_CACHE
-
-        return str(Path(HF_HUB_CACHE) / f"models--{model.repo.replace('/', '--')}" / "snapshots" / model.revision)
-    if model.source == "local":
-        return str(Path(model.path).expanduser())
-    from resources.config.eval_home import models_dir
-
-    return str(models_dir() / deployment.model_name)
 
 
 def build_argv(deployment: Deployment, config_root: Path) -> list[str]:
@@ -139,15 +101,3 @@ def _bench_argv(settings, spec, name: str, secret: list[str], args: list[str]) -
     env += [flag for key, value in sorted(spec.environment.items()) for flag in ("-e", f"{key}={value}")]
     return ["docker", "run", "--rm", "--network", f"container:{name}", *env, *volumes,
             "--entrypoint", command[0], spec.image, *command[1:]]
-
-
-def describe_non_docker(deployment: Deployment) -> str:
-    kind = deployment.runtime.kind
-    if kind == "external":
-        return (f"# plan for '{deployment.key}': runtime external; no docker command runs.\n"
-                f"# the pipeline checks {deployment.runtime.base_url}/health and benchmarks it with the local vLLM\n")
-    from resources.serving.vllm_args import render_serve_args
-
-    serve = ["python", "-m", "resources.serving.vllm_cli", "serve", *render_serve_args(deployment, planned_weights_path(deployment))]
-    return (f"# plan for '{deployment.key}': runtime {kind}; no docker command runs, the pipeline starts on this machine:\n"
-            + shell_join(serve) + "\n")

@@ -1,86 +1,132 @@
-"""The ``docker`` runtime's two steps, as the assets call them: get the image, get a healthy service.
+"""The ``docker`` runtime: vLLM in a container on a Docker Engine, local or remote.
 
-Each returns a plain dict (the asset's value) so the later steps and the results database see
-the same fields whatever the runtime.
+Gets the image (a pinned pull or a build from ``configs/``), starts or reuses the service's
+container, runs ``vllm bench serve`` from the same image (``docker exec`` or a client container),
+and stops it. State lives in the engine (container names and labels), never in Dagster.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Callable
+from urllib.parse import urlparse
 
-from resources.config.models import Deployment
 from resources.config.docker import BuildImage
-from resources.runtime.docker.container import find_reusable, service_base_url, start_container
+from resources.runtime.base import Log, Runtime, _quiet
+from resources.runtime.docker.container import (
+    find_reusable, remove_container, service_base_url, start_container,
+)
 from resources.runtime.docker.engine import connect, engine_address
 from resources.runtime.docker.image import ensure_built, ensure_pulled, probe_vllm_version, vllm_version_from
-from resources.runtime.docker.spec import container_name, docker_settings, render_container_spec
+from resources.runtime.docker.spec import container_name, docker_run_argv, docker_settings, render_container_spec
+from resources.runtime.values import ContainerInfo, ImageInfo, ServiceInfo
+from resources.serving.startup_diagnosis import diagnose
 
 
-def prepare_image(deployment: Deployment, config_root: Path, on_line: Callable[[str], None] = print) -> dict:
-    settings = docker_settings(deployment)
-    address = engine_address(settings.engine)
-    client = connect(settings.engine)
-    try:
-        if isinstance(settings.image, BuildImage):
-            info = ensure_built(client, settings.image.build, config_root, on_line)
-        else:
-            info = ensure_pulled(client, settings.image.pull, on_line)
-        version = vllm_version_from(info.ref, info.labels) or probe_vllm_version(
-            client, info.ref, settings.python, list(settings.volumes), dict(deployment.runtime.env))
-    finally:
-        client.close()
-    return {
-        "runtime": "docker",
-        "engine": address.url,
-        "image_ref": info.ref,
-        "image_digest": info.digest,
-        "image_id": info.image_id,
-        "vllm_version": version,
-        "action": info.action,
-        "seconds": round(info.seconds, 2),
-        "context_hash": info.context_hash,
-        "labels": info.labels,
-    }
+class DockerRuntime(Runtime):
+    kind = "docker"
 
+    @property
+    def settings(self):
+        return docker_settings(self.deployment)
 
-def ensure_service(deployment: Deployment, image: dict, weights_path: str, config_hash: str,
-                   on_progress: Callable[[str], None] = print) -> tuple[dict, object, float | None]:
-    """(the service's value, its start-up diagnosis, seconds to healthy or None when reused)."""
-    from resources.serving.startup_diagnosis import diagnose
+    def prepare_image(self, on_line: Log = _quiet) -> ImageInfo:
+        settings = self.settings
+        client = connect(settings.engine)
+        try:
+            if isinstance(settings.image, BuildImage):
+                info = ensure_built(client, settings.image.build, self.config_root, on_line)
+            else:
+                info = ensure_pulled(client, settings.image.pull, on_line)
+            version = vllm_version_from(info.ref, info.labels) or probe_vllm_version(
+                client, info.ref, settings.python, list(settings.volumes), dict(self.deployment.runtime.env))
+        finally:
+            client.close()
+        return ImageInfo(runtime="docker", image_ref=info.ref, image_digest=info.digest, vllm_version=version,
+                         details={"engine": engine_address(settings.engine).url, "image_id": info.image_id,
+                                  "action": info.action, "seconds": round(info.seconds, 2),
+                                  "context_hash": info.context_hash, "labels": info.labels})
 
-    settings = docker_settings(deployment)
-    runtime = deployment.runtime
-    spec = render_container_spec(deployment, image["image_ref"], weights_path, config_hash)
-    base_url = service_base_url(engine_address(settings.engine).url, runtime.host, runtime.port)
-    client = connect(settings.engine)
-    try:
-        container = find_reusable(client, deployment.key, config_hash, base_url)
-        if container is not None:
-            on_progress(f"reusing healthy container {container.name} at {base_url} (config {config_hash})")
-            diagnosis, startup_s = diagnose(container.logs().decode(errors="replace")), None
-        else:
-            on_progress(f"starting container {spec.name}: vllm serve {' '.join(spec.serve_args)}")
-            _, diagnosis, startup_s = start_container(client, spec, deployment.key, base_url,
-                                                      runtime.startup_timeout_s, on_progress)
-            on_progress(f"container healthy at {base_url} after {startup_s:.1f} s")
-    finally:
-        client.close()
-    value = {
-        "base_url": base_url,
-        "served_model_name": deployment.served_model_name,
-        "config_hash": config_hash,
-        "serve_args": spec.serve_args,
-        "startup_s": startup_s,
-        "reused": startup_s is None,
-        "engine": engine_address(settings.engine).url,
-        "container": container_name(deployment.key),
-        "container_port": runtime.port,
-        "image": image["image_ref"],
-        "model_path": spec.model_path,
-        "vllm_command": list(settings.vllm_command),
-        "volumes": spec.volumes,
-        "environment": spec.environment,  # from the config, so no secrets: those are in spec.secret_env
-        "log_path": f"docker logs {spec.name}",
-    }
-    return value, diagnosis, startup_s
+    def ensure_service(self, image: ImageInfo, weights_path: str, config_hash: str,
+                       on_progress: Log = _quiet) -> ServiceInfo:
+        settings, deployment = self.settings, self.deployment
+        runtime = deployment.runtime
+        spec = render_container_spec(deployment, image.image_ref, weights_path, config_hash)
+        engine = engine_address(settings.engine).url
+        base_url = service_base_url(engine, runtime.host, runtime.port)
+        client = connect(settings.engine)
+        try:
+            container = find_reusable(client, deployment.key, config_hash, base_url)
+            if container is not None:
+                on_progress(f"reusing healthy container {container.name} at {base_url} (config {config_hash})")
+                reading, startup_s = diagnose(container.logs().decode(errors="replace")), None
+            else:
+                on_progress(f"starting container {spec.name}: vllm serve {' '.join(spec.serve_args)}")
+                _, reading, startup_s = start_container(client, spec, deployment.key, base_url,
+                                                        runtime.startup_timeout_s, on_progress)
+                on_progress(f"container healthy at {base_url} after {startup_s:.1f} s")
+        finally:
+            client.close()
+        return ServiceInfo(
+            base_url=base_url, served_model_name=deployment.served_model_name, config_hash=config_hash,
+            serve_args=tuple(spec.serve_args), command=tuple(docker_run_argv(spec)), startup_s=startup_s, reused=startup_s is None,
+            log_path=f"docker logs {spec.name}", phases=tuple(reading.reached),
+            phase_durations=reading.phase_durations(),
+            container=ContainerInfo(
+                engine=engine, name=spec.name, port=runtime.port, image=image.image_ref,
+                model_path=spec.model_path, vllm_command=tuple(settings.vllm_command), volumes=spec.volumes,
+                environment=spec.environment,  # from the config, so no secrets: those are in spec.secret_env
+            ))
+
+    def run_benchmark(self, service: ServiceInfo, bench_args: list[str], result_path: Path,
+                      on_line: Log = _quiet, env: dict[str, str] | None = None, context=None) -> dict:
+        from resources.runtime.docker.bench import bench_client_container, bench_exec
+
+        mode = self.settings.bench
+        client = connect(service.container.engine)
+        try:
+            if mode == "client":
+                if context is None:
+                    raise ValueError("bench: client runs through dagster-docker's PipesDockerClient and needs "
+                                     "the step's context")
+                result, command = bench_client_container(context, client, service.container, bench_args,
+                                                         result_path, env, on_line)
+            else:
+                result, command = bench_exec(client, service.container, bench_args, result_path, env, on_line)
+        finally:
+            client.close()
+        on_line(f"ran in {mode} mode: {' '.join(command)}")
+        return result
+
+    def stop(self) -> bool:
+        client = connect(self.settings.engine)
+        try:
+            return remove_container(client, self.deployment.key)
+        finally:
+            client.close()
+
+    def own_pids(self) -> list[int]:
+        try:
+            client = connect(self.settings.engine, timeout_s=10)
+            try:
+                container = client.containers.get(container_name(self.deployment.key))
+                if container.status != "running":
+                    return []
+                top = container.top()
+                column = top["Titles"].index("PID")
+                return [int(row[column]) for row in top["Processes"]]
+            finally:
+                client.close()
+        except Exception:  # no engine, no container: nothing of ours holds a GPU
+            return []
+
+    def gpu_host(self) -> str:
+        engine = self.settings.engine or os.environ.get("DOCKER_HOST")
+        if engine and not engine.startswith("unix://"):
+            return urlparse(engine).hostname or engine
+        return super().gpu_host()
+
+    def plan(self) -> str:
+        from resources.runtime.docker.plan import render_plan
+
+        return render_plan(self.deployment, self.config_root)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import sys
 
+from resources.runtime.values import ImageInfo
 from resources.serving.vllm_cli import installed_vllm_version
 
 
@@ -12,7 +13,7 @@ class VllmNotInstalled(RuntimeError):
     pass
 
 
-def describe_local_vllm() -> dict:
+def describe_local_vllm() -> ImageInfo:
     version = installed_vllm_version()
     if version is None:
         raise VllmNotInstalled(
@@ -23,12 +24,7 @@ def describe_local_vllm() -> dict:
         torch_version = importlib.metadata.version("torch")
     except importlib.metadata.PackageNotFoundError:
         torch_version = "absent"
-    return {
-        "runtime": "process",
-        # A local installation has no registry digest: the identity is the exact version pair.
-        "image_ref": f"local:vllm=={version}",
-        "image_digest": f"local:vllm=={version};torch=={torch_version}",
-        "vllm_version": version,
-        "torch_version": torch_version,
-        "python": sys.executable,
-    }
+    # A local installation has no registry digest: the identity is the exact version pair.
+    return ImageInfo(runtime="process", image_ref=f"local:vllm=={version}",
+                     image_digest=f"local:vllm=={version};torch=={torch_version}", vllm_version=version,
+                     details={"torch_version": torch_version, "python": sys.executable})

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 
 from resources.config.loader import load_deployments
-from resources.runtime.service_pids import own_service_pids, process_group_pids
+from resources.runtime import runtime_for
+from resources.runtime.process import process_group_pids
 
 
 def test_a_process_groups_members_are_found_by_their_leader():
@@ -13,5 +14,5 @@ def test_a_process_groups_members_are_found_by_their_leader():
 
 
 def test_a_deployment_with_no_server_running_claims_no_processes():
-    assert own_service_pids(load_deployments()["tiny-gpu-tp2"]) == []
-    assert own_service_pids(load_deployments()["glm5-int4-4gpu"]) == []
+    assert runtime_for(load_deployments()["tiny-gpu-tp2"]).own_pids() == []
+    assert runtime_for(load_deployments()["glm5-int4-4gpu"]).own_pids() == []

@@ -1,0 +1,64 @@
+"""One interface for everything that can run vLLM for a deployment.
+
+A runtime is chosen once from the deployment (``runtime_for``) and answers every question the
+assets, the schedule and the command line ask about where vLLM runs: which image serves, start
+or reuse the server, run ``vllm bench serve`` beside it, stop it, which host it occupies and
+which processes there are its own. Adding a runtime (a Kubernetes pod, say) is one class.
+"""
+
+from __future__ import annotations
+
+import socket
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Callable
+
+from resources.config.models import Deployment
+from resources.runtime.values import ImageInfo, ServiceInfo
+
+Log = Callable[[str], None]
+
+
+def _quiet(message: str) -> None:
+    pass
+
+
+class Runtime(ABC):
+    kind: str
+
+    def __init__(self, deployment: Deployment, config_root: Path | None = None):
+        from resources.config.loader import config_dir
+
+        self.deployment = deployment
+        self.config_root = Path(config_root) if config_root else config_dir()
+
+    @abstractmethod
+    def prepare_image(self, on_line: Log = _quiet) -> ImageInfo:
+        """What will serve, with the exact identity a replay must reproduce."""
+
+    @abstractmethod
+    def ensure_service(self, image: ImageInfo, weights_path: str, config_hash: str,
+                       on_progress: Log = _quiet) -> ServiceInfo:
+        """A healthy server: the running one when it serves ``config_hash``, else a new one."""
+
+    @abstractmethod
+    def run_benchmark(self, service: ServiceInfo, bench_args: list[str], result_path: Path,
+                      on_line: Log = _quiet, env: dict[str, str] | None = None, context=None) -> dict:
+        """The JSON ``vllm bench serve --save-result`` wrote for one load point."""
+
+    def stop(self) -> bool:
+        """Stops the deployment's server; True if one ran. Runtimes that start nothing stop nothing."""
+        return False
+
+    def own_pids(self) -> list[int]:
+        """Host pids of the deployment's running server, which the idle-GPU gate must not count as a
+        stranger. Never raises: nothing found is an empty list."""
+        return []
+
+    def gpu_host(self) -> str:
+        """The host whose GPUs this deployment occupies: the value of the ``gpu_host`` run tag."""
+        return socket.gethostname()
+
+    @abstractmethod
+    def plan(self) -> str:
+        """What the runtime will run, as commands a user could type, without running anything."""
