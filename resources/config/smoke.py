@@ -74,14 +74,17 @@ class SmokePrompt(_Strict):
         if self.enable_thinking is not None and "enable_thinking" in kwargs:
             raise ValueError("extra_body.chat_template_kwargs.enable_thinking: set 'enable_thinking' on the prompt "
                              "instead (it also checks the reasoning content); remove it from extra_body")
-        if self.expect.tool_call is not None and self.expect.tool_call not in self.tool_names:
-            raise ValueError(f"expect.tool_call: '{self.expect.tool_call}' is not one of the prompt's tools "
-                             f"({', '.join(self.tool_names) or 'none offered'}); add it under 'tools'")
+        if self.expect.tool_call is not None:
+            if self.expect.tool_call not in self.tool_names:
+                raise ValueError(f"expect.tool_call: '{self.expect.tool_call}' is not one of the prompt's tools "
+                                 f"({', '.join(self.tool_names) or 'none offered'}); add it under 'tools'")
+            _check_parameters_schema(self.expect.tool_call, self.tool_parameters(self.expect.tool_call))
         return self
 
     @property
     def tool_names(self) -> list[str]:
-        return [(tool.get("function") or {}).get("name") for tool in self.tools or ()]
+        names = [(tool.get("function") or {}).get("name") for tool in self.tools or ()]
+        return [str(name) for name in names if name]
 
     def tool_parameters(self, name: str) -> dict | None:
         """The JSON schema of the named tool's parameters."""
@@ -99,3 +102,15 @@ class SmokePrompt(_Strict):
                                             "enable_thinking": self.enable_thinking}
         return body
 
+
+
+def _check_parameters_schema(name: str, parameters: dict | None) -> None:
+    """The tool call's arguments are validated against this schema, so it must be one."""
+    if parameters is None:
+        return
+    import jsonschema
+
+    try:
+        jsonschema.Draft202012Validator.check_schema(parameters)
+    except jsonschema.SchemaError as exc:
+        raise ValueError(f"tools: the parameters of '{name}' are not a valid JSON schema: {exc.message}") from None

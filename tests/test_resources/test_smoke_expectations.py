@@ -185,6 +185,9 @@ def test_the_gibberish_guard_counts_letters_of_the_expected_scripts_and_digits()
                              "subpattern at position 0): '(42'"),
     ({"tool_call": "get_time"}, {"tools": [WEATHER_TOOL]},
      "smoke.0: expect.tool_call: 'get_time' is not one of the prompt's tools (get_weather)"),
+    ({"tool_call": "get_weather"}, {"tools": [{"type": "function", "function": {
+        "name": "get_weather", "parameters": {"type": "objekt"}}}]},
+     "smoke.0: tools: the parameters of 'get_weather' are not a valid JSON schema: 'objekt' is not valid"),
     ({"min_known_share": 1.5}, {}, "smoke.0.expect.min_known_share: Input should be less than or equal to 1"),
     ({"scripts": ["klingon"]}, {}, "smoke.0.expect.scripts: unknown script(s) ['KLINGON']"),
     ({}, {"enable_thinking": True, "extra_body": {"chat_template_kwargs": {"enable_thinking": False}}},
