@@ -18,8 +18,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from resources.config.smoke import SmokePrompt
 from resources.config.secrets import mask
+from resources.config.smoke import SmokePrompt
 from resources.serving.server_metrics import TTFT_HISTOGRAM, HistogramTotals, fetch_metrics, histogram_totals
 from resources.serving.smoke_expectations import SmokeReply, ToolCall, cut, failed_expectations
 
