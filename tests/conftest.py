@@ -74,6 +74,12 @@ _long = {**_eager, "runtime": {**_eager["runtime"], "port": 18196}, "benchmarks"
 (_configs / "deployments" / "tiny-cpu-long.yaml").write_text(yaml.safe_dump(_long, sort_keys=False))
 _beside = {**_eager, "runtime": {**_eager["runtime"], "port": 18195}, "benchmarks": _eager["benchmarks"][:1]}
 (_configs / "deployments" / "tiny-cpu-beside.yaml").write_text(yaml.safe_dump(_beside, sort_keys=False))
+# A deployment whose smoke prompt expects the answer "42" (tests/assets_tests/test_smoke_gate.py):
+# the tiny model answers noise, so its smoke check fails for real.
+_expects_42 = {**_eager, "runtime": {**_eager["runtime"], "port": 8190 + TEST_PORT_OFFSET}, "smoke": [
+    {"name": "arithmetic", "messages": [{"role": "user", "content": "What is 17 + 25? Answer with the number only."}],
+     "max_tokens": 16, "temperature": 0, "expect": {"contains": "42"}}]}
+(_configs / "deployments" / "tiny-cpu-expects-42.yaml").write_text(yaml.safe_dump(_expects_42, sort_keys=False))
 os.environ["EVAL_CONFIG_DIR"] = str(_configs)
 os.environ["EVAL_HOME"] = str(_session_dir / "eval")
 os.environ["DAGSTER_HOME"] = str(_session_dir / "eval" / "dagster")

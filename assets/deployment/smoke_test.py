@@ -16,10 +16,13 @@ from resources.serving.smoke_client import run_smoke, ttft_comparison
     kinds={"python"},
     check_specs=[AssetCheckSpec("server_answers", asset="smoke_test", blocking=True,
                                 description="The server lists the served model and answers every smoke "
-                                "prompt, plain and streamed; nothing is benchmarked behind a broken server.")],
+                                "prompt, plain and streamed, as its expectations require (the answer, time to "
+                                "first token, no gibberish, reasoning on or off, a tool call); nothing is "
+                                "benchmarked behind a broken server.")],
     description="The OpenAI API answers: /v1/models lists the served name, a chat completion and a "
-    "streamed one (with its time to first token) for each smoke prompt; the client's TTFT beside "
-    "vLLM's own TTFT histogram (/metrics) for the same streamed requests.",
+    "streamed one (with its time to first token) for each smoke prompt, checked against the prompt's "
+    "expectations; token counts are the server's usage; the client's TTFT beside vLLM's own TTFT "
+    "histogram (/metrics) for the same streamed requests.",
 )
 def smoke_test(context: AssetExecutionContext, deployments: DeploymentCatalog, vllm_service: ServiceInfo):
     deployment = deployments.get(context.partition_key)
@@ -50,7 +53,9 @@ def smoke_test(context: AssetExecutionContext, deployments: DeploymentCatalog, v
             passed=outcome.passed,
             severity=AssetCheckSeverity.ERROR,
             description="all smoke prompts answered" if outcome.passed else "; ".join(outcome.problems),
-            metadata={"problems": len(outcome.problems)},
+            metadata={"problems": len(outcome.problems),
+                      **({"failures": MetadataValue.md("\n".join(f"- {p}" for p in outcome.problems))}
+                         if outcome.problems else {})},
         )],
     )
 

@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from resources.config.docker import DockerSettings
+from resources.config.smoke import SmokePrompt
 
 # vLLM's --dtype choices. "fp8" is a common mistake: FP8 checkpoints are detected from the
 # weights' quantization config, and the loader rejects --dtype fp8.
@@ -153,15 +154,6 @@ class RuntimeConfig(StrictModel):
         if self.api_key_env is not None and not _ENV_NAME.match(self.api_key_env):
             raise ValueError("'api_key_env' is the NAME of an environment variable, e.g. VLLM_API_KEY")
         return self
-
-
-class SmokePrompt(StrictModel):
-    name: str
-    messages: tuple[dict[str, str], ...] = ({"role": "user", "content": "Say hello."},)
-    max_tokens: int = Field(16, gt=0)
-    extra_body: dict | None = Field(None, description="e.g. {chat_template_kwargs: {enable_thinking: false}}")
-    tools: tuple[dict, ...] | None = Field(None, description="OpenAI tool definitions offered to the model")
-    expect_tool_call: bool = Field(False, description="the answer must be a tool call (checks the tool parser)")
 
 
 class ServiceLevelObjectives(StrictModel):

@@ -1,8 +1,9 @@
-"""The smoke test: does the server list the model, answer a chat, and stream one?
+"""The smoke test: does the server list the model, answer a chat and stream one, and do the
+answers meet their prompt's expectations (``resources.serving.smoke_expectations``)?
 
 Uses the official ``openai`` client against the server's OpenAI-compatible API, as a user's
 application would. Failures are recorded as findings, not raised, so the asset check can
-report all of them at once.
+report all of them at once. Token counts are the server's ``usage`` (requested for streams too).
 
 Each streamed request is bracketed by two reads of the server's ``/metrics``, so the client's
 time to first token can be set beside vLLM's own (``vllm:time_to_first_token_seconds``) for
@@ -17,9 +18,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from resources.config.models import SmokePrompt
 from resources.config.secrets import mask
+from resources.config.smoke import SmokePrompt
 from resources.serving.server_metrics import TTFT_HISTOGRAM, HistogramTotals, fetch_metrics, histogram_totals
+from resources.serving.smoke_expectations import SmokeReply, ToolCall, cut, failed_expectations
 
 
 @dataclass
@@ -31,6 +33,8 @@ class PromptOutcome:
     latency_ms: float | None = None
     ttft_ms: float | None = None
     error: str | None = None
+    prompt_text: str = ""
+    chunks: int | None = None  # streamed chunks with output; not a token count
 
 
 @dataclass
@@ -117,8 +121,15 @@ def run_smoke(base_url: str, served_name: str, prompts: tuple[SmokePrompt, ...],
             ttft_labels = None  # no usable histogram: stop reading /metrics for the other prompts
             continue
         outcome.server_ttft = (after - before) + (outcome.server_ttft or HistogramTotals(0.0, 0.0))
-    outcome.problems += [f"prompt '{p.name}': {p.error}" for p in outcome.prompts if not p.ok]
+    outcome.problems += [_problem(p) for p in outcome.prompts if not p.ok]
     return outcome
+
+
+def _problem(prompt: PromptOutcome) -> str:
+    """What was asked, what was expected and what came back, for the check's description and the log."""
+    if not prompt.content:
+        return f"prompt '{prompt.name}': {prompt.error}"
+    return f"prompt '{prompt.name}' (\"{prompt.prompt_text}\"): {prompt.error}; reply: \"{prompt.content}\""
 
 
 def ttft_comparison(outcome: SmokeOutcome) -> dict:
@@ -155,61 +166,100 @@ def _ttft_totals(base_url: str, api_key: str | None, labels: dict[str, str] | No
 def _chat(client, served_name: str, prompt: SmokePrompt, api_key: str | None) -> PromptOutcome:
     started = time.perf_counter()
     try:
-        response = client.chat.completions.create(
-            model=served_name, messages=list(prompt.messages), max_tokens=prompt.max_tokens,
-            extra_body=prompt.extra_body, **_tools(prompt),
-        )
+        response = client.chat.completions.create(**_request(served_name, prompt))
     except Exception as exc:
         return PromptOutcome(prompt.name, False, error=f"chat completion failed: {_safe(exc, api_key)}")
     latency = (time.perf_counter() - started) * 1000
-    choice = response.choices[0] if response.choices else None
-    content = (choice.message.content or "") if choice else ""
-    reasoning = getattr(choice.message, "reasoning", None) or getattr(choice.message, "reasoning_content", None) if choice else None
-    tokens = response.usage.completion_tokens if response.usage else None
-    tool_calls = (choice.message.tool_calls or []) if choice else []
-    ok = bool(content or reasoning or tool_calls) and bool(tokens)
-    if ok and prompt.expect_tool_call and not tool_calls:
-        return PromptOutcome(prompt.name, False, content[:200], tokens, latency,
-                             error="expected a tool call, got text (is the tool-call parser set?)")
-    if tool_calls:
-        content = content or "tool call: " + ", ".join(call.function.name for call in tool_calls)
-    return PromptOutcome(prompt.name, ok, content[:200], tokens, latency,
-                         error=None if ok else "chat completion returned no text")
-
-
-def _tools(prompt: SmokePrompt) -> dict:
-    return {"tools": [dict(tool) for tool in prompt.tools]} if prompt.tools else {}
+    return _judged(prompt.name, prompt, reply_of(response), latency)
 
 
 def _chat_streamed(client, served_name: str, prompt: SmokePrompt, api_key: str | None) -> PromptOutcome:
     """TTFT as vLLM's benchmark measures it: request sent to first streamed chunk with content."""
+    name = f"{prompt.name} (streamed)"
     started = time.perf_counter()
+    chunks = []
     ttft = None
-    pieces = []
-    chunks = 0
     try:
-        stream = client.chat.completions.create(
-            model=served_name, messages=list(prompt.messages), max_tokens=prompt.max_tokens,
-            stream=True, extra_body=prompt.extra_body, **_tools(prompt),
-        )
-        for chunk in stream:
-            if not chunk.choices:
-                continue
-            delta = chunk.choices[0].delta
-            text = (delta.content or "") + (getattr(delta, "reasoning", None) or getattr(delta, "reasoning_content", None) or "")
-            text += "".join((call.function.name or "") + (call.function.arguments or "")
-                            for call in (delta.tool_calls or []) if call.function)
-            if text:
-                chunks += 1
-                pieces.append(text)
-                if ttft is None:
-                    ttft = (time.perf_counter() - started) * 1000
+        # include_usage: the last chunk carries the server's token counts (chunks are not tokens).
+        for chunk in client.chat.completions.create(**_request(served_name, prompt), stream=True,
+                                                    stream_options={"include_usage": True}):
+            chunks.append(chunk)
+            if ttft is None and _has_output(chunk):
+                ttft = (time.perf_counter() - started) * 1000
     except Exception as exc:
-        return PromptOutcome(f"{prompt.name} (streamed)", False, error=f"streamed completion failed: {_safe(exc, api_key)}")
+        return PromptOutcome(name, False, error=f"streamed completion failed: {_safe(exc, api_key)}")
     latency = (time.perf_counter() - started) * 1000
-    ok = ttft is not None
-    return PromptOutcome(f"{prompt.name} (streamed)", ok, "".join(pieces)[:200], chunks, latency, ttft,
-                         error=None if ok else "stream produced no content")
+    reply = reply_of_stream(chunks)
+    reply.ttft_ms = ttft
+    outcome = _judged(name, prompt, reply, latency)
+    outcome.chunks = sum(1 for chunk in chunks if _has_output(chunk))
+    return outcome
+
+
+def _request(served_name: str, prompt: SmokePrompt) -> dict:
+    request = {"model": served_name, "messages": list(prompt.messages), "max_tokens": prompt.max_tokens,
+               "extra_body": prompt.request_body() or None}
+    if prompt.temperature is not None:
+        request["temperature"] = prompt.temperature
+    if prompt.tools:
+        request["tools"] = [dict(tool) for tool in prompt.tools]
+    return request
+
+
+def _judged(name: str, prompt: SmokePrompt, reply: SmokeReply, latency_ms: float) -> PromptOutcome:
+    failures = failed_expectations(prompt, reply)
+    return PromptOutcome(name, not failures, reply.summary(), reply.completion_tokens, latency_ms, reply.ttft_ms,
+                         error="; ".join(f"expected {failure}" for failure in failures) or None,
+                         prompt_text=_prompt_text(prompt))
+
+
+def _prompt_text(prompt: SmokePrompt) -> str:
+    users = [message.get("content", "") for message in prompt.messages if message.get("role") == "user"]
+    return cut(users[-1] if users else "", 120)
+
+
+def _reasoning(message) -> str:
+    """vLLM names it ``reasoning`` since 0.11 (``reasoning_content`` before); the client keeps either."""
+    return getattr(message, "reasoning", None) or getattr(message, "reasoning_content", None) or ""
+
+
+def reply_of(response) -> SmokeReply:
+    """A plain chat completion (the OpenAI client's object) as a ``SmokeReply``."""
+    message = response.choices[0].message if response.choices else None
+    usage = response.usage.completion_tokens if response.usage else None
+    if message is None:
+        return SmokeReply(completion_tokens=usage)
+    calls = [ToolCall(call.function.name, call.function.arguments or "")
+             for call in message.tool_calls or [] if call.function]
+    return SmokeReply(message.content or "", _reasoning(message), calls, usage)
+
+
+def reply_of_stream(chunks) -> SmokeReply:
+    """Streamed chunks as one ``SmokeReply``: text and reasoning joined, tool calls assembled by index
+    (the name comes first, the arguments in pieces), the token count from the final usage chunk."""
+    reply, calls = SmokeReply(), {}
+    for chunk in chunks:
+        if chunk.usage is not None:
+            reply.completion_tokens = chunk.usage.completion_tokens
+        if not chunk.choices:
+            continue
+        delta = chunk.choices[0].delta
+        reply.content += delta.content or ""
+        reply.reasoning += _reasoning(delta)
+        for call in delta.tool_calls or []:
+            name, arguments = calls.get(call.index, ("", ""))
+            if call.function:
+                name, arguments = name + (call.function.name or ""), arguments + (call.function.arguments or "")
+            calls[call.index] = (name, arguments)
+    reply.tool_calls = [ToolCall(name, arguments) for _, (name, arguments) in sorted(calls.items())]
+    return reply
+
+
+def _has_output(chunk) -> bool:
+    if not chunk.choices:
+        return False
+    delta = chunk.choices[0].delta
+    return bool(delta.content or _reasoning(delta) or delta.tool_calls)
 
 
 def _safe(exc: Exception, secret: str | None) -> str:

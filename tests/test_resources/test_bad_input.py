@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from resources.config.loader import ConfigError, load_deployments
-from resources.config.models import SmokePrompt
+from resources.config.smoke import SmokePrompt
 from resources.runtime.process import ServiceStartError, start_service
 from resources.serving.smoke_client import run_smoke
 from resources.serving.startup_log import read_startup_log
