@@ -3,6 +3,7 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 from assets.partitions import deployment_partitions
 from resources.dagster_resources import DeploymentCatalog
 from resources.runtime.command_line import shell_join
+from resources.runtime.compile_cache import wants_cold_start
 from resources.runtime.values import ImageInfo, ServiceInfo
 from resources.serving.vllm_args import config_hash
 from resources.weights.fetch import Weights
@@ -20,7 +21,8 @@ def vllm_service(
 ) -> MaterializeResult[ServiceInfo]:
     runtime = deployments.runtime(context.partition_key)
     hash_ = config_hash(runtime.deployment, model_weights.identity, vllm_image.image_digest)
-    service = runtime.ensure_service(vllm_image, str(model_weights.path), hash_, on_progress=context.log.info)
+    service = runtime.ensure_service(vllm_image, str(model_weights.path), hash_, on_progress=context.log.info,
+                                     cold_start=wants_cold_start(context.run.tags))
     metadata = {
         "runtime": runtime.kind,
         "base_url": service.base_url,
@@ -29,6 +31,10 @@ def vllm_service(
         "startup_s": round(service.startup_s, 2) if service.startup_s is not None else "reused",
         "phases_reached": ", ".join(service.phases),
         "phase_durations_s": MetadataValue.json(service.phase_durations),
+        "compile_cache": service.compile_cache or "none (nothing compiled)",
+        "cold_start": service.cold_start,
+        "kv_cache_tokens": service.kv_cache_tokens if service.kv_cache_tokens is not None else "unknown",
+        "max_concurrency": service.max_concurrency if service.max_concurrency is not None else "unknown",
     }
     if service.command:  # exactly what ran (docker: the whole `docker run`), secrets masked
         metadata["serve_command"] = MetadataValue.text(shell_join(list(service.command)))

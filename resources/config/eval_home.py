@@ -44,3 +44,8 @@ def reports_dir() -> Path:
 
 def dagster_home() -> Path:
     return Path(os.environ.get("DAGSTER_HOME") or eval_home() / "dagster").resolve()
+
+
+def compile_cache_dir() -> Path:
+    """vLLM's compile caches (VLLM_CACHE_ROOT) of the process runtime, one folder per deployment."""
+    return eval_home() / "vllm-cache"

@@ -38,8 +38,9 @@ class Runtime(ABC):
 
     @abstractmethod
     def ensure_service(self, image: ImageInfo, weights_path: str, config_hash: str,
-                       on_progress: Log = _quiet) -> ServiceInfo:
-        """A healthy server: the running one when it serves ``config_hash``, else a new one."""
+                       on_progress: Log = _quiet, cold_start: bool = False) -> ServiceInfo:
+        """A healthy server: the running one when it serves ``config_hash``, else a new one.
+        ``cold_start``: never reuse, and start from an empty compile cache."""
 
     @abstractmethod
     def run_benchmark(self, service: ServiceInfo, bench_args: list[str], result_path: Path,

@@ -21,6 +21,7 @@ from typing import Callable
 
 from resources.config.eval_home import PROJECT_ROOT, project_pythonpath, services_dir
 from resources.runtime.base import Log, Runtime, _quiet
+from resources.runtime.compile_cache import CACHE_ENV, local_cache
 from resources.runtime.startup_wait import ServiceStartError, Stopped, wait_until_healthy
 from resources.runtime.values import ImageInfo, ServiceInfo
 from resources.serving.health import is_healthy
@@ -211,14 +212,14 @@ class ProcessRuntime(Runtime):
         return describe_local_vllm()
 
     def ensure_service(self, image: ImageInfo, weights_path: str, config_hash: str,
-                       on_progress: Log = _quiet) -> ServiceInfo:
+                       on_progress: Log = _quiet, cold_start: bool = False) -> ServiceInfo:
         from resources.benchmark import worker
         from resources.serving import smoke_client
         from resources.serving.vllm_args import render_serve_args
 
         deployment, runtime = self.deployment, self.deployment.runtime
         serve_args = render_serve_args(deployment, weights_path)
-        state = find_reusable(deployment.key, config_hash)
+        state = None if cold_start else find_reusable(deployment.key, config_hash)
         startup_s = None
         if state is not None:
             reading = read_startup_log(Path(state.log_path).read_text(errors="replace"))
@@ -229,16 +230,21 @@ class ProcessRuntime(Runtime):
             # run on 2 cores; beside a reused server it would only compete with the smoke test).
             worker.prewarm()
             smoke_client.prewarm()  # the OpenAI client's import, likewise
-            on_progress(f"starting vllm serve {' '.join(serve_args)}")
+            env = server_env(runtime)
+            if CACHE_ENV not in env:  # a cache folder the config names is the user's to manage
+                env[CACHE_ENV] = str(local_cache(deployment.key, config_hash, cold_start))
+            on_progress(f"starting vllm serve {' '.join(serve_args)} ({'cold: empty' if cold_start else 'kept'} "
+                        f"compile cache {env[CACHE_ENV]})")
             state, reading, startup_s = start_service(
-                deployment.key, serve_args, runtime.host, runtime.port, config_hash, server_env(runtime),
+                deployment.key, serve_args, runtime.host, runtime.port, config_hash, env,
                 runtime.startup_timeout_s, on_progress=on_progress)
             on_progress(f"server healthy at {state.base_url} after {startup_s:.1f} s")
         return ServiceInfo(
             base_url=state.base_url, served_model_name=deployment.served_model_name, config_hash=config_hash,
             serve_args=tuple(serve_args), command=tuple(serve_argv(serve_args)), startup_s=startup_s, reused=startup_s is None,
             log_path=state.log_path, phases=tuple(reading.reached), phase_durations=reading.phase_durations(),
-            pid=state.pid)
+            compile_cache=reading.compile_cache, cold_start=cold_start and startup_s is not None,
+            kv_cache_tokens=reading.kv_cache_tokens, max_concurrency=reading.max_concurrency, pid=state.pid)
 
     def run_benchmark(self, service: ServiceInfo, bench_args: list[str], result_path: Path,
                       on_line: Log = _quiet, env: dict[str, str] | None = None, context=None) -> dict:

@@ -54,5 +54,9 @@ class ServiceInfo:
     log_path: str
     phases: tuple[str, ...] = ()
     phase_durations: dict = field(default_factory=dict)
+    compile_cache: str | None = None  # "hit" or "miss" from vLLM's log; None when nothing was compiled
+    cold_start: bool = False  # started from an emptied compile cache, on request
+    kv_cache_tokens: int | None = None  # the engine's capacity as its start-up log reported it
+    max_concurrency: float | None = None
     pid: int | None = None
     container: ContainerInfo | None = None

@@ -21,9 +21,11 @@ STALLED_PHASE_HINTS = {
     "distributed_init": ("distributed (NCCL) initialisation hangs",
                          "set NCCL_P2P_DISABLE=1 in the runtime env; check PCIe/P2P with `nvidia-smi topo -m` "
                          "and that every GPU of the deployment is visible to the container"),
-    "compile_and_graph_capture": ("torch.compile / CUDA graph capture is still running",
-                                  "capture takes 60-120 s on GPUs: raise startup_timeout_s, or set "
-                                  "enforce_eager: true to skip it"),
+    "torch_compile": ("torch.compile is still running",
+                      "a first compile takes about a minute on GPUs (a warm compile cache loads it in seconds): "
+                      "raise startup_timeout_s, or set enforce_eager: true to skip it"),
+    "graph_capture": ("CUDA graph capture is still running",
+                      "capture takes 30-120 s on GPUs: raise startup_timeout_s, or set enforce_eager: true to skip it"),
     "kv_cache": ("the engine stopped while profiling memory and allocating the KV cache",
                  "lower max_model_len or gpu_memory_utilization; watch GPU memory with nvidia-smi"),
 }

@@ -11,8 +11,10 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-# (phase, markers): the first line containing any marker starts the phase. The order is the
-# order vLLM goes through them; a GPU log shows distributed init and CUDA graph capture too.
+# (phase, markers): the first line containing any marker starts the phase, and the phase lasts
+# until the next one starts. vLLM goes through them in this order on a GPU (weights, then
+# torch.compile or loading its cached result, then KV-cache profiling, then CUDA graph capture);
+# a CPU log has no graph capture, an eager start no torch_compile.
 PHASE_MARKERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("api_server", ("non-default args:", "vLLM API server version")),
     ("engine_init", ("Initializing a V1 LLM engine",)),
@@ -20,12 +22,23 @@ PHASE_MARKERS: tuple[tuple[str, tuple[str, ...]], ...] = (
                           "vLLM is using nccl==", "in world size")),
     ("weights_loading", ("Starting to load model",)),
     ("weights_loaded", ("Loading weights took", "Model loading took")),
-    ("kv_cache", ("KV cache size:",)),
-    ("compile_and_graph_capture", ("Compiling a graph", "Warming up model for the compilation",
-                                   "Capturing CUDA graph", "torch.compile takes")),
+    ("torch_compile", ("for vLLM's torch.compile", "Dynamo bytecode transform", "Compiling a graph",
+                       "Warming up model for the compilation", "Directly load")),
+    # Compilation's last line starts the memory profile that sizes the KV cache.
+    ("kv_cache", ("torch.compile took", "torch.compile takes", "Initial profiling/warmup run took",
+                  "Available KV cache memory", "KV cache size:")),
+    ("graph_capture", ("Capturing CUDA graph",)),
     ("engine_ready", ("init engine (profile, create kv cache, warmup model) took",)),
     ("ready", ("Starting vLLM server on", "Application startup complete")),
 )
+
+# vLLM's compile cache (under VLLM_CACHE_ROOT): a hit loads the compiled graphs, a miss compiles
+# and saves them. Neither line: nothing was compiled (eager) or the log is too old to say.
+_COMPILE_CACHE_HIT = re.compile(r"Directly load (?:the compiled graph|AOT compilation)")
+_COMPILE_CACHE_MISS = re.compile(r"Compiling a graph for|saved AOT compiled function|Cache the graph of compile")
+_KV_TOKENS = re.compile(r"KV cache size: ([\d,]+) tokens")
+_MAX_CONCURRENCY = re.compile(r"Maximum concurrency for ([\d,]+) tokens per request: ([\d.]+)x")
+_COMPILE_SECONDS = re.compile(r"torch\.compile (?:took|takes) ([\d.]+) s in total")
 
 _TIMESTAMP = re.compile(r"\b(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})\b")
 _ERROR_LINE = re.compile(r"\bERROR\b.*?\b([A-Za-z_][\w.]*(?:Error|Exception)): (.*)$")
@@ -77,6 +90,10 @@ class StartupReading:
     cause: str | None = None
     hint: str | None = None
     root_cause_line: str | None = None
+    compile_cache: str | None = None  # "hit", "miss", or None when nothing was compiled
+    compile_s: float | None = None  # vLLM's own "torch.compile took N s in total"
+    kv_cache_tokens: int | None = None  # the engine's capacity, as it reported it
+    max_concurrency: float | None = None  # sequences of max_model_len the KV cache holds
 
     @property
     def reached(self) -> list[str]:
@@ -110,19 +127,35 @@ def read_startup_log(text: str, year: int = 2000) -> StartupReading:
     """Phases reached (first occurrence of each, in log order), error lines, and a diagnosis."""
     reading = StartupReading()
     seen: set[str] = set()
+    last_time = None  # progress-bar lines (CUDA graph capture) carry no timestamp: use the last one seen
     for line_no, line in enumerate(text.splitlines(), start=1):
+        last_time = _timestamp(line, year) or last_time
         for name, markers in PHASE_MARKERS:
             if name not in seen and any(marker in line for marker in markers):
                 seen.add(name)
-                reading.phases.append(Phase(name, line_no, _timestamp(line, year)))
+                reading.phases.append(Phase(name, line_no, last_time))
         if (" ERROR " in line or _ERROR_LINE.search(line) or _EXCEPTION_LINE.search(line)
                 or "Traceback" in line) and not any(
             pattern.search(line) for pattern in HARMLESS_ERRORS
         ):
             reading.errors.append(line.strip())
     reading.phases.sort(key=lambda p: p.line_no)
+    _read_engine_facts(reading, text)
     _diagnose(reading, text)
     return reading
+
+
+def _read_engine_facts(reading: StartupReading, text: str) -> None:
+    if _COMPILE_CACHE_HIT.search(text):
+        reading.compile_cache = "hit"
+    elif _COMPILE_CACHE_MISS.search(text):
+        reading.compile_cache = "miss"
+    if match := _COMPILE_SECONDS.search(text):
+        reading.compile_s = float(match.group(1))
+    if match := _KV_TOKENS.search(text):
+        reading.kv_cache_tokens = int(match.group(1).replace(",", ""))
+    if match := _MAX_CONCURRENCY.search(text):
+        reading.max_concurrency = float(match.group(2))
 
 
 _FAILURE_LINE = re.compile(r"ERROR|Error|Exception|error:|Value error|Traceback|Killed")

@@ -45,9 +45,10 @@ def test_the_qwen_container_asks_the_engine_for_gpus_0_and_1_with_the_recipes_se
     assert host["IpcMode"] == "host" and host["ShmSize"] == 16 * 2**30
     assert host["RestartPolicy"]["Name"] == "unless-stopped" and host["Init"] is True
     assert host["PortBindings"] == {"18000/tcp": [{"HostIp": "127.0.0.1", "HostPort": "18000"}]}
-    assert host["Binds"] == [f"{HF_SNAPSHOT.rsplit('/snapshots/', 1)[0]}:/model-repo:ro"]
+    assert host["Binds"] == [f"{HF_SNAPSHOT.rsplit('/snapshots/', 1)[0]}:/model-repo:ro",
+                             "vllm-eval-cache-qwen3-30b-a3b-fp8-2x24gb-0123456789abcdef:/vllm-cache"]
     config = docker_client.api.inspect_container(container.id)["Config"]
-    assert "NCCL_P2P_DISABLE=1" in config["Env"]
+    assert "NCCL_P2P_DISABLE=1" in config["Env"] and "VLLM_CACHE_ROOT=/vllm-cache" in config["Env"]
     assert config["Labels"]["vllm-eval.partition"] == "qwen3-30b-a3b-fp8-2x24gb"
     assert config["Labels"]["vllm-eval.config-hash"] == "0123456789abcdef"
     assert config["Entrypoint"] == ["vllm"] and config["Cmd"][:2] == ["serve", f"/model-repo/snapshots/{'a' * 40}"]

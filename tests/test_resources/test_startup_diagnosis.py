@@ -50,7 +50,7 @@ def test_an_unknown_argument_is_named():
 def test_a_healthy_start_has_no_cause_and_every_phase_timed():
     diagnosis = diagnose(_fixture("startup_cpu_compiled.log"))
     assert diagnosis.is_ready and diagnosis.cause is None
-    assert diagnosis.phase_durations()["compile_and_graph_capture"] == max(diagnosis.phase_durations().values())
+    assert diagnosis.phase_durations()["torch_compile"] == max(diagnosis.phase_durations().values())
 
 
 def test_what_only_the_container_state_shows_outranks_the_log():

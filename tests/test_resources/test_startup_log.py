@@ -18,9 +18,9 @@ def test_a_healthy_cpu_start_passes_through_every_phase_in_order():
 
 def test_the_compiled_start_shows_its_compile_phase_taking_most_of_the_time():
     reading = read_startup_log((FIXTURES / "startup_cpu_compiled.log").read_text())
-    assert "compile_and_graph_capture" in reading.reached
+    assert "torch_compile" in reading.reached
     durations = reading.phase_durations()
-    assert durations["compile_and_graph_capture"] == max(durations.values())
+    assert durations["torch_compile"] == max(durations.values())
 
 
 def test_a_failure_is_diagnosed_from_the_engine_error_well_above_the_last_lines():
@@ -53,3 +53,28 @@ def test_a_real_failed_start_names_the_argument_to_change():
     reading = read_startup_log((FIXTURES / "startup_cpu_max_model_len_too_long.log").read_text())
     assert not reading.is_ready
     assert "max_position_embeddings" in reading.cause and "lower max_model_len" in reading.hint
+
+
+def test_a_real_h200_start_splits_compile_kv_profiling_and_graph_capture_and_says_the_cache_was_cold():
+    # Recorded on one H200 with vLLM 0.24.0 serving a random-weight model of Qwen3-30B-A3B-FP8's
+    # shape, with an empty VLLM_CACHE_ROOT.
+    reading = read_startup_log((FIXTURES / "startup_gpu_h200_cold_cache.log").read_text())
+    assert reading.reached[-5:] == ["torch_compile", "kv_cache", "graph_capture", "engine_ready", "ready"]
+    durations = reading.phase_durations()
+    assert durations["torch_compile"] == 39.0 and durations["graph_capture"] == 24.0
+    assert reading.compile_cache == "miss" and reading.compile_s == 57.17
+    assert reading.kv_cache_tokens == 2_031_120 and reading.max_concurrency == 123.97
+
+
+def test_the_same_start_with_a_warm_cache_loads_the_compiled_graphs_instead_of_compiling():
+    cold = read_startup_log((FIXTURES / "startup_gpu_h200_cold_cache.log").read_text())
+    warm = read_startup_log((FIXTURES / "startup_gpu_h200_warm_cache.log").read_text())
+    assert warm.compile_cache == "hit" and warm.compile_s == 11.52
+    assert warm.phase_durations()["torch_compile"] < cold.phase_durations()["torch_compile"] / 4
+    assert warm.kv_cache_tokens == cold.kv_cache_tokens, "the same engine capacity, warm or cold"
+
+
+def test_an_eager_cpu_start_compiles_nothing_and_reports_its_kv_capacity():
+    reading = read_startup_log((FIXTURES / "startup_cpu_eager.log").read_text())
+    assert reading.compile_cache is None and "torch_compile" not in reading.reached
+    assert reading.kv_cache_tokens == 262_144 and reading.max_concurrency == 128.0

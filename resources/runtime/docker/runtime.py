@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 
 from resources.config.docker import BuildImage
 from resources.runtime.base import Log, Runtime, _quiet
+from resources.runtime.compile_cache import volume_name, volume_prefix
 from resources.runtime.docker.container import (
     find_reusable, remove_container, service_base_url, start_container,
 )
@@ -21,6 +22,21 @@ from resources.runtime.docker.image import ensure_built, ensure_pulled, probe_vl
 from resources.runtime.docker.spec import container_name, docker_run_argv, docker_settings, render_container_spec
 from resources.runtime.values import ContainerInfo, ImageInfo, ServiceInfo
 from resources.serving.startup_diagnosis import diagnose
+
+
+def prepare_cache_volumes(client, partition: str, config_hash: str, cold: bool, on_progress: Log = _quiet) -> None:
+    """Removes the partition's compile-cache volumes of other configurations (never loadable again)
+    and, for a cold start, this configuration's own: Docker creates it empty at the next start."""
+    import docker.errors
+
+    keep = volume_name(partition, config_hash)
+    for volume in client.volumes.list(filters={"name": volume_prefix(partition)}):
+        if volume.name.startswith(volume_prefix(partition)) and (cold or volume.name != keep):
+            try:
+                volume.remove()
+                on_progress(f"removed compile-cache volume {volume.name}")
+            except docker.errors.APIError as exc:  # still used by a container someone else started
+                on_progress(f"kept compile-cache volume {volume.name}: {exc.explanation or exc}")
 
 
 class DockerRuntime(Runtime):
@@ -48,7 +64,7 @@ class DockerRuntime(Runtime):
                                   "context_hash": info.context_hash, "labels": info.labels})
 
     def ensure_service(self, image: ImageInfo, weights_path: str, config_hash: str,
-                       on_progress: Log = _quiet) -> ServiceInfo:
+                       on_progress: Log = _quiet, cold_start: bool = False) -> ServiceInfo:
         settings, deployment = self.settings, self.deployment
         runtime = deployment.runtime
         spec = render_container_spec(deployment, image.image_ref, weights_path, config_hash)
@@ -56,11 +72,13 @@ class DockerRuntime(Runtime):
         base_url = service_base_url(engine, runtime.host, runtime.port)
         client = connect(settings.engine)
         try:
-            container = find_reusable(client, deployment.key, config_hash, base_url)
+            container = None if cold_start else find_reusable(client, deployment.key, config_hash, base_url)
             if container is not None:
                 on_progress(f"reusing healthy container {container.name} at {base_url} (config {config_hash})")
                 reading, startup_s = diagnose(container.logs().decode(errors="replace")), None
             else:
+                remove_container(client, deployment.key)  # a volume in use cannot be removed
+                prepare_cache_volumes(client, deployment.key, config_hash, cold_start, on_progress)
                 on_progress(f"starting container {spec.name}: vllm serve {' '.join(spec.serve_args)}")
                 _, reading, startup_s = start_container(client, spec, deployment.key, base_url,
                                                         runtime.startup_timeout_s, on_progress)
@@ -71,7 +89,9 @@ class DockerRuntime(Runtime):
             base_url=base_url, served_model_name=deployment.served_model_name, config_hash=config_hash,
             serve_args=tuple(spec.serve_args), command=tuple(docker_run_argv(spec)), startup_s=startup_s, reused=startup_s is None,
             log_path=f"docker logs {spec.name}", phases=tuple(reading.reached),
-            phase_durations=reading.phase_durations(),
+            phase_durations=reading.phase_durations(), compile_cache=reading.compile_cache,
+            cold_start=cold_start and startup_s is not None, kv_cache_tokens=reading.kv_cache_tokens,
+            max_concurrency=reading.max_concurrency,
             container=ContainerInfo(
                 engine=engine, name=spec.name, port=runtime.port, image=image.image_ref,
                 model_path=spec.model_path, vllm_command=tuple(settings.vllm_command), volumes=spec.volumes,

@@ -13,6 +13,7 @@ from pathlib import PurePosixPath
 
 from resources.config.models import Deployment
 from resources.config.docker import DockerSettings
+from resources.runtime.compile_cache import CACHE_ENV, CONTAINER_CACHE_ROOT, volume_name
 from resources.serving.vllm_args import render_serve_args
 
 LABEL_PREFIX = "vllm-eval."
@@ -93,6 +94,12 @@ def render_container_spec(deployment: Deployment, image: str, weights_path: str,
     # The weights are mounted, so nothing needs the hub at start-up; offline mode makes a
     # missing file an immediate error instead of a download attempt from the GPU host.
     environment = {"HF_HUB_OFFLINE": "1", **runtime.env}
+    # vLLM's compile cache on a named volume of the serving host, kept across containers and keyed
+    # by the config hash (see compile_cache); a cache the config points elsewhere is left alone.
+    cache_volume = []
+    if CACHE_ENV not in environment:
+        environment[CACHE_ENV] = CONTAINER_CACHE_ROOT
+        cache_volume = [f"{volume_name(deployment.key, config_hash)}:{CONTAINER_CACHE_ROOT}"]
     secret_env = {API_KEY_VAR: runtime.api_key_env} if runtime.api_key_env else {}
     return ContainerSpec(
         name=container_name(deployment.key),
@@ -104,7 +111,7 @@ def render_container_spec(deployment: Deployment, image: str, weights_path: str,
         secret_env=secret_env,
         port=runtime.port,
         host_ip=runtime.host,
-        volumes=[weights_volume, *settings.volumes],
+        volumes=[weights_volume, *cache_volume, *settings.volumes],
         # With host IPC Docker ignores the size (the host's /dev/shm is used); passed anyway, as
         # the recipe does, so switching to a private namespace keeps a sized /dev/shm.
         shm_size=settings.shm_size,
