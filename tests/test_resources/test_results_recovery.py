@@ -1,0 +1,229 @@
+"""A bad day for the results history: a damaged file, an old schema, a held lock, and the way back.
+
+Every test works on real DuckDB files: a history recorded through the store from a real
+`vllm bench serve` result, then damaged on disk the way a disk fault or a cut-short copy does.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.__main__ import main as cli
+from resources.results.bench_json import parse_bench_result
+from resources.results.file_errors import ResultsFileError, explain_open_failure
+from resources.results.restore import RestoreError, choose_snapshot, restore_database
+from resources.results.snapshots import list_snapshots, names_to_drop, read_snapshot, snapshot_folder
+from resources.results.store import MIGRATIONS, SCHEMA_VERSION, ResultsStore
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vllm"
+REAL_RESULT = json.loads((FIXTURES / "bench_serve_result_cpu.json").read_text())
+BLOCK = 262144  # DuckDB's block size; data blocks follow three 4 KiB headers
+HEADERS = 3 * 4096
+
+
+def _record(store: ResultsStore, night: int) -> None:
+    """One nightly run: the real CPU result and one request row per latency it measured."""
+    run_id, when = f"night-{night:03d}", datetime(2026, 6, 1, 2) + timedelta(days=night)
+    row = parse_bench_result(REAL_RESULT)
+    requests = [{"run_id": run_id, "partition": "tiny-cpu-eager", "scenario": "short-burst", "request_index": i,
+                 "latency_ms": latency * 1000} for i, latency in enumerate(REAL_RESULT["latencies"])]
+    store.record_run({"run_id": run_id, "partition": "tiny-cpu-eager", "status": "succeeded", "started_at": when,
+                      "finished_at": when + timedelta(minutes=3), "hardware_fingerprint": "cpu1"},
+                     [{"run_id": run_id, "partition": "tiny-cpu-eager", "scenario": "short-burst", **row}], requests)
+    store.record_hardware_report(run_id, "tiny-cpu-eager", "cpu1", False, '{"cpu": true}')
+
+
+def _counts(path: Path) -> dict[str, int]:
+    with duckdb.connect(str(path), read_only=True) as connection:
+        tables = [t for (t,) in connection.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()]
+        return {t: connection.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in sorted(tables)}
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory) -> Path:
+    """A results file with 40 nightly runs and a snapshot taken after the last one."""
+    path = tmp_path_factory.mktemp("history") / "results.duckdb"
+    store = ResultsStore(path)
+    for night in range(40):
+        _record(store, night)
+    store.snapshot()
+    return path
+
+
+@pytest.fixture
+def copy(history, tmp_path) -> Path:
+    """A copy of the history and its snapshots, for one test to damage."""
+    shutil.copytree(history.parent, tmp_path / "eval")
+    return tmp_path / "eval" / "results.duckdb"
+
+
+def _data_block_offset(path: Path) -> int:
+    """Where a block holding per-request rows starts in the file."""
+    with duckdb.connect(str(path), read_only=True) as connection:
+        block = connection.execute("SELECT max(block_id) FROM pragma_storage_info('benchmark_requests') "
+                                   "WHERE block_id >= 0 AND column_name = 'latency_ms'").fetchone()[0]
+    return HEADERS + block * BLOCK
+
+
+def _zero(path: Path, offset: int, length: int = 20480) -> None:
+    with open(path, "r+b") as file:
+        file.seek(offset)
+        file.write(b"\0" * length)
+
+
+DAMAGE = {
+    "its first block zeroed": lambda path: _zero(path, 0),
+    "its catalog header zeroed": lambda path: _zero(path, 4096),
+    "a data block zeroed": lambda path: _zero(path, _data_block_offset(path)),
+    "cut short to half": lambda path: os.truncate(path, path.stat().st_size // 2),
+    "a text file copied over it": lambda path: path.write_text("run_id,partition\nnight-001,tiny-cpu-eager\n"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE, ids=list(DAMAGE))
+def test_a_damaged_file_is_refused_naming_the_file_and_restore_and_nothing_is_written(copy, damage):
+    DAMAGE[damage](copy)
+    before = _sha(copy)
+    with pytest.raises(ResultsFileError) as refused:
+        _record(ResultsStore(copy, lock_wait_s=1), 40)
+    message = str(refused.value)
+    assert str(copy) in message and f"python -m pipelines restore --db {copy}" in message
+    assert "Nothing was written" in message and refused.value.cause
+    assert _sha(copy) == before
+
+
+def test_import_bench_on_a_damaged_file_says_which_file_and_how_to_recover(copy, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("EVAL_HOME", str(copy.parent))
+    _zero(copy, _data_block_offset(copy))
+    saved = tmp_path / "by-hand.json"
+    saved.write_text(json.dumps(REAL_RESULT))
+    assert cli(["import-bench", str(saved), "--partition", "tiny-cpu-eager"]) == 1
+    error = capsys.readouterr().err
+    assert f"results database {copy}: it is damaged" in error
+    assert "run `python -m pipelines restore`" in error and "Traceback" not in error
+
+
+def test_restore_brings_back_every_row_of_the_last_snapshot_and_keeps_the_damaged_file(copy, capsys):
+    healthy = _counts(copy)
+    snapshot = list_snapshots(snapshot_folder(copy), "results")[-1]
+    assert read_snapshot(snapshot).tables == healthy
+    _zero(copy, _data_block_offset(copy))
+    damaged = _sha(copy)
+
+    assert cli(["restore", "--db", str(copy)]) == 0
+    printed = capsys.readouterr().out
+    assert _counts(copy) == healthy  # table by table
+    assert "runs: 40" in printed and "result rows: 40" in printed and f"request rows: {40 * 32:,}" in printed
+    assert "newest run: night-039 (tiny-cpu-eager, succeeded, finished 2026-07-10 02:03:00)" in printed
+    aside = [p for p in copy.parent.iterdir() if p.name.startswith("results.duckdb.before-restore-")]
+    assert [_sha(p) for p in aside] == [damaged] and str(aside[0]) in printed
+
+    _record(ResultsStore(copy), 40)  # the restored file takes the next run
+    assert _counts(copy)["runs"] == 41
+
+
+def test_a_named_snapshot_is_restored_and_an_unknown_name_lists_the_ones_there(copy, capsys):
+    _record(ResultsStore(copy), 40)
+    ResultsStore(copy).snapshot()
+    older, newer = list_snapshots(snapshot_folder(copy), "results")
+    assert read_snapshot(newer).tables["runs"] == 41
+    assert cli(["restore", "--db", str(copy), older.name]) == 0
+    assert _counts(copy)["runs"] == 40
+    with pytest.raises(RestoreError, match=newer.name):
+        choose_snapshot(copy, "results-20260101T000000.000000Z-after-run")
+
+
+def test_only_the_newest_n_snapshots_are_kept_and_no_half_snapshot_is_left(tmp_path, monkeypatch):
+    monkeypatch.setenv("EVAL_RESULTS_SNAPSHOTS_KEEP", "3")
+    store = ResultsStore(tmp_path / "results.duckdb")
+    taken = []
+    for night in range(5):
+        _record(store, night)
+        taken.append(store.snapshot())
+    kept = list_snapshots(snapshot_folder(store.path), "results")
+    assert kept == [s.path for s in taken[-3:]]
+    assert [read_snapshot(p).tables["runs"] for p in kept] == [3, 4, 5]
+    assert sorted(p.name for p in snapshot_folder(store.path).iterdir()) == [p.name for p in kept]
+    assert ResultsStore(tmp_path / "other.duckdb", snapshots_keep=1).snapshots_keep == 1
+    assert names_to_drop(["b", "a", "c"], 2) == ["a"] and names_to_drop(["a"], 2) == []
+
+
+def test_a_migration_from_the_first_schema_snapshots_the_old_file_first(tmp_path, capsys):
+    path = tmp_path / "results.duckdb"
+    with duckdb.connect(str(path)) as old:
+        for statement in MIGRATIONS[0]:
+            old.execute(statement)
+        old.execute("INSERT INTO runs (run_id, partition, status) VALUES ('from-v1', 'p', 'succeeded')")
+    _record(ResultsStore(path), 1)
+
+    (snapshot,) = list_snapshots(snapshot_folder(path), "results")
+    assert snapshot.name.endswith(f"before-migration-v1-to-v{SCHEMA_VERSION}")
+    assert read_snapshot(snapshot).schema_version == 1
+    assert read_snapshot(snapshot).tables == {"benchmark_results": 0, "hardware_reports": 0, "runs": 1}
+    assert _counts(path)["runs"] == 2
+
+    # Going back to it gives the version-1 file, which the next write migrates again.
+    assert cli(["restore", "--db", str(path)]) == 0
+    with duckdb.connect(str(path), read_only=True) as connection:
+        assert connection.execute("SELECT run_id FROM runs").fetchall() == [("from-v1",)]
+        assert "benchmark_requests" not in {t for (t,) in connection.execute("SHOW TABLES").fetchall()}
+    assert ResultsStore(path).query("SELECT max(version) AS v FROM schema_version")["v"][0] == SCHEMA_VERSION
+
+
+def test_a_file_from_newer_code_is_refused_and_left_as_it_is(copy):
+    with duckdb.connect(str(copy)) as connection:
+        connection.execute("UPDATE schema_version SET version = ?", [SCHEMA_VERSION + 1])
+    before = _sha(copy)
+    with pytest.raises(ResultsFileError, match=f"schema is version {SCHEMA_VERSION + 1}, newer than"):
+        _record(ResultsStore(copy), 40)
+    with pytest.raises(ResultsFileError, match=str(copy)):
+        ResultsStore(copy).query("SELECT * FROM runs")
+    assert _sha(copy) == before
+
+
+def test_a_directory_where_the_file_should_be_is_named_as_such(tmp_path):
+    # The tests run as root, who may read any file: a directory in the file's place is the
+    # unreadable file that root cannot read either.
+    path = tmp_path / "results.duckdb"
+    path.mkdir()
+    with pytest.raises(ResultsFileError, match="a directory stands where the file should be") as refused:
+        _record(ResultsStore(path), 0)
+    assert "python -m pipelines restore --db" in str(refused.value)
+
+
+def test_permission_denied_says_whose_access_to_fix():
+    error = explain_open_failure(Path("/srv/eval/results.duckdb"), PermissionError(13, "Permission denied"), 120,
+                                 "python -m pipelines restore")
+    assert "may not read or write it" in error.cause and "chown/chmod" in error.fix
+
+
+def test_a_file_held_past_the_wait_says_so_and_restore_refuses_to_move_it(copy, tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import duckdb, sys, time
+        connection = duckdb.connect({str(copy)!r})
+        print("holding", flush=True)
+        sys.stdin.read()
+    """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        with pytest.raises(ResultsFileError, match="another process holds it and did not release it within 1 s"):
+            _record(ResultsStore(copy, lock_wait_s=1), 40)
+        with pytest.raises(RestoreError, match="another process holds it"):
+            restore_database(copy, choose_snapshot(copy), SCHEMA_VERSION)
+    finally:
+        holder.communicate("")
+    assert _counts(copy)["runs"] == 40
