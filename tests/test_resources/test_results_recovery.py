@@ -85,25 +85,35 @@ def _zero(path: Path, offset: int, length: int = 20480) -> None:
         file.write(b"\0" * length)
 
 
-DAMAGE = {
-    "its first block zeroed": lambda path: _zero(path, 0),
-    "its catalog header zeroed": lambda path: _zero(path, 4096),
-    "a data block zeroed": lambda path: _zero(path, _data_block_offset(path)),
-    "cut short to half": lambda path: os.truncate(path, path.stat().st_size // 2),
-    "a text file copied over it": lambda path: path.write_text("run_id,partition\nnight-001,tiny-cpu-eager\n"),
+NOT_DUCKDB, DAMAGED = "it is not a DuckDB database", "it is damaged"
+DAMAGE = {  # what happens to the file: the cause the error gives
+    "its first block zeroed": (lambda path: _zero(path, 0), NOT_DUCKDB),
+    "its catalog header zeroed": (lambda path: _zero(path, 4096), DAMAGED),
+    "a data block zeroed": (lambda path: _zero(path, _data_block_offset(path)), DAMAGED),
+    "cut short to half": (lambda path: os.truncate(path, path.stat().st_size // 2), DAMAGED),
+    "a text file copied over it": (lambda path: path.write_text("run_id,partition\nnight-001,tiny-cpu-eager\n"),
+                                   NOT_DUCKDB),
 }
 
 
 @pytest.mark.parametrize("damage", DAMAGE, ids=list(DAMAGE))
 def test_a_damaged_file_is_refused_naming_the_file_and_restore_and_nothing_is_written(copy, damage):
-    DAMAGE[damage](copy)
+    harm, cause = DAMAGE[damage]
+    harm(copy)
     before = _sha(copy)
     with pytest.raises(ResultsFileError) as refused:
         _record(ResultsStore(copy, lock_wait_s=1), 40)
     message = str(refused.value)
-    assert str(copy) in message and f"python -m pipelines restore --db {copy}" in message
-    assert "Nothing was written" in message and refused.value.cause
+    assert message.startswith(f"results database {copy}: {cause}")
+    assert f"python -m pipelines restore --db {copy}" in message and "Nothing was written" in message
     assert _sha(copy) == before
+
+
+def test_a_zeroed_data_block_that_duckdb_opens_without_complaint_is_still_caught_before_a_write(copy):
+    _zero(copy, _data_block_offset(copy))
+    duckdb.connect(str(copy)).close()  # DuckDB reads only the header and catalog when it opens a file
+    with pytest.raises(ResultsFileError, match="it is damaged.*computed checksum"):
+        _record(ResultsStore(copy), 40)
 
 
 def test_import_bench_on_a_damaged_file_says_which_file_and_how_to_recover(copy, tmp_path, monkeypatch, capsys):
