@@ -1,9 +1,9 @@
 """Snapshots of the results database: DuckDB's ``EXPORT DATABASE`` to Parquet, rotated.
 
 A snapshot is a folder ``<stem>-<UTC time>-<reason>`` under ``snapshots/`` beside the results
-file (``EVAL_HOME/snapshots/`` by default) holding one Parquet file per table, DuckDB's
-``schema.sql`` and ``load.sql``, and ``manifest.json`` (row counts per table, schema version,
-newest run). Parquet is an open format: any tool reads a snapshot, and ``IMPORT DATABASE``
+file (``EVAL_HOME/snapshots/`` by default) holding one Parquet file per table (zstd: a quarter
+smaller than the default snappy, in the same time), DuckDB's ``schema.sql`` and ``load.sql``, and
+``manifest.json`` (row counts per table, schema version, newest run). Parquet is an open format: any tool reads a snapshot, and ``IMPORT DATABASE``
 rebuilds the file from it. The folder is written under a hidden name beside its final one and
 renamed into place when complete, so a crash never leaves a half snapshot that looks whole; only
 the newest ``keep`` complete snapshots are kept.
@@ -114,7 +114,7 @@ def take_snapshot(connection: duckdb.DuckDBPyConnection, folder: Path, stem: str
     _remove_stale_partials(folder)
     partial = folder / f".{name}.partial"
     try:
-        connection.execute(f"EXPORT DATABASE '{_sql_path(partial)}' (FORMAT parquet)")
+        connection.execute(f"EXPORT DATABASE '{_sql_path(partial)}' (FORMAT parquet, COMPRESSION zstd)")
         manifest = {"taken_at": taken_at.isoformat(), "reason": reason, "schema_version": schema_version,
                     "tables": table_counts(connection), "newest_run": newest_run(connection)}
         (partial / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
