@@ -69,9 +69,12 @@ def restore_database(db_path: Path, snapshot_path: Path, supported_schema: int) 
                                    f"{snapshot.tables}; the snapshot is incomplete, try an older one")
             newest = newest_run(connection)
             connection.execute("CHECKPOINT")
+    except duckdb.Error as exc:
+        _remove_partial(building)
+        raise RestoreError(f"{snapshot_path}: the database could not be rebuilt from it ({exc}); nothing was "
+                           "changed. Try an older snapshot (`python -m pipelines restore --list`)") from exc
     except BaseException:
-        for leftover in (building, _wal(building)):
-            leftover.unlink(missing_ok=True)
+        _remove_partial(building)
         raise
     kept_aside = []
     for current, aside in ((db_path, db_path.with_name(f"{db_path.name}.before-restore-{stamp}")),
@@ -94,6 +97,11 @@ def _refuse_while_held(db_path: Path) -> None:
             raise RestoreError(f"{db_path}: another process holds it ({exc}); stop that process, then restore "
                                "again. Nothing was changed.") from exc
         # Any other failure to open is the damage being repaired.
+
+
+def _remove_partial(building: Path) -> None:
+    for leftover in (building, _wal(building)):
+        leftover.unlink(missing_ok=True)
 
 
 def _wal(path: Path) -> Path:

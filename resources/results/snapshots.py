@@ -90,7 +90,8 @@ def table_counts(connection: duckdb.DuckDBPyConnection) -> dict[str, int]:
 
 
 def newest_run(connection: duckdb.DuckDBPyConnection) -> dict | None:
-    if "runs" not in table_counts(connection):
+    if not connection.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' "
+                              "AND table_name = 'runs'").fetchone()[0]:
         return None
     row = connection.execute("SELECT run_id, partition, status, finished_at FROM runs "
                              "ORDER BY finished_at DESC NULLS LAST, started_at DESC NULLS LAST LIMIT 1").fetchone()

@@ -237,3 +237,14 @@ def test_a_file_held_past_the_wait_says_so_and_restore_refuses_to_move_it(copy, 
     finally:
         holder.communicate("")
     assert _counts(copy)["runs"] == 40
+
+
+def test_a_snapshot_missing_a_table_is_refused_and_the_current_file_is_left_in_place(copy, capsys):
+    (snapshot,) = list_snapshots(snapshot_folder(copy), "results")
+    (snapshot / "benchmark_requests.parquet").unlink()
+    before = _sha(copy)
+    assert cli(["restore", "--db", str(copy)]) == 1
+    assert f"not restored: {snapshot}: the database could not be rebuilt from it" in capsys.readouterr().err
+    assert _sha(copy) == before and sorted(p.name for p in copy.parent.iterdir()) == ["results.duckdb", "snapshots"]
+    assert cli(["restore", "--db", str(copy), "--list"]) == 0
+    assert f"{snapshot.name}: benchmark_requests 1,280, benchmark_results 40" in capsys.readouterr().out
