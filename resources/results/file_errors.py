@@ -44,7 +44,7 @@ def explain_open_failure(path: Path, error: Exception, waited_s: float, restore:
                "and keeps this one aside, renamed")
     if is_held_elsewhere(error):
         return ResultsFileError(
-            path, f"another process holds it and did not release it within {waited_s:.0f} s (DuckDB: {said})",
+            path, f"it was still locked after {waited_s:.0f} s of waiting (DuckDB: {said}): another process holds it",
             "Retry when that process has finished, or stop it (DuckDB names its PID above)")
     if "not a valid duckdb database file" in text:
         return ResultsFileError(

@@ -25,7 +25,7 @@ import duckdb
 from resources.config.eval_home import results_db_path
 from resources.results.bench_json import REQUEST_COLUMNS, RESULT_COLUMNS
 from resources.results.file_errors import (
-    ResultsFileError, explain_open_failure, is_held_elsewhere, newer_schema_error, read_every_block, restore_command,
+    explain_open_failure, is_held_elsewhere, newer_schema_error, read_every_block, restore_command,
 )
 from resources.results.snapshots import Snapshot, keep_count, snapshot_folder, take_snapshot
 
