@@ -248,3 +248,18 @@ def test_a_snapshot_missing_a_table_is_refused_and_the_current_file_is_left_in_p
     assert _sha(copy) == before and sorted(p.name for p in copy.parent.iterdir()) == ["results.duckdb", "snapshots"]
     assert cli(["restore", "--db", str(copy), "--list"]) == 0
     assert f"{snapshot.name}: benchmark_requests 1,280, benchmark_results 40" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("said", [
+    # The installed duckdb's own messages for a file from a newer DuckDB (its header is checksummed,
+    # so such a file cannot be forged here).
+    'Error opening "results.duckdb": file was written with a storage version greater than the latest version '
+    "supported by this DuckDB instance. Try opening the file with a newer version of DuckDB.",
+    "Trying to read a database file with storage version number 80, but we can only read storage versions "
+    "between 64 and 72.",
+])
+def test_a_file_from_a_newer_duckdb_says_which_duckdb_to_install(said):
+    error = explain_open_failure(Path("/srv/eval/results.duckdb"), duckdb.IOException(said), 120,
+                                 "python -m pipelines restore")
+    assert f"written by a newer DuckDB than the installed duckdb {duckdb.__version__}" in error.cause
+    assert "Install the newer duckdb" in error.fix
