@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,7 +25,8 @@ from resources.results.restore import RestoreError, choose_snapshot, restore_dat
 from resources.results.snapshots import list_snapshots, names_to_drop, read_snapshot, snapshot_folder
 from resources.results.store import MIGRATIONS, SCHEMA_VERSION, ResultsStore
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vllm"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = PROJECT_ROOT / "tests" / "fixtures" / "vllm"
 REAL_RESULT = json.loads((FIXTURES / "bench_serve_result_cpu.json").read_text())
 BLOCK = 262144  # DuckDB's block size; data blocks follow three 4 KiB headers
 HEADERS = 3 * 4096
@@ -215,10 +217,24 @@ def test_a_directory_where_the_file_should_be_is_named_as_such(tmp_path):
     assert "python -m pipelines restore --db" in str(refused.value)
 
 
-def test_permission_denied_says_whose_access_to_fix():
-    error = explain_open_failure(Path("/srv/eval/results.duckdb"), PermissionError(13, "Permission denied"), 120,
-                                 "python -m pipelines restore")
-    assert "may not read or write it" in error.cause and "chown/chmod" in error.fix
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root to become another user")
+def test_a_file_this_user_may_not_read_says_whose_access_to_fix(history):
+    # Root reads any file, so the store runs as the unprivileged user `nobody` (uid 65534).
+    with tempfile.TemporaryDirectory() as folder:
+        os.chmod(folder, 0o755)
+        path = Path(folder) / "results.duckdb"
+        shutil.copy(history, path)
+        os.chmod(path, 0o600)
+        store = f"from resources.results.store import ResultsStore; ResultsStore({str(path)!r})"
+        attempt = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
+             f"{store}.record_failed_run({{'run_id': 'x', 'partition': 'p', 'status': 'failed'}})"],
+            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+        assert attempt.returncode != 0
+        assert (f"ResultsFileError: results database {path}: this user may not read or write it "
+                "(DuckDB: IO Error: Cannot open file") in attempt.stderr
+        assert "Give this user read and write access to it (chown/chmod)" in attempt.stderr
+        assert _counts(path)["runs"] == 40
 
 
 def test_a_file_held_past_the_wait_says_so_and_restore_refuses_to_move_it(copy, tmp_path):
