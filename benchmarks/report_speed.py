@@ -6,7 +6,8 @@ concurrency ladder) = 50,000 result rows, and 100 per-request rows per run = 1,0
 rows, generated inside DuckDB with ``range()``. Every run id starts with ``synthetic-`` and
 every model id with ``synthetic/``: none of these numbers was measured.
 
-Then builds the whole report over it (queries, three PNG charts, markdown, HTML) several times
+Takes one snapshot of it (the Parquet export the pipeline takes after every run) and rebuilds a
+database from that snapshot, and prints the time and size of each. Then builds the whole report over it (queries, three PNG charts, markdown, HTML) several times
 and prints the time of each stage. The report aggregates inside DuckDB, so it must not slow
 down with the number of request rows.
 
@@ -130,6 +131,26 @@ def build_synthetic_history(path: Path) -> dict[str, int]:
         connection.close()
 
 
+def _measure_snapshot(db: Path) -> None:
+    from resources.results.file_errors import read_every_block
+    from resources.results.restore import restore_database
+    from resources.results.store import SCHEMA_VERSION
+
+    snapshot = ResultsStore(db).snapshot("timing")
+    print(f"  snapshot (EXPORT DATABASE to Parquet, taken after every run): {snapshot.seconds:.2f} s, "
+          f"{snapshot.size_bytes / 2**20:.1f} MiB beside the {db.stat().st_size / 2**20:.0f} MiB file")
+    connection = duckdb.connect(str(db), read_only=True)
+    started = time.perf_counter()
+    read_every_block(connection)
+    connection.close()
+    print(f"  the check of every block before each write: {time.perf_counter() - started:.2f} s")
+    copy = db.with_name("restored_results.duckdb")
+    started = time.perf_counter()
+    restored = restore_database(copy, snapshot.path, SCHEMA_VERSION)
+    print(f"  restore from it (python -m pipelines restore): {time.perf_counter() - started:.2f} s, "
+          + ", ".join(f"{n:,} {table}" for table, n in restored.tables.items()))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
@@ -146,6 +167,7 @@ def main() -> int:
         print(f"  built in {time.perf_counter() - started:.1f} s: "
               + ", ".join(f"{n:,} {table}" for table, n in counts.items())
               + f"; {db.stat().st_size / 2**20:.0f} MiB at {db}")
+        _measure_snapshot(db)
         print(f"  importing the report code (matplotlib, pandas; once per process): {IMPORT_S:.2f} s")
         totals = []
         for attempt in range(1, args.repeat + 1):

@@ -21,8 +21,22 @@ def main(argv: list[str] | None = None) -> int:
     plan.add_argument("partition", help="a deployment file's name under configs/deployments/")
     diagnose = commands.add_parser("diagnose", help="read a vLLM start-up log: phases with durations, cause, fix")
     diagnose.add_argument("logfile", type=Path, help="a `vllm serve` or `docker logs` output")
+    restore = commands.add_parser("restore", help="rebuild the results database from its newest (or a named) "
+                                  "snapshot, keeping the current file aside")
+    restore.add_argument("snapshot", nargs="?", help="a snapshot's folder name or path (default: the newest)")
+    restore.add_argument("--db", type=Path, help="the results file (default: EVAL_HOME/results.duckdb)")
+    restore.add_argument("--list", action="store_true", help="list the snapshots, newest first, and restore nothing")
     args = parser.parse_args(argv)
+    from resources.results.file_errors import ResultsFileError
 
+    try:
+        return _run(args)
+    except ResultsFileError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "demo":
         from pipelines.demo import run_demo
 
@@ -45,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         from pipelines.runtime_commands import print_diagnosis
 
         return print_diagnosis(args.logfile)
+    if args.command == "restore":
+        from pipelines.restore_command import print_snapshots, restore
+        from resources.config.eval_home import results_db_path
+
+        db_path = args.db or results_db_path()
+        return print_snapshots(db_path) if args.list else restore(db_path, args.snapshot)
     return 2
 
 
@@ -65,6 +85,8 @@ def _import_bench(files: list[Path], partition: str, scenario: str | None) -> in
             continue
         print(f"{path}: imported as run {run_id} (partition {partition}, origin imported)")
     print(f"results database: {store.path}")
+    if failures < len(files):
+        print(f"snapshot: {store.snapshot('after-import').describe()}")
     return 1 if failures else 0
 
 

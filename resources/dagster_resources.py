@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 from dagster import ConfigurableResource
+from pydantic import Field
 
 from resources.config.loader import config_dir, load_deployments
 from resources.config.models import Deployment
@@ -37,6 +39,9 @@ class ResultsDatabase(ConfigurableResource):
 
     path: str
     lock_wait_s: float = 120.0
+    snapshots_keep: Optional[int] = Field(
+        default=None, description="How many snapshots of the file to keep under snapshots/ beside it "
+        "(default: EVAL_RESULTS_SNAPSHOTS_KEEP, else 10).")
 
     def store(self) -> ResultsStore:
-        return ResultsStore(Path(self.path), self.lock_wait_s)
+        return ResultsStore(Path(self.path), self.lock_wait_s, self.snapshots_keep)

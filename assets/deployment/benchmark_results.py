@@ -95,6 +95,7 @@ def benchmark_results(
                   weights=model_weights, service=vllm_service)
     store = results_db.store()
     store.record_run(run, rows, requests)
+    context.log.info(f"results snapshot: {store.snapshot().describe()}")
     policy = deployment.spec.regression
     regressions = find_regressions(store.query(HISTORY_SQL, [context.partition_key]), run_id,
                                    policy.thresholds, policy.window)

@@ -6,6 +6,12 @@ and never overwritten by another run; writing the same run again replaces only t
 so a retried step is idempotent. DuckDB allows one writer process at a time and Dagster runs
 steps in parallel processes, so each write is one short transaction, retried while the file is
 locked by another process.
+
+A file that cannot be trusted is never written to: before each write every block is read (DuckDB
+checks each one's checksum) and the schema version is checked, and any failure is a
+``ResultsFileError`` naming the file, the cause and ``python -m pipelines restore``. The store
+snapshots the file (``snapshots.py``) before it migrates an older schema and whenever
+``snapshot()`` is called, which the pipeline does after every run that wrote results.
 """
 
 from __future__ import annotations
@@ -16,7 +22,12 @@ from typing import Any, Callable
 
 import duckdb
 
+from resources.config.eval_home import results_db_path
 from resources.results.bench_json import REQUEST_COLUMNS, RESULT_COLUMNS
+from resources.results.file_errors import (
+    explain_open_failure, is_held_elsewhere, newer_schema_error, read_every_block, restore_command,
+)
+from resources.results.snapshots import Snapshot, keep_count, snapshot_folder, take_snapshot
 
 RUN_COLUMNS = (
     "run_id", "partition", "started_at", "finished_at", "status", "git_sha", "model_id",
@@ -94,6 +105,8 @@ def schema_version(connection: duckdb.DuckDBPyConnection) -> int:
 def migrate(connection: duckdb.DuckDBPyConnection) -> int:
     """Applies the migrations this file has not seen yet, inside the caller's transaction."""
     current = schema_version(connection)
+    if current > SCHEMA_VERSION:
+        raise RuntimeError(f"schema version {current} is newer than this code's {SCHEMA_VERSION}")
     connection.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
     for version in range(current + 1, SCHEMA_VERSION + 1):
         for statement in MIGRATIONS[version - 1]:
@@ -104,31 +117,71 @@ def migrate(connection: duckdb.DuckDBPyConnection) -> int:
     return SCHEMA_VERSION
 
 
-def _connect_with_retry(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
+def _connect_with_retry(path: Path, read_only: bool, wait_s: float, verify: bool = True) -> duckdb.DuckDBPyConnection:
+    """A connection to a file this code can trust, or a ``ResultsFileError`` saying why not."""
     deadline = time.monotonic() + wait_s
     delay = 0.05
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
-        except duckdb.IOException as exc:
+            connection = duckdb.connect(str(path), read_only=read_only)
+            break
+        except (duckdb.Error, OSError) as exc:
             # Another process holds the file's lock: wait for it, up to wait_s.
-            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"{path}: could not open the results database ({exc}); another process holds it. "
-                    "Nothing was written; retry when it is released."
-                ) from exc
+            if not is_held_elsewhere(exc) or time.monotonic() > deadline:
+                raise explain_open_failure(path, exc, wait_s, restore_command(path, results_db_path())) from exc
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
+    try:
+        found = schema_version(connection)
+        if found > SCHEMA_VERSION:
+            raise newer_schema_error(path, found, SCHEMA_VERSION)
+        if verify:
+            read_every_block(connection)
+    except duckdb.Error as exc:
+        connection.close()
+        raise explain_open_failure(path, exc, wait_s, restore_command(path, results_db_path())) from exc
+    except BaseException:
+        connection.close()
+        raise
+    return connection
 
 
 class ResultsStore:
-    def __init__(self, path: Path, lock_wait_s: float = 120.0):
+    def __init__(self, path: Path, lock_wait_s: float = 120.0, snapshots_keep: int | None = None):
         self.path = Path(path)
         self.lock_wait_s = lock_wait_s
+        self.snapshots_keep = snapshots_keep
+
+    def snapshot(self, reason: str = "after-run") -> Snapshot:
+        """Exports the database to a new snapshot beside it and drops all but the newest N."""
+        # The export reads every block itself: no separate verification pass.
+        connection = _connect_with_retry(self.path, read_only=True, wait_s=self.lock_wait_s, verify=False)
+        try:
+            return self._take_snapshot(connection, reason)
+        except duckdb.Error as exc:
+            if any(word in str(exc).lower() for word in ("checksum", "corrupt", "could not read enough")):
+                raise explain_open_failure(self.path, exc, self.lock_wait_s,
+                                           restore_command(self.path, results_db_path())) from exc
+            raise RuntimeError(f"{snapshot_folder(self.path)}: no snapshot of {self.path} was written ({exc}); "
+                               "the results file itself is unchanged") from exc
+        finally:
+            connection.close()
+
+    def _take_snapshot(self, connection: duckdb.DuckDBPyConnection, reason: str) -> Snapshot:
+        return take_snapshot(connection, snapshot_folder(self.path), self.path.stem, keep_count(self.snapshots_keep),
+                             reason, schema_version(connection))
 
     def _write(self, work: Callable[[duckdb.DuckDBPyConnection], Any]) -> Any:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         connection = _connect_with_retry(self.path, read_only=False, wait_s=self.lock_wait_s)
+        current = schema_version(connection)
+        if 0 < current < SCHEMA_VERSION:
+            # A migration that fails half-way must leave something to go back to: no snapshot, no migration.
+            try:
+                self._take_snapshot(connection, f"before-migration-v{current}-to-v{SCHEMA_VERSION}")
+            except BaseException:
+                connection.close()
+                raise
         try:
             connection.execute("BEGIN TRANSACTION")
             migrate(connection)
@@ -166,7 +219,8 @@ class ResultsStore:
 
     def ensure_schema(self) -> None:
         """Brings an older results file up to this code's schema (a no-op when current)."""
-        connection = _connect_with_retry(self.path, read_only=True, wait_s=self.lock_wait_s)
+        # Only the version is read here; the connection that reads or writes next verifies the file.
+        connection = _connect_with_retry(self.path, read_only=True, wait_s=self.lock_wait_s, verify=False)
         try:
             current = schema_version(connection)
         finally:

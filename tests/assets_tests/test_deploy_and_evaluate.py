@@ -123,3 +123,15 @@ def test_a_server_that_exits_during_start_up_fails_with_the_diagnosis_and_leaves
     assert "vLLM server for 'tiny-cpu-broken' exited" in message
     assert "max_model_len" in message and "Last log lines" in message
     assert read_state("tiny-cpu-broken") is None and not port_in_use("127.0.0.1", 18199)
+
+
+def test_the_run_leaves_a_snapshot_of_the_results_with_every_row(first_run, eval_home):
+    from resources.results.snapshots import list_snapshots, read_snapshot
+
+    snapshots = [read_snapshot(p) for p in list_snapshots(eval_home / "snapshots", "results")]
+    [taken] = [s for s in snapshots if s.newest_run and s.newest_run["run_id"] == first_run.run_id]
+    assert taken.reason == "after-run" and taken.tables["benchmark_results"] >= 4
+    with duckdb.connect() as db:  # the Parquet files alone, read back without the results file
+        rows = db.execute(f"SELECT count(*) FROM '{taken.path}/benchmark_results.parquet' WHERE run_id = ?",
+                          [first_run.run_id]).fetchone()[0]
+    assert rows == 4
