@@ -116,11 +116,12 @@ def run_recipe(deployment, model_path: Path, out_dir: Path, env: dict) -> dict:
     """The user's recipe by hand, timed: serve, wait for health, bench, stop."""
     from resources.benchmark.command import render_bench_args
     from resources.serving.vllm_args import render_serve_args
+    from resources.serving.vllm_cli import CLI_MODULE
 
     runtime = deployment.runtime
     base_url = f"http://{runtime.host}:{runtime.port}"
-    serve = [sys.executable, "-m", "resources.serving.vllm_cli", "serve", *render_serve_args(deployment, str(model_path))]
-    benches = [[sys.executable, "-m", "resources.serving.vllm_cli", "bench", "serve", *render_bench_args(
+    serve = [sys.executable, "-m", CLI_MODULE, "serve", *render_serve_args(deployment, str(model_path))]
+    benches = [[sys.executable, "-m", CLI_MODULE, "bench", "serve", *render_bench_args(
         point, base_url, deployment.served_model_name, str(model_path), str(out_dir), f"recipe-{i}.json", 1 + i)]
         for i, point in enumerate(bench_points(deployment))]
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from resources.benchmark.command import LoadPoint
@@ -24,6 +25,11 @@ def run_row(*, run_id: str, deployment: Deployment, started_at: datetime, finish
         "vllm_version": image.vllm_version, "hardware_fingerprint": hardware.fingerprint,
         "config_hash": service.config_hash, "serve_args": " ".join(service.serve_args),
         "startup_s": service.startup_s, "service_reused": service.reused, "origin": "pipeline",
+        # The phases of this run's own start; a reused server's start belongs to an earlier run.
+        "startup_phases": None if service.reused else json.dumps(service.phase_durations, sort_keys=True),
+        "compile_cache": None if service.reused else service.compile_cache,
+        "cold_start": service.cold_start, "kv_cache_tokens": service.kv_cache_tokens,
+        "max_concurrency": service.max_concurrency,
         "tensor_parallel_size": deployment.params.tensor_parallel_size,
         "gpu_count": len(used) if deployment.needs_gpu else 0,
         "gpu_model": used[0]["name"] if used else None,

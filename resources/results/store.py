@@ -34,7 +34,8 @@ RUN_COLUMNS = (
     "weights_source", "weights_revision", "image_ref", "image_digest", "vllm_version",
     "hardware_fingerprint", "config_hash", "serve_args", "startup_s", "service_reused", "origin",
     "tensor_parallel_size", "gpu_count", "gpu_model", "driver_version", "active_params_b",
-    "bytes_per_param", "trust_remote_code", "device", "error",
+    "bytes_per_param", "trust_remote_code", "device", "error", "startup_phases", "compile_cache", "cold_start",
+    "kv_cache_tokens", "max_concurrency",
 )
 
 SCENARIO_COLUMNS = ("scenario_group", "num_prompts", "input_len", "output_len", "warmups")
@@ -86,6 +87,13 @@ MIGRATIONS: list[list[str]] = [
     ],
     [  # 3: why a run failed
         "ALTER TABLE runs ADD COLUMN error VARCHAR",
+    ],
+    [  # 4: how the server started: phases, compile cache, engine capacity
+        "ALTER TABLE runs ADD COLUMN startup_phases VARCHAR",
+        "ALTER TABLE runs ADD COLUMN compile_cache VARCHAR",
+        "ALTER TABLE runs ADD COLUMN cold_start BOOLEAN",
+        "ALTER TABLE runs ADD COLUMN kv_cache_tokens BIGINT",
+        "ALTER TABLE runs ADD COLUMN max_concurrency DOUBLE",
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -18,8 +18,18 @@ from pathlib import Path
 from resources.config.eval_home import compile_cache_dir
 
 CACHE_ENV = "VLLM_CACHE_ROOT"
+# Inductor's compiled kernels live in torch's own cache (/tmp/torchinductor_<user> by default), not
+# vLLM's: without this a "cold" start still finds them, and a new host never has them.
+INDUCTOR_ENV = "TORCHINDUCTOR_CACHE_DIR"
 CONTAINER_CACHE_ROOT = "/vllm-cache"
 COLD_START_TAG = "cold_start"
+
+
+def cache_env(root: str, env: dict[str, str]) -> dict[str, str]:
+    """The variables that put vLLM's and Inductor's caches under ``root``; those the config sets
+    itself are left to it (a cache the user points elsewhere is the user's to manage)."""
+    wanted = {CACHE_ENV: root, INDUCTOR_ENV: f"{root}/inductor"}
+    return {key: value for key, value in wanted.items() if key not in env}
 
 
 def wants_cold_start(tags: dict[str, str]) -> bool:

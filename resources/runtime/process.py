@@ -21,7 +21,7 @@ from typing import Callable
 
 from resources.config.eval_home import PROJECT_ROOT, project_pythonpath, services_dir
 from resources.runtime.base import Log, Runtime, _quiet
-from resources.runtime.compile_cache import CACHE_ENV, local_cache
+from resources.runtime.compile_cache import CACHE_ENV, cache_env, local_cache
 from resources.runtime.startup_wait import ServiceStartError, Stopped, wait_until_healthy
 from resources.runtime.values import ImageInfo, ServiceInfo
 from resources.serving.health import is_healthy
@@ -231,8 +231,8 @@ class ProcessRuntime(Runtime):
             worker.prewarm()
             smoke_client.prewarm()  # the OpenAI client's import, likewise
             env = server_env(runtime)
-            if CACHE_ENV not in env:  # a cache folder the config names is the user's to manage
-                env[CACHE_ENV] = str(local_cache(deployment.key, config_hash, cold_start))
+            if CACHE_ENV not in env:
+                env |= cache_env(str(local_cache(deployment.key, config_hash, cold_start)), env)
             on_progress(f"starting vllm serve {' '.join(serve_args)} ({'cold: empty' if cold_start else 'kept'} "
                         f"compile cache {env[CACHE_ENV]})")
             state, reading, startup_s = start_service(

@@ -35,6 +35,8 @@ PHASE_MARKERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 # vLLM's compile cache (under VLLM_CACHE_ROOT): a hit loads the compiled graphs, a miss compiles
 # and saves them. Neither line: nothing was compiled (eager) or the log is too old to say.
 _COMPILE_CACHE_HIT = re.compile(r"Directly load (?:the compiled graph|AOT compilation)")
+# vLLM found its artifacts but could not load them, and compiled again: a cache that never helps.
+_COMPILE_CACHE_LOAD_FAILED = re.compile(r"Compiling model again due to a load failure")
 _COMPILE_CACHE_MISS = re.compile(r"Compiling a graph for|saved AOT compiled function|Cache the graph of compile")
 _KV_TOKENS = re.compile(r"KV cache size: ([\d,]+) tokens")
 _MAX_CONCURRENCY = re.compile(r"Maximum concurrency for ([\d,]+) tokens per request: ([\d.]+)x")
@@ -90,7 +92,7 @@ class StartupReading:
     cause: str | None = None
     hint: str | None = None
     root_cause_line: str | None = None
-    compile_cache: str | None = None  # "hit", "miss", or None when nothing was compiled
+    compile_cache: str | None = None  # "hit", "miss", "load_failed", or None when nothing was compiled
     compile_s: float | None = None  # vLLM's own "torch.compile took N s in total"
     kv_cache_tokens: int | None = None  # the engine's capacity, as it reported it
     max_concurrency: float | None = None  # sequences of max_model_len the KV cache holds
@@ -146,7 +148,9 @@ def read_startup_log(text: str, year: int = 2000) -> StartupReading:
 
 
 def _read_engine_facts(reading: StartupReading, text: str) -> None:
-    if _COMPILE_CACHE_HIT.search(text):
+    if _COMPILE_CACHE_LOAD_FAILED.search(text):
+        reading.compile_cache = "load_failed"
+    elif _COMPILE_CACHE_HIT.search(text):
         reading.compile_cache = "hit"
     elif _COMPILE_CACHE_MISS.search(text):
         reading.compile_cache = "miss"

@@ -13,7 +13,7 @@ from pathlib import PurePosixPath
 
 from resources.config.models import Deployment
 from resources.config.docker import DockerSettings
-from resources.runtime.compile_cache import CACHE_ENV, CONTAINER_CACHE_ROOT, volume_name
+from resources.runtime.compile_cache import CACHE_ENV, CONTAINER_CACHE_ROOT, cache_env, volume_name
 from resources.serving.vllm_args import render_serve_args
 
 LABEL_PREFIX = "vllm-eval."
@@ -98,7 +98,7 @@ def render_container_spec(deployment: Deployment, image: str, weights_path: str,
     # by the config hash (see compile_cache); a cache the config points elsewhere is left alone.
     cache_volume = []
     if CACHE_ENV not in environment:
-        environment[CACHE_ENV] = CONTAINER_CACHE_ROOT
+        environment |= cache_env(CONTAINER_CACHE_ROOT, environment)
         cache_volume = [f"{volume_name(deployment.key, config_hash)}:{CONTAINER_CACHE_ROOT}"]
     secret_env = {API_KEY_VAR: runtime.api_key_env} if runtime.api_key_env else {}
     return ContainerSpec(

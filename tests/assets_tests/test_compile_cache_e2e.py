@@ -1,0 +1,34 @@
+"""A compiled deployment started again with the cache it kept loads its compiled graphs instead of
+compiling them (real vLLM CPU build, the tiny model, the process runtime the pipeline uses)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def test_a_warm_start_loads_what_the_cold_start_compiled():
+    from resources.config.loader import load_deployments
+    from resources.runtime import runtime_for
+    from resources.serving.vllm_args import config_hash
+    from resources.weights.fetch import fetch_weights
+
+    deployment = load_deployments()["tiny-cpu-compiled"]
+    runtime = runtime_for(deployment)
+    weights = fetch_weights(deployment.model_name, deployment.model)
+    image = runtime.prepare_image()
+    hash_ = config_hash(deployment, weights.identity, image.image_digest)
+    try:
+        cold = runtime.ensure_service(image, str(weights.path), hash_, cold_start=True)
+        runtime.stop()
+        warm = runtime.ensure_service(image, str(weights.path), hash_)
+    finally:
+        runtime.stop()
+    assert cold.cold_start and cold.compile_cache == "miss" and not cold.reused
+    assert not warm.cold_start and warm.compile_cache == "hit" and not warm.reused
+    assert warm.phase_durations["torch_compile"] < cold.phase_durations["torch_compile"]
+    assert warm.kv_cache_tokens == cold.kv_cache_tokens
+    print(f"\n[figures] tiny-cpu-compiled start-up: cold {cold.startup_s:.1f} s "
+          f"(torch_compile {cold.phase_durations['torch_compile']:.0f} s), warm {warm.startup_s:.1f} s "
+          f"(torch_compile {warm.phase_durations['torch_compile']:.0f} s)")
