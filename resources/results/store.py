@@ -76,6 +76,11 @@ MIGRATIONS: list[list[str]] = [
     [  # 3: why a run failed
         "ALTER TABLE runs ADD COLUMN error VARCHAR",
     ],
+    [  # 4: energy per scenario from NVML's energy counter (NULL where not measured: CPU, remote GPUs)
+        "ALTER TABLE benchmark_results ADD COLUMN energy_j DOUBLE",
+        "ALTER TABLE benchmark_results ADD COLUMN mean_power_w DOUBLE",
+        "ALTER TABLE benchmark_results ADD COLUMN joules_per_output_token DOUBLE",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
