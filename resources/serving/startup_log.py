@@ -23,6 +23,9 @@ PHASE_MARKERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("kv_cache", ("KV cache size:",)),
     ("compile_and_graph_capture", ("Compiling a graph", "Warming up model for the compilation",
                                    "Capturing CUDA graph", "torch.compile takes")),
+    # DeepGEMM compiles its FP8 kernels on first use unless they were built ahead: hundreds of
+    # them, about a second each, after the KV-cache profile (VLLM_USE_DEEP_GEMM=0 skips it).
+    ("deep_gemm_warmup", ("DeepGEMM warmup", "deep_gemm warmup", "Warming up DeepGEMM", "DeepGemm warmup")),
     ("engine_ready", ("init engine (profile, create kv cache, warmup model) took",)),
     ("ready", ("Starting vLLM server on", "Application startup complete")),
 )
@@ -42,6 +45,10 @@ KNOWN_CAUSES: tuple[tuple[re.Pattern, str, str], ...] = (
     (re.compile(r"No available memory for the cache blocks|larger than the available KV cache memory", re.I),
      "the KV cache does not fit one sequence of max_model_len",
      "lower max_model_len, or raise gpu_memory_utilization / kv_cache_memory_bytes"),
+    (re.compile(r"No module named '?flashinfer", re.I),
+     "vLLM's sampler imports FlashInfer, which is not installed with this vLLM build",
+     "set VLLM_USE_FLASHINFER_SAMPLER=0 in the runtime env (vLLM then samples with its own kernels), "
+     "or install the flashinfer package that matches this vLLM release"),
     (re.compile(r"NCCL|ncclUnhandledCudaError|ncclSystemError", re.I),
      "NCCL failed while setting up tensor parallelism",
      "set NCCL_P2P_DISABLE=1 in the runtime env; check PCIe/P2P with `nvidia-smi topo -m`"),
