@@ -20,12 +20,15 @@ PHASE_MARKERS: tuple[tuple[str, tuple[str, ...]], ...] = (
                           "vLLM is using nccl==", "in world size")),
     ("weights_loading", ("Starting to load model",)),
     ("weights_loaded", ("Loading weights took", "Model loading took")),
-    ("kv_cache", ("KV cache size:",)),
+    # torch.compile: Dynamo's trace, then Inductor's compile or, with a warm VLLM_CACHE_ROOT,
+    # a load from the compile cache (vLLM 0.24 on an H200: about 60 s cold, 10 s warm).
     ("compile_and_graph_capture", ("Compiling a graph", "Warming up model for the compilation",
-                                   "Capturing CUDA graph", "torch.compile takes")),
-    # DeepGEMM compiles its FP8 kernels on first use unless they were built ahead: hundreds of
-    # them, about a second each, after the KV-cache profile (VLLM_USE_DEEP_GEMM=0 skips it).
-    ("deep_gemm_warmup", ("DeepGEMM warmup", "deep_gemm warmup", "Warming up DeepGEMM", "DeepGemm warmup")),
+                                   "torch.compile takes", "for vLLM's torch.compile",
+                                   "Dynamo bytecode transform time", "Directly load the compiled graph")),
+    ("kv_cache", ("KV cache size:",)),
+    # CUDA graphs are captured after the KV cache is allocated; the progress lines carry no
+    # timestamp of their own (see read_startup_log).
+    ("cuda_graph_capture", ("Capturing CUDA graph", "Graph capturing finished")),
     ("engine_ready", ("init engine (profile, create kv cache, warmup model) took",)),
     ("ready", ("Starting vLLM server on", "Application startup complete")),
 )
@@ -42,7 +45,14 @@ KNOWN_CAUSES: tuple[tuple[re.Pattern, str, str], ...] = (
     (re.compile(r"CUDA out of memory|OutOfMemoryError", re.I),
      "the GPU ran out of memory while loading weights or allocating the KV cache",
      "lower max_model_len or gpu_memory_utilization, or raise tensor_parallel_size"),
-    (re.compile(r"No available memory for the cache blocks|larger than the available KV cache memory", re.I),
+    # Recorded on an H200: a 31 GB model at gpu_memory_utilization 0.15 (21 GB) loads, then
+    # the memory profile leaves nothing for the KV cache.
+    (re.compile(r"No available memory for the cache blocks", re.I),
+     "the weights and the profiling run take all of gpu_memory_utilization's share: nothing is left for "
+     "the KV cache",
+     "raise gpu_memory_utilization well above the weights' share of GPU memory (their size is in the log's "
+     "'Model loading took' line), or raise tensor_parallel_size to split the weights"),
+    (re.compile(r"larger than the available KV cache memory", re.I),
      "the KV cache does not fit one sequence of max_model_len",
      "lower max_model_len, or raise gpu_memory_utilization / kv_cache_memory_bytes"),
     (re.compile(r"No module named '?flashinfer", re.I),
@@ -117,11 +127,15 @@ def read_startup_log(text: str, year: int = 2000) -> StartupReading:
     """Phases reached (first occurrence of each, in log order), error lines, and a diagnosis."""
     reading = StartupReading()
     seen: set[str] = set()
+    last_timestamp = None
     for line_no, line in enumerate(text.splitlines(), start=1):
+        # Progress-bar lines (weights shards, CUDA graph capture) carry no timestamp: they
+        # belong to the moment of the last line that did.
+        last_timestamp = _timestamp(line, year) or last_timestamp
         for name, markers in PHASE_MARKERS:
             if name not in seen and any(marker in line for marker in markers):
                 seen.add(name)
-                reading.phases.append(Phase(name, line_no, _timestamp(line, year)))
+                reading.phases.append(Phase(name, line_no, last_timestamp))
         if (" ERROR " in line or _ERROR_LINE.search(line) or _EXCEPTION_LINE.search(line)
                 or "Traceback" in line) and not any(
             pattern.search(line) for pattern in HARMLESS_ERRORS
