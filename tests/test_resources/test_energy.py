@@ -36,3 +36,14 @@ def test_no_figure_when_the_samples_do_not_cover_the_window():
 def test_the_serving_gpus_follow_cuda_visible_devices():
     assert serving_gpus({"CUDA_VISIBLE_DEVICES": "2,3"}) == [2, 3]
     assert serving_gpus({"CUDA_VISIBLE_DEVICES": "GPU-8f0c"}) is None  # UUIDs: every GPU is measured
+
+
+def test_a_cpu_deployment_gets_no_energy_meter_and_its_row_says_n_a(tmp_path):
+    from resources.config.loader import load_deployments
+    from resources.hardware.scenario_energy import open_energy_meter, scenario_energy
+
+    cpu = load_deployments()["tiny-cpu-eager"]
+    assert open_energy_meter(cpu) is None
+    row = scenario_energy(None, {"duration_s": 1.0, "total_output_tokens": 10}, tmp_path / "r.json")
+    assert row == {"energy_j": None, "mean_power_w": None, "joules_per_output_token": None}
+    assert not (tmp_path / "r.energy.json").exists()
