@@ -1,4 +1,5 @@
 import os
+from contextlib import nullcontext
 from datetime import datetime, timezone
 
 import pandas as pd
@@ -15,13 +16,14 @@ from resources.hardware.snapshot import HardwareSnapshot
 from resources.runtime.values import ImageInfo, ServiceInfo
 from resources.weights.fetch import Weights
 from resources.config.eval_home import bench_dir
+from resources.hardware.scenario_energy import scenario_energy
 from resources.results.provenance import project_git_sha
 from resources.config.secrets import mask
 from resources.results.regression import HISTORY_SQL, find_regressions
 from resources.results.run_record import result_row, run_row
 
 SUMMARY_COLUMNS = ["scenario", "completed", "failed", "output_throughput", "mean_ttft_ms", "p99_ttft_ms",
-                   "mean_tpot_ms", "median_tpot_ms", "mean_itl_ms"]
+                   "mean_tpot_ms", "median_tpot_ms", "mean_itl_ms", "joules_per_output_token"]
 
 
 def _utcnow() -> datetime:
@@ -62,14 +64,18 @@ def benchmark_results(
             args = render_bench_args(point, vllm_service.base_url, vllm_service.served_model_name,
                                      str(model_weights.path), str(out_dir), result_file.name, seed)
             context.log.info(f"[{number}/{len(points)}] {point.name}: vllm bench serve {' '.join(args)}")
-            raw = runtime.run_benchmark(vllm_service, args, result_file,
-                                        on_line=lambda line: _log_progress(context, line),
-                                        env={"OPENAI_API_KEY": api_key} if api_key else None, context=context)
+            meter = runtime.energy_meter()
+            with meter or nullcontext():
+                raw = runtime.run_benchmark(vllm_service, args, result_file,
+                                            on_line=lambda line: _log_progress(context, line, meter),
+                                            env={"OPENAI_API_KEY": api_key} if api_key else None,
+                                            context=context)
             parsed = parse_bench_result(raw, str(result_file))
             failed_requests(parsed, raw, point.name)
             rows.append(result_row(run_id=run_id, partition=context.partition_key, point=point, parsed=parsed,
                                    seed=seed, prefix_caching=deployment.params.enable_prefix_caching,
-                                   bench_args=args, result_file=str(result_file)))
+                                   bench_args=args, result_file=str(result_file))
+                        | scenario_energy(meter, parsed, result_file))
             requests += [{"run_id": run_id, "partition": context.partition_key, "scenario": point.name, **r}
                          for r in parse_request_rows(raw)]
             context.log.info(
@@ -128,10 +134,12 @@ def benchmark_results(
     )
 
 
-def _log_progress(context: AssetExecutionContext, line: str) -> None:
+def _log_progress(context: AssetExecutionContext, line: str, meter=None) -> None:
     # vLLM prints its full argument namespace at start; the summary block is what users read.
     # The lines go to the step's captured stdout (the run's stdout log in the UI, the terminal
     # under `dagster job execute`), not one Dagster event each: an event is a SQLite write
     # (about 10 ms here) and a concurrency ladder prints hundreds of lines while it is measured.
+    if meter is not None:
+        meter.note_line(line)
     if line and not line.startswith("Namespace("):
         print(line, flush=True)

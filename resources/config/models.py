@@ -37,6 +37,11 @@ class ModelConfig(StrictModel):
     repo: str | None = Field(None, description="Hugging Face repo id, for source huggingface")
     revision: str | None = Field(None, description="commit sha or tag, required for huggingface")
     path: str | None = Field(None, description="folder with config.json, for source local")
+    shape: str | None = Field(
+        None, description="for source generated: a real checkpoint's architecture to generate with random "
+        "weights (e.g. qwen3-30b-a3b-fp8), to measure speed and memory fit before downloading it; "
+        "omitted: the project's tiny model"
+    )
     token_env: str | None = Field(
         None, description="name of the environment variable holding the hub token (never the token)"
     )
@@ -72,6 +77,13 @@ class ModelConfig(StrictModel):
                 )
         if self.source == "local" and not self.path:
             raise ValueError("source local needs 'path', the folder that holds config.json")
+        if self.shape is not None:
+            from resources.weights.shapes import SHAPES
+
+            if self.source != "generated":
+                raise ValueError(f"'shape' applies to source generated only, not {self.source}; remove it")
+            if self.shape not in SHAPES:
+                raise ValueError(f"unknown shape '{self.shape}'; known shapes: {', '.join(sorted(SHAPES))}")
         if self.token_env is not None and not _ENV_NAME.match(self.token_env):
             raise ValueError("'token_env' is the NAME of an environment variable, e.g. HF_TOKEN")
         return self

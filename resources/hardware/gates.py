@@ -171,7 +171,9 @@ def gpu_idle_gate(report: HardwareReport, req: GateRequirements) -> GateResult:
         foreign = [p for p in gpu.compute_processes or [] if p.pid not in req.ignore_pids]
         # vLLM needs gpu_memory_utilization of the total free when it starts.
         allowed_mib = (1 - req.gpu_memory_utilization) * (gpu.memory_total_mib or 0)
-        used = gpu.memory_used_mib or 0
+        # The deployment's own kept server holds its share by design: only the rest counts.
+        own_mib = sum(p.used_memory_mib or 0 for p in gpu.compute_processes or [] if p.pid in req.ignore_pids)
+        used = max((gpu.memory_used_mib or 0) - own_mib, 0)
         meta[f"gpu_{gpu.index}"] = {"used_mib": used, "allowed_used_mib": int(allowed_mib),
                                     "foreign_pids": [p.pid for p in foreign]}
         if foreign:

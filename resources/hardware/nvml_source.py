@@ -16,6 +16,8 @@ from typing import Any, Protocol
 
 import pynvml
 
+from resources.hardware.nvml_constants import MEMORY_V2, nvml_error
+
 # NVML answers "no such link" past a GPU's last NVLink with one of these.
 _NO_SUCH_LINK = (pynvml.NVMLError_InvalidArgument, pynvml.NVMLError_NotSupported)
 
@@ -100,14 +102,17 @@ class LiveNvml:
         handle = self._handle(gpu)
         try:
             # v2 counts the driver's own reservation apart from "used", as nvidia-smi
-            # does; with v1 an idle GPU looks several hundred MiB busy.
-            info = pynvml.nvmlDeviceGetMemoryInfo(handle, version=pynvml.nvmlMemory_v2)
-            return {"total": info.total, "used": info.used, "free": info.free,
-                    "reserved": info.reserved}
+            # does; with v1 an idle GPU looks several hundred MiB busy. Older nvidia-ml-py
+            # releases know only v1.
+            if MEMORY_V2 is not None:
+                info = pynvml.nvmlDeviceGetMemoryInfo(handle, version=MEMORY_V2)
+                return {"total": info.total, "used": info.used, "free": info.free,
+                        "reserved": info.reserved}
         except (pynvml.NVMLError_FunctionNotFound, pynvml.NVMLError_NotSupported,
-                pynvml.NVMLError_ArgumentVersionMismatch):
-            info = pynvml.nvmlDeviceGetMemoryInfo(handle)
-            return {"total": info.total, "used": info.used, "free": info.free}
+                nvml_error("NVMLError_ArgumentVersionMismatch")):
+            pass
+        info = pynvml.nvmlDeviceGetMemoryInfo(handle)
+        return {"total": info.total, "used": info.used, "free": info.free}
 
     def cuda_compute_capability(self, gpu: int) -> list[int]:
         return list(pynvml.nvmlDeviceGetCudaComputeCapability(self._handle(gpu)))
@@ -141,11 +146,14 @@ class LiveNvml:
 
     def clock_event_reasons(self, gpu: int) -> int:
         handle = self._handle(gpu)
-        try:
-            return pynvml.nvmlDeviceGetCurrentClocksEventReasons(handle)
-        except pynvml.NVMLError_FunctionNotFound:
-            # Drivers before 535 only know the older name for the same bit mask.
-            return pynvml.nvmlDeviceGetCurrentClocksThrottleReasons(handle)
+        event_reasons = getattr(pynvml, "nvmlDeviceGetCurrentClocksEventReasons", None)
+        if event_reasons is not None:
+            try:
+                return event_reasons(handle)
+            except pynvml.NVMLError_FunctionNotFound:
+                pass
+        # Drivers before 535 (and older nvidia-ml-py) only know the older name for the same bit mask.
+        return pynvml.nvmlDeviceGetCurrentClocksThrottleReasons(handle)
 
     def nvlink_states(self, gpu: int) -> list[int]:
         """State (1 active, 0 inactive) of each NVLink the GPU has; [] when it has none."""

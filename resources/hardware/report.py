@@ -19,44 +19,10 @@ from typing import Any, Callable
 import pynvml
 
 from resources.hardware.host_facts import HostFacts, read_host_facts
+from resources.hardware.nvml_constants import CLOCK_EVENT_REASONS, P2P_STATUS, TOPOLOGY_LEVELS
 from resources.hardware.nvml_source import LiveNvml, NvmlSource
 
 MIB = 1024 * 1024
-
-CLOCK_EVENT_REASONS = {
-    pynvml.nvmlClocksEventReasonGpuIdle: "gpu_idle",
-    pynvml.nvmlClocksEventReasonApplicationsClocksSetting: "applications_clocks_setting",
-    pynvml.nvmlClocksEventReasonSwPowerCap: "sw_power_cap",
-    pynvml.nvmlClocksEventReasonHwSlowdown: "hw_slowdown",
-    pynvml.nvmlClocksEventReasonSyncBoost: "sync_boost",
-    pynvml.nvmlClocksEventReasonSwThermalSlowdown: "sw_thermal_slowdown",
-    pynvml.nvmlClocksEventReasonHwThermalSlowdown: "hw_thermal_slowdown",
-    pynvml.nvmlClocksEventReasonHwPowerBrakeSlowdown: "hw_power_brake_slowdown",
-    pynvml.nvmlClocksEventReasonDisplayClockSetting: "display_clock_setting",
-    # Two bits nvidia-ml-py names only under the older "throttle" spelling.
-    pynvml.nvmlClocksThrottleReasonBoardLimit: "board_limit",
-    pynvml.nvmlClocksThrottleReasonReliability: "reliability",
-}
-
-# NVML's topology levels, with the short names `nvidia-smi topo -m` prints for them.
-TOPOLOGY_LEVELS = {
-    pynvml.NVML_TOPOLOGY_INTERNAL: "INTERNAL (same board)",
-    pynvml.NVML_TOPOLOGY_SINGLE: "SINGLE (PIX: one PCIe switch)",
-    pynvml.NVML_TOPOLOGY_MULTIPLE: "MULTIPLE (PXB: several PCIe switches)",
-    pynvml.NVML_TOPOLOGY_HOSTBRIDGE: "HOSTBRIDGE (PHB: PCIe host bridge)",
-    pynvml.NVML_TOPOLOGY_NODE: "NODE (host bridges of one NUMA node)",
-    pynvml.NVML_TOPOLOGY_SYSTEM: "SYSTEM (SYS: across NUMA nodes)",
-}
-
-P2P_STATUS = {
-    pynvml.NVML_P2P_STATUS_OK: "OK",
-    pynvml.NVML_P2P_STATUS_CHIPSET_NOT_SUPPORTED: "chipset not supported",
-    pynvml.NVML_P2P_STATUS_GPU_NOT_SUPPORTED: "GPU not supported",
-    pynvml.NVML_P2P_STATUS_IOH_TOPOLOGY_NOT_SUPPORTED: "topology not supported",
-    pynvml.NVML_P2P_STATUS_DISABLED_BY_REGKEY: "disabled by regkey",
-    pynvml.NVML_P2P_STATUS_NOT_SUPPORTED: "not supported",
-    pynvml.NVML_P2P_STATUS_UNKNOWN: "unknown",
-}
 
 
 @dataclass(frozen=True)

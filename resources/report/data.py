@@ -37,6 +37,7 @@ RESULT_FIELDS = {
     "completed": "BIGINT", "failed": "BIGINT", "output_throughput": "DOUBLE", "request_throughput": "DOUBLE",
     "request_goodput": "DOUBLE", "max_concurrency": "BIGINT", "request_rate": "DOUBLE",
     "input_len": "INTEGER", "output_len": "INTEGER", "num_prompts": "INTEGER",
+    "energy_j": "DOUBLE", "mean_power_w": "DOUBLE", "joules_per_output_token": "DOUBLE",
     **{f"{stat}_{metric}_ms": "DOUBLE" for metric in ("ttft", "tpot", "itl", "e2el")
        for stat in ("mean", "median", "p99")},
 }

@@ -217,6 +217,9 @@ def _latest_tables(latest: pd.DataFrame) -> Section:
             "TPOT p99 ms": rows["p99_tpot_ms"].map(lambda v: num(v, 2)),
             "ITL mean ms": rows["mean_itl_ms"].map(lambda v: num(v, 2)),
             "% of decode bound": rows["bound_label"],
+            # NVML's energy counter over the benchmark window; n/a where not measured (CPU, remote GPUs).
+            "J / output token": rows["joules_per_output_token"].map(lambda v: _or_na(num(v, 3))),
+            "mean power W": rows["mean_power_w"].map(lambda v: _or_na(num0(v))),
             "hardware": rows["hardware_fingerprint"].map(lambda v: short(v, 8)),
             # Code from the model's repository runs inside the server: say so wherever results show.
             "remote code": rows["trust_remote_code"].map(lambda v: "TRUSTED" if v is True else "no"),
@@ -231,6 +234,11 @@ def _latest_tables(latest: pd.DataFrame) -> Section:
 
 def num0(value) -> str:
     return num(value, 0)
+
+
+def _or_na(text: str) -> str:
+    """Energy is n/a, not unknown, where nothing measured it (a CPU host, a remote engine)."""
+    return "n/a" if text == "–" else text
 
 
 def _roofline(latest: pd.DataFrame) -> Section:

@@ -95,6 +95,11 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE runs ADD COLUMN kv_cache_tokens BIGINT",
         "ALTER TABLE runs ADD COLUMN max_concurrency DOUBLE",
     ],
+    [  # 5: energy per scenario from NVML's energy counter (NULL where not measured: CPU, remote GPUs)
+        "ALTER TABLE benchmark_results ADD COLUMN energy_j DOUBLE",
+        "ALTER TABLE benchmark_results ADD COLUMN mean_power_w DOUBLE",
+        "ALTER TABLE benchmark_results ADD COLUMN joules_per_output_token DOUBLE",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -51,6 +51,11 @@ class Runtime(ABC):
         """Stops the deployment's server; True if one ran. Runtimes that start nothing stop nothing."""
         return False
 
+    def energy_meter(self):
+        """An ``EnergyMeter`` on the serving GPUs when this host can read them, else None (energy n/a):
+        a CPU build, an external endpoint, a remote engine."""
+        return None
+
     def own_pids(self) -> list[int]:
         """Host pids of the deployment's running server, which the idle-GPU gate must not count as a
         stranger. Never raises: nothing found is an empty list."""

@@ -255,6 +255,13 @@ class ProcessRuntime(Runtime):
     def stop(self) -> bool:
         return stop_service(self.deployment.key)
 
+    def energy_meter(self):
+        if not self.deployment.needs_gpu:
+            return None
+        from resources.hardware.energy import EnergyMeter, serving_gpus
+
+        return EnergyMeter.open(serving_gpus(self.deployment.runtime.env))
+
     def own_pids(self) -> list[int]:
         state = read_state(self.deployment.key)
         return process_group_pids(state.pid) if state and _pid_alive(state.pid) else []

@@ -24,10 +24,14 @@ STALLED_PHASE_HINTS = {
     "torch_compile": ("torch.compile is still running",
                       "a first compile takes about a minute on GPUs (a warm compile cache loads it in seconds): "
                       "raise startup_timeout_s, or set enforce_eager: true to skip it"),
-    "graph_capture": ("CUDA graph capture is still running",
-                      "capture takes 30-120 s on GPUs: raise startup_timeout_s, or set enforce_eager: true to skip it"),
     "kv_cache": ("the engine stopped while profiling memory and allocating the KV cache",
-                 "lower max_model_len or gpu_memory_utilization; watch GPU memory with nvidia-smi"),
+                 "lower max_model_len or gpu_memory_utilization; watch GPU memory with nvidia-smi. If the "
+                 "engine is still busy there (a timeout, not a crash) on an FP8 model, DeepGEMM is most likely "
+                 "JIT-compiling its kernels (about 645 at 1.3 s each on an H200, 14 minutes): set "
+                 "VLLM_USE_DEEP_GEMM=0 in the runtime env, or raise startup_timeout_s and keep VLLM_CACHE_ROOT"),
+    "graph_capture": ("CUDA graph capture is still running",
+                      "capture takes 20-30 s on an H200 and longer with many capture sizes: raise "
+                      "startup_timeout_s, or set enforce_eager: true to skip it"),
 }
 _PORT_TAKEN = re.compile(r"port is already allocated|address already in use|bind for .* failed", re.I)
 

@@ -54,9 +54,20 @@ KNOWN_CAUSES: tuple[tuple[re.Pattern, str, str], ...] = (
     (re.compile(r"CUDA out of memory|OutOfMemoryError", re.I),
      "the GPU ran out of memory while loading weights or allocating the KV cache",
      "lower max_model_len or gpu_memory_utilization, or raise tensor_parallel_size"),
-    (re.compile(r"No available memory for the cache blocks|larger than the available KV cache memory", re.I),
+    # Recorded on an H200: a 31 GB model at gpu_memory_utilization 0.15 (21 GB) loads, then
+    # the memory profile leaves nothing for the KV cache.
+    (re.compile(r"No available memory for the cache blocks", re.I),
+     "the weights and the profiling run take all of gpu_memory_utilization's share: nothing is left for "
+     "the KV cache",
+     "raise gpu_memory_utilization well above the weights' share of GPU memory (their size is in the log's "
+     "'Model loading took' line), or raise tensor_parallel_size to split the weights"),
+    (re.compile(r"larger than the available KV cache memory", re.I),
      "the KV cache does not fit one sequence of max_model_len",
      "lower max_model_len, or raise gpu_memory_utilization / kv_cache_memory_bytes"),
+    (re.compile(r"No module named '?flashinfer", re.I),
+     "vLLM's sampler imports FlashInfer, which is not installed with this vLLM build",
+     "set VLLM_USE_FLASHINFER_SAMPLER=0 in the runtime env (vLLM then samples with its own kernels), "
+     "or install the flashinfer package that matches this vLLM release"),
     (re.compile(r"NCCL|ncclUnhandledCudaError|ncclSystemError", re.I),
      "NCCL failed while setting up tensor parallelism",
      "set NCCL_P2P_DISABLE=1 in the runtime env; check PCIe/P2P with `nvidia-smi topo -m`"),

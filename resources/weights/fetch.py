@@ -1,6 +1,8 @@
 """Gets a deployment's weights onto local disk, pinned, and says what exactly was got.
 
 - ``generated``: the project's tiny model, made deterministically; identified by content hash.
+  With ``shape``: a real checkpoint's architecture with random weights (``shape_model``),
+  identified by the shape, seed and writer version that determine its bytes.
 - ``huggingface``: ``snapshot_download`` at the pinned revision (the real download code);
   identified by the resolved commit. With no hub reachable it resolves from the local cache.
 - ``local``: a folder the user provides; identified by content hash.
@@ -41,6 +43,12 @@ def _size(folder: Path) -> int:
 
 def fetch_weights(model_name: str, model: ModelConfig, hf_cache_dir: Path | None = None,
                   offline: bool | None = None) -> Weights:
+    if model.source == "generated" and model.shape:
+        from resources.weights.shape_model import generate_shape_model
+        from resources.weights.shapes import shape_by_name
+
+        made = generate_shape_model(models_dir() / model_name, shape_by_name(model.shape))
+        return Weights(made.path, model_name, "generated", f"shape-{model.shape}@{made.identity}", made.size_bytes)
     if model.source == "generated":
         generated = generate_tiny_model(models_dir() / model_name)
         return Weights(generated.path, model_name, "generated", f"sha256:{generated.content_hash}",
@@ -58,6 +66,11 @@ def fetch_weights(model_name: str, model: ModelConfig, hf_cache_dir: Path | None
 
 def weights_present_locally(model_name: str, model: ModelConfig, hf_cache_dir: Path | None = None) -> bool:
     """Whether the weights are on disk already (so the disk-space gate need not count them)."""
+    if model.source == "generated" and model.shape:
+        from resources.weights.shape_model import existing_shape_model
+        from resources.weights.shapes import shape_by_name
+
+        return existing_shape_model(models_dir() / model_name, shape_by_name(model.shape))
     if model.source == "generated":
         return (models_dir() / model_name / "model.safetensors").exists()
     if model.source == "local":

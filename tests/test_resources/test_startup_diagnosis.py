@@ -1,8 +1,9 @@
 """Diagnosing a vLLM start-up from a whole log, as ``python -m pipelines diagnose LOGFILE`` does.
 
-The GPU logs under tests/fixtures/vllm/startup_gpu_*.log are composed in vLLM's log format (the
-lines a tensor-parallel start prints, then the failure), not recorded on a GPU: this machine has
-none. The CPU logs are real recordings.
+The CPU logs and the startup_gpu_h200_*.log are real recordings (the H200 ones are read in
+test_h200_recordings.py). The three startup_gpu_tp2_* / weights_stalled logs are composed in
+vLLM's log format, for what one GPU cannot show (NCCL across two GPUs, a TP 2 worker's CUDA OOM,
+a slow disk): tests/fixtures/vllm/README.md says which is which.
 """
 
 from __future__ import annotations
