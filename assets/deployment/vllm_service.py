@@ -1,7 +1,11 @@
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext, MaterializeResult, MetadataValue,
+    asset,
+)
 
 from assets.partitions import deployment_partitions
-from resources.dagster_resources import DeploymentCatalog
+from resources.dagster_resources import DeploymentCatalog, ResultsDatabase
+from resources.results.startup import WARM_CAPACITY_SQL, kv_capacity_verdict
 from resources.runtime.command_line import shell_join
 from resources.runtime.compile_cache import wants_cold_start
 from resources.runtime.values import ImageInfo, ServiceInfo
@@ -12,12 +16,16 @@ from resources.weights.fetch import Weights
 @asset(
     partitions_def=deployment_partitions,
     kinds={"python"},
+    check_specs=[AssetCheckSpec("kv_capacity", asset="vllm_service",
+                                description="The engine's KV-cache capacity is not smaller than this "
+                                "configuration's earlier warm starts (a first compile can shrink it).")],
     description="A running vLLM server for the deployment, healthy on its port: a local process, a "
     "container (docker runtime, followed through its start-up phases) or an endpoint already up "
     "(external, only checked); a healthy server with the same config hash is reused.",
 )
 def vllm_service(
-    context: AssetExecutionContext, deployments: DeploymentCatalog, vllm_image: ImageInfo, model_weights: Weights
+    context: AssetExecutionContext, deployments: DeploymentCatalog, results_db: ResultsDatabase,
+    vllm_image: ImageInfo, model_weights: Weights,
 ) -> MaterializeResult[ServiceInfo]:
     runtime = deployments.runtime(context.partition_key)
     hash_ = config_hash(runtime.deployment, model_weights.identity, vllm_image.image_digest)
@@ -42,4 +50,13 @@ def vllm_service(
         metadata |= {"container": service.container.name, "engine": service.container.engine}
     if service.log_path:
         metadata["log"] = service.log_path
-    return MaterializeResult(value=service, metadata=metadata)
+    warm = results_db.store().query(WARM_CAPACITY_SQL, [context.partition_key, hash_, 5])
+    capacity = kv_capacity_verdict(service.kv_cache_tokens,
+                                   [] if warm.empty else [int(t) for t in warm["kv_cache_tokens"]])
+    if not capacity.passed:
+        context.log.warning(capacity.description)
+    return MaterializeResult(value=service, metadata=metadata, check_results=[AssetCheckResult(
+        check_name="kv_capacity", passed=capacity.passed, severity=AssetCheckSeverity.WARN,
+        description=capacity.description,
+        metadata={"kv_cache_tokens": service.kv_cache_tokens or 0, "warm_baseline": capacity.baseline_tokens or 0},
+    )])

@@ -220,7 +220,7 @@ class ProcessRuntime(Runtime):
         deployment, runtime = self.deployment, self.deployment.runtime
         serve_args = render_serve_args(deployment, weights_path)
         state = None if cold_start else find_reusable(deployment.key, config_hash)
-        startup_s = None
+        startup_s, folder_state = None, None
         if state is not None:
             reading = read_startup_log(Path(state.log_path).read_text(errors="replace"))
             on_progress(f"reusing healthy server pid {state.pid} at {state.base_url} (config {config_hash})")
@@ -232,7 +232,10 @@ class ProcessRuntime(Runtime):
             smoke_client.prewarm()  # the OpenAI client's import, likewise
             env = server_env(runtime)
             if CACHE_ENV not in env:
-                env |= cache_env(str(local_cache(deployment.key, config_hash, cold_start)), env)
+                folder = local_cache(deployment.key, config_hash, cold_start)
+                if not deployment.params.enforce_eager:
+                    folder_state = "kept" if any(folder.iterdir()) else "empty"
+                env |= cache_env(str(folder), env)
             on_progress(f"starting vllm serve {' '.join(serve_args)} ({'cold: empty' if cold_start else 'kept'} "
                         f"compile cache {env[CACHE_ENV]})")
             state, reading, startup_s = start_service(
@@ -243,7 +246,9 @@ class ProcessRuntime(Runtime):
             base_url=state.base_url, served_model_name=deployment.served_model_name, config_hash=config_hash,
             serve_args=tuple(serve_args), command=tuple(serve_argv(serve_args)), startup_s=startup_s, reused=startup_s is None,
             log_path=state.log_path, phases=tuple(reading.reached), phase_durations=reading.phase_durations(),
-            compile_cache=reading.compile_cache, cold_start=cold_start and startup_s is not None,
+            # vLLM's own word when it logs one; else what the folder held (the CPU build's Inductor
+            # cache loads silently).
+            compile_cache=reading.compile_cache or (folder_state if startup_s is not None else None), cold_start=cold_start and startup_s is not None,
             kv_cache_tokens=reading.kv_cache_tokens, max_concurrency=reading.max_concurrency, pid=state.pid)
 
     def run_benchmark(self, service: ServiceInfo, bench_args: list[str], result_path: Path,

@@ -54,7 +54,9 @@ class ServiceInfo:
     log_path: str
     phases: tuple[str, ...] = ()
     phase_durations: dict = field(default_factory=dict)
-    compile_cache: str | None = None  # "hit" or "miss" from vLLM's log; None when nothing was compiled
+    # From vLLM's log: "hit", "miss", "load_failed"; where the log says nothing, what the kept folder
+    # held before the start ("kept", "empty"); None when nothing was compiled or nobody can tell.
+    compile_cache: str | None = None
     cold_start: bool = False  # started from an emptied compile cache, on request
     kv_cache_tokens: int | None = None  # the engine's capacity as its start-up log reported it
     max_concurrency: float | None = None

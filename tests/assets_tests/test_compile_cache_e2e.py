@@ -25,9 +25,9 @@ def test_a_warm_start_loads_what_the_cold_start_compiled():
         warm = runtime.ensure_service(image, str(weights.path), hash_)
     finally:
         runtime.stop()
-    assert cold.cold_start and cold.compile_cache == "miss" and not cold.reused
-    assert not warm.cold_start and warm.compile_cache == "hit" and not warm.reused
-    assert warm.phase_durations["torch_compile"] < cold.phase_durations["torch_compile"]
+    assert cold.cold_start and cold.compile_cache in ("miss", "empty") and not cold.reused
+    assert not warm.cold_start and warm.compile_cache in ("hit", "kept") and not warm.reused
+    assert warm.phase_durations["torch_compile"] < cold.phase_durations["torch_compile"] / 2
     assert warm.kv_cache_tokens == cold.kv_cache_tokens
     print(f"\n[figures] tiny-cpu-compiled start-up: cold {cold.startup_s:.1f} s "
           f"(torch_compile {cold.phase_durations['torch_compile']:.0f} s), warm {warm.startup_s:.1f} s "

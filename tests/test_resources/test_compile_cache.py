@@ -31,3 +31,15 @@ def test_a_changed_configuration_never_sees_the_old_artifacts(eval_home):
 @pytest.mark.parametrize("partition", ["tiny-cpu-compiled", "qwen3-30b-a3b-fp8-2x24gb"])
 def test_a_container_keeps_its_cache_on_a_named_volume_per_configuration(partition):
     assert volume_name(partition, "0123abcd") == f"vllm-eval-cache-{partition}-0123abcd"
+
+
+def test_a_warm_start_with_less_kv_cache_than_before_is_flagged_with_the_known_cause():
+    from resources.results.startup import kv_capacity_verdict
+
+    # The H200 recordings' capacity (tests/fixtures/vllm/startup_gpu_h200_warm_cache.log), and a
+    # start that got 20 GiB less of it.
+    shrunk = kv_capacity_verdict(1_594_000, [2_031_120, 2_031_120])
+    assert not shrunk.passed and "21.5% fewer than the 2,031,120" in shrunk.description
+    assert "54122" in shrunk.description
+    assert kv_capacity_verdict(2_031_120, [2_031_120]).passed
+    assert kv_capacity_verdict(2_031_120, []).passed, "nothing to compare with is no finding"
