@@ -55,6 +55,14 @@ class Runtime(ABC):
         stranger. Never raises: nothing found is an empty list."""
         return []
 
+    def capture_hardware(self):
+        """The hardware report of the host that will serve, measured there: its GPUs, memory,
+        swap, /dev/shm and the free space where the weights land. Here: this machine."""
+        from resources.hardware.report import collect_hardware_report
+        from resources.weights.fetch import weights_landing_dir
+
+        return collect_hardware_report(weights_dir=weights_landing_dir(self.deployment))
+
     def gpu_host(self) -> str:
         """The host whose GPUs this deployment occupies: the value of the ``gpu_host`` run tag."""
         return socket.gethostname()

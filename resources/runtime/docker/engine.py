@@ -36,14 +36,20 @@ def engine_address(configured: str | None) -> EngineAddress:
     return EngineAddress(DEFAULT_SOCKET, "default")
 
 
-def connect(configured: str | None = None, timeout_s: float = 600):
-    """A docker SDK client for the engine, checked with a ping."""
+def connect(configured: str | None = None, timeout_s: float = 600, tls=None):
+    """A docker SDK client for the engine, checked with a ping.
+
+    ``tls``: the deployment's ``runtime.docker.tls`` (CA and client certificate) for a tcp://
+    engine: the engine's certificate is verified against the CA and it checks ours."""
     import docker
     import docker.errors
+    import docker.tls
 
     address = engine_address(configured)
     try:
-        client = docker.DockerClient(base_url=address.url, timeout=int(timeout_s),
+        tls_config = False if tls is None else docker.tls.TLSConfig(
+            client_cert=(tls.client_cert, tls.client_key), ca_cert=tls.ca_cert, verify=True)
+        client = docker.DockerClient(base_url=address.url, timeout=int(timeout_s), tls=tls_config,
                                      use_ssh_client=address.url.startswith("ssh://"))
         client.ping()
     except (docker.errors.DockerException, OSError) as exc:
@@ -56,10 +62,10 @@ def connect(configured: str | None = None, timeout_s: float = 600):
     return client
 
 
-def engine_available(configured: str | None = None) -> tuple[bool, str]:
+def engine_available(configured: str | None = None, tls=None) -> tuple[bool, str]:
     """(True, version) when the engine answers, else (False, why): for tests that need one."""
     try:
-        client = connect(configured, timeout_s=10)
+        client = connect(configured, timeout_s=10, tls=tls)
     except EngineUnavailable as exc:
         return False, str(exc)
     try:

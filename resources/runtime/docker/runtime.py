@@ -30,9 +30,14 @@ class DockerRuntime(Runtime):
     def settings(self):
         return docker_settings(self.deployment)
 
+    def connect(self, timeout_s: float = 600):
+        """A client of the deployment's engine, over TLS when the config gives certificates."""
+        settings = self.settings
+        return connect(settings.engine, timeout_s=timeout_s, tls=settings.tls)
+
     def prepare_image(self, on_line: Log = _quiet) -> ImageInfo:
         settings = self.settings
-        client = connect(settings.engine)
+        client = self.connect()
         try:
             if isinstance(settings.image, BuildImage):
                 info = ensure_built(client, settings.image.build, self.config_root, on_line)
@@ -54,7 +59,7 @@ class DockerRuntime(Runtime):
         spec = render_container_spec(deployment, image.image_ref, weights_path, config_hash)
         engine = engine_address(settings.engine).url
         base_url = service_base_url(engine, runtime.host, runtime.port)
-        client = connect(settings.engine)
+        client = self.connect()
         try:
             container = find_reusable(client, deployment.key, config_hash, base_url)
             if container is not None:
@@ -83,7 +88,7 @@ class DockerRuntime(Runtime):
         from resources.runtime.docker.bench import bench_client_container, bench_exec
 
         mode = self.settings.bench
-        client = connect(service.container.engine)
+        client = self.connect()
         try:
             if mode == "client":
                 if context is None:
@@ -99,7 +104,7 @@ class DockerRuntime(Runtime):
         return result
 
     def stop(self) -> bool:
-        client = connect(self.settings.engine)
+        client = self.connect()
         try:
             return remove_container(client, self.deployment.key)
         finally:
@@ -107,7 +112,7 @@ class DockerRuntime(Runtime):
 
     def own_pids(self) -> list[int]:
         try:
-            client = connect(self.settings.engine, timeout_s=10)
+            client = self.connect(timeout_s=10)
             try:
                 container = client.containers.get(container_name(self.deployment.key))
                 if container.status != "running":
