@@ -32,7 +32,7 @@ def hardware_report(context: AssetExecutionContext, deployments: DeploymentCatal
     deployment = deployments.get(context.partition_key)
     refuse_unpinned(deployment)  # before anything is measured, pulled or downloaded
     runtime = deployments.runtime(context.partition_key)
-    report = runtime.capture_hardware()
+    report = runtime.capture_hardware(context.log.info)
     facts = report.as_dict()
     results_db.store().record_hardware_report(
         context.run.run_id, context.partition_key, report.fingerprint, report.nvidia_driver_present,

@@ -114,6 +114,10 @@ class DockerSettings(_Strict):
         False, description="allow a tcp:// engine without TLS: anyone who reaches its port controls the host"
     )
     image: PullImage | BuildImage
+    capture_image: str | None = Field(
+        None, description="the pinned image (with python3) the hardware capture runs in on the engine; default: "
+        "the deployment's vLLM image, or the BASE_IMAGE build argument of a built one"
+    )
     gpus: Literal["all"] | tuple[int, ...] = Field(
         "all", description="GPU device request: all, or a list of indices (ignored for device: cpu)"
     )
@@ -145,6 +149,14 @@ class DockerSettings(_Strict):
     def _engine(cls, value: str | None) -> str | None:
         if value is not None and not _ENGINE.match(value):
             raise ValueError(f"'{value}' is not a Docker Engine address; use unix://, tcp:// or ssh://")
+        return value
+
+    @field_validator("capture_image")
+    @classmethod
+    def _capture_image_pinned(cls, value: str | None) -> str | None:
+        problem = pinned_image_problem(value) if value else None
+        if problem:
+            raise ValueError(problem)
         return value
 
     @field_validator("shm_size")

@@ -55,7 +55,7 @@ class Runtime(ABC):
         stranger. Never raises: nothing found is an empty list."""
         return []
 
-    def capture_hardware(self):
+    def capture_hardware(self, on_line: Log = _quiet):
         """The hardware report of the host that will serve, measured there: its GPUs, memory,
         swap, /dev/shm and the free space where the weights land. Here: this machine."""
         from resources.hardware.report import collect_hardware_report
