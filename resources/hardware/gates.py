@@ -196,7 +196,8 @@ def gpu_idle_gate(report: HardwareReport, req: GateRequirements) -> GateResult:
                             f"{req.gpu_memory_utilization} leaves")
     if problems:
         return GateResult("gpu_idle", False, "ERROR",
-                          "; ".join(problems) + ": stop those processes, choose other gpu_ids, "
+                          "; ".join(problems) + ": stop those processes, pin other GPUs (runtime.docker.gpus, "
+                          "CUDA_VISIBLE_DEVICES), "
                           "or lower gpu_memory_utilization", meta)
     return GateResult("gpu_idle", True, "ERROR", "selected GPUs are free of other work", meta)
 

@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+MIN_API_VERSION = "1.24"  # only for the first request, which asks the engine for its own
 
 
 class EngineUnavailable(RuntimeError):
@@ -47,10 +48,11 @@ def connect(configured: str | None = None, timeout_s: float = 600, tls=None):
 
     address = engine_address(configured)
     try:
-        tls_config = False if tls is None else docker.tls.TLSConfig(
-            client_cert=(tls.client_cert, tls.client_key), ca_cert=tls.ca_cert, verify=True)
-        client = docker.DockerClient(base_url=address.url, timeout=int(timeout_s), tls=tls_config,
-                                     use_ssh_client=address.url.startswith("ssh://"))
+        if tls is None:
+            client = docker.DockerClient(base_url=address.url, timeout=int(timeout_s),
+                                         use_ssh_client=address.url.startswith("ssh://"))
+        else:
+            client = _tls_client(address.url, tls, timeout_s)
         client.ping()
     except (docker.errors.DockerException, OSError) as exc:
         hint = ("is dockerd running, and may this user open its socket?" if address.is_local else
@@ -59,6 +61,22 @@ def connect(configured: str | None = None, timeout_s: float = 600, tls=None):
             f"Docker Engine at {address.url} (from {address.source}) does not answer: "
             f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}; {hint}"
         ) from None
+    return client
+
+
+def _tls_client(url: str, tls, timeout_s: float):
+    """A client that verifies the engine against the config's CA and presents its certificate.
+
+    requests lets REQUESTS_CA_BUNDLE (set on many machines) override a session's CA per request,
+    so the engine's private CA would be ignored: the session must not read the environment, which
+    is also why the API version is asked only after that is turned off."""
+    import docker
+    import docker.tls
+
+    config = docker.tls.TLSConfig(client_cert=(tls.client_cert, tls.client_key), ca_cert=tls.ca_cert, verify=True)
+    client = docker.DockerClient(base_url=url, timeout=int(timeout_s), tls=config, version=MIN_API_VERSION)
+    client.api.trust_env = False
+    client.api._version = client.api.version(api_version=False)["ApiVersion"]
     return client
 
 
