@@ -56,6 +56,13 @@ def capture_image(deployment: Deployment) -> str:
     return settings.image.pull
 
 
+def engine_weights_dir(deployment: Deployment) -> str:
+    """Where the weights land on the engine's host: ``weights_path``, else the same path as here."""
+    from resources.weights.fetch import weights_landing_dir
+
+    return docker_settings(deployment).weights_path or str(weights_landing_dir(deployment))
+
+
 def capture_container_kwargs(deployment: Deployment, image: str, weights_dir: str,
                              replay_file: str | None = None) -> dict:
     """``client.containers.create`` arguments of the capture container (pure, so tests can read them).

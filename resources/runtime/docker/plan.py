@@ -55,6 +55,7 @@ def render_plan(deployment: Deployment, config_root: Path) -> str:
         "# nothing has been run; secrets appear as \"$NAME\", read from the environment when the pipeline runs",
         "",
     ]
+    out += _capture_lines(deployment)
     if isinstance(settings.image, BuildImage):
         argv = build_argv(deployment, config_root)
         image = argv[argv.index("-t") + 1]
@@ -95,6 +96,20 @@ def render_plan(deployment: Deployment, config_root: Path) -> str:
     else:
         out.append(f"# the container keeps running for the next run; stop it with: docker rm -f {name}")
     return "\n".join(out) + "\n"
+
+
+def _capture_lines(deployment: Deployment) -> list[str]:
+    from resources.runtime.docker.capture import CaptureError, capture_image, engine_weights_dir
+    from resources.runtime.docker.spec import gpus_flag
+
+    try:
+        image = capture_image(deployment)
+    except CaptureError as exc:
+        return [f"# 0. hardware report: cannot run: {exc}", ""]
+    gpus = " ".join(gpus_flag(docker_settings(deployment).gpus if deployment.needs_gpu else None)) or "no GPU"
+    return [f"# 0. hardware report: a capture container of {image} on the engine ({gpus}, no network, the host's",
+            f"#    root read-only) reads the GPUs, memory, /dev/shm and the disk at {engine_weights_dir(deployment)};"
+            " then it is removed", ""]
 
 
 def _bench_argv(settings, spec, name: str, secret: list[str], args: list[str]) -> list[str]:

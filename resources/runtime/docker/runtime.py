@@ -125,24 +125,18 @@ class DockerRuntime(Runtime):
         except Exception:  # no engine, no container: nothing of ours holds a GPU
             return []
 
-    def engine_weights_dir(self) -> str:
-        """Where the weights land on the engine's host: ``weights_path``, else the same path as here."""
-        from resources.weights.fetch import weights_landing_dir
-
-        return self.settings.weights_path or str(weights_landing_dir(self.deployment))
-
     def capture_hardware(self, on_line: Log = _quiet):
         """The engine host's report, read there by a short-lived capture container
         (``resources/runtime/docker/capture.py``): its GPUs, memory, disk and name, not this machine's."""
         from resources.runtime.docker.capture import (
-            capture_container_kwargs, capture_image, report_from_recording, run_capture,
+            capture_container_kwargs, capture_image, engine_weights_dir, report_from_recording, run_capture,
         )
 
         image = capture_image(self.deployment)
         client = self.connect()
         try:
             ensure_pulled(client, image, on_line)
-            recording = run_capture(client, capture_container_kwargs(self.deployment, image, self.engine_weights_dir()))
+            recording = run_capture(client, capture_container_kwargs(self.deployment, image, engine_weights_dir(self.deployment)))
         finally:
             client.close()
         return report_from_recording(recording, engine_address(self.settings.engine).url)
