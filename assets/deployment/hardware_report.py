@@ -12,7 +12,6 @@ from resources.config.pins import refuse_unpinned
 from resources.hardware.gates import evaluate_gates
 from resources.hardware.requirements import gate_requirements
 from resources.hardware.snapshot import HardwareSnapshot
-from resources.weights.fetch import cached_model_config, weights_present_locally
 
 
 @asset(
@@ -32,7 +31,8 @@ def hardware_report(context: AssetExecutionContext, deployments: DeploymentCatal
     deployment = deployments.get(context.partition_key)
     refuse_unpinned(deployment)  # before anything is measured, pulled or downloaded
     runtime = deployments.runtime(context.partition_key)
-    report = runtime.capture_hardware(context.log.info)
+    captured = runtime.capture_hardware(context.log.info)  # on the host that will serve
+    report = captured.report
     facts = report.as_dict()
     results_db.store().record_hardware_report(
         context.run.run_id, context.partition_key, report.fingerprint, report.nvidia_driver_present,
@@ -45,8 +45,7 @@ def hardware_report(context: AssetExecutionContext, deployments: DeploymentCatal
     )
     # The partition's own kept server (reused below) is not a stranger on its GPUs.
     own_pids = runtime.own_pids() if deployment.needs_gpu else []
-    requirements = gate_requirements(deployment, weights_present_locally(deployment.model_name, deployment.model),
-                                     model_config=cached_model_config(deployment))
+    requirements = gate_requirements(deployment, captured.weights_present, model_config=captured.model_config)
     gates = evaluate_gates(report, replace(requirements, ignore_pids=own_pids))
     blocking = [g for g in gates if g.severity == "ERROR"]
     warnings = [g for g in gates if g.severity == "WARN"]

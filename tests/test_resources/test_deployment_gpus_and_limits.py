@@ -135,8 +135,9 @@ def test_the_disk_gate_measures_the_hub_cache_for_hub_models_and_the_folder_for_
     tiny = load_deployments()["tiny-cpu-eager"]
     local = tiny.model_copy(update={"model": tiny.model.model_copy(update={"source": "local", "path": str(tmp_path)})})
     assert weights_landing_dir(local) == tmp_path
-    report = runtime_for(local).capture_hardware()
-    assert report.host.weights_dir == str(tmp_path) and report.host.weights_dir_free_bytes > 0
+    captured = runtime_for(local).capture_hardware()
+    assert captured.report.host.weights_dir == str(tmp_path) and captured.report.host.weights_dir_free_bytes > 0
+    assert captured.weights_present is False, "no config.json in that folder yet: the disk gate counts the weights"
 
 
 # ---- honest pins -----------------------------------------------------------------------------

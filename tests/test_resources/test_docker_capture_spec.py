@@ -25,7 +25,9 @@ def test_the_capture_of_the_qwen_deployment_asks_for_its_two_gpus_in_its_own_pin
     assert kwargs["volumes"]["/"] == {"bind": "/host", "mode": "ro"}
     assert kwargs["network_mode"] == "none" and kwargs["uts_mode"] == "host"
     assert kwargs["command"][:3] == ["python3", "-m", "resources.hardware.container_capture"]
-    assert kwargs["command"][-2:] == ["--weights-dir", "/srv/models"]
+    command = kwargs["command"]
+    assert command[command.index("--weights-dir") + 1] == "/srv/models"
+    assert command[command.index("--model-dir") + 1].endswith("models--Qwen--Qwen3-30B-A3B-Instruct-2507-FP8/snapshots/UNPINNED")
     assert kwargs["environment"]["PYTHONPATH"] == CAPTURE_DIR
 
 

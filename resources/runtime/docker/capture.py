@@ -57,10 +57,18 @@ def capture_image(deployment: Deployment) -> str:
 
 
 def engine_weights_dir(deployment: Deployment) -> str:
-    """Where the weights land on the engine's host: ``weights_path``, else the same path as here."""
+    """The folder whose disk the weights fill on the engine's host: the model folder named by
+    ``weights_path`` (its nearest existing parent is measured), else the same folder as here."""
     from resources.weights.fetch import weights_landing_dir
 
     return docker_settings(deployment).weights_path or str(weights_landing_dir(deployment))
+
+
+def engine_model_dir(deployment: Deployment) -> str:
+    """The model's folder on the engine's host, the one the service container mounts."""
+    from resources.weights.fetch import planned_weights_path
+
+    return docker_settings(deployment).weights_path or planned_weights_path(deployment)
 
 
 def capture_container_kwargs(deployment: Deployment, image: str, weights_dir: str,
@@ -74,7 +82,8 @@ def capture_container_kwargs(deployment: Deployment, image: str, weights_dir: st
     for volume in settings.volumes:  # e.g. an interpreter the image runs from a bind mount
         host, container, *mode = volume.split(":")
         volumes[host] = {"bind": container, "mode": mode[0] if mode else "rw"}
-    command = [settings.python, "-m", "resources.hardware.container_capture", "--weights-dir", weights_dir]
+    command = [settings.python, "-m", "resources.hardware.container_capture", "--weights-dir", weights_dir,
+               "--model-dir", engine_model_dir(deployment)]
     if replay_file:
         volumes[replay_file] = {"bind": REPLAY_PATH, "mode": "ro"}
         command += ["--replay", REPLAY_PATH]
@@ -139,3 +148,11 @@ def report_from_recording(recording: dict, engine: str) -> HardwareReport:
     """The report the capture saw, rebuilt here by replaying its NVML answers."""
     host = HostFacts.from_dict({**recording["host_facts"], "engine": engine})
     return collect_hardware_report(nvml=ReplayNvml(recording), host=host)
+
+
+def capture_from_recording(recording: dict, engine: str):
+    from resources.runtime.values import HardwareCapture
+
+    config = recording.get("model_config")
+    return HardwareCapture(report_from_recording(recording, engine), weights_present=config is not None,
+                           model_config=config)

@@ -127,9 +127,10 @@ class DockerRuntime(Runtime):
 
     def capture_hardware(self, on_line: Log = _quiet):
         """The engine host's report, read there by a short-lived capture container
-        (``resources/runtime/docker/capture.py``): its GPUs, memory, disk and name, not this machine's."""
+        (``resources/runtime/docker/capture.py``): its GPUs, memory, disk and name, not this machine's,
+        and the model's config.json when the weights are on that host already."""
         from resources.runtime.docker.capture import (
-            capture_container_kwargs, capture_image, engine_weights_dir, report_from_recording, run_capture,
+            capture_container_kwargs, capture_from_recording, capture_image, engine_weights_dir, run_capture,
         )
 
         image = capture_image(self.deployment)
@@ -139,7 +140,7 @@ class DockerRuntime(Runtime):
             recording = run_capture(client, capture_container_kwargs(self.deployment, image, engine_weights_dir(self.deployment)))
         finally:
             client.close()
-        return report_from_recording(recording, engine_address(self.settings.engine).url)
+        return capture_from_recording(recording, engine_address(self.settings.engine).url)
 
     def gpu_host(self) -> str:
         engine = self.settings.engine or os.environ.get("DOCKER_HOST")
