@@ -24,8 +24,9 @@ from resources.hardware.snapshot import HardwareSnapshot
         AssetCheckSpec("preflight_warnings", asset="hardware_report",
                        description="Host RAM, PCIe links, swap and /dev/shm: recorded, not blocking."),
     ],
-    description="The host's GPUs (from NVML), driver, links, RAM, swap, disk and /dev/shm, with a "
-    "fingerprint of the stable facts that every result row carries; then the pre-flight gates.",
+    description="The serving host's GPUs (from NVML), driver, links, RAM, swap, /dev/shm and the disk where "
+    "the weights land, read on that host (a capture container on a Docker engine), with a fingerprint of the "
+    "stable facts that every result row carries; then the pre-flight gates on the deployment's own GPUs.",
 )
 def hardware_report(context: AssetExecutionContext, deployments: DeploymentCatalog, results_db: ResultsDatabase):
     deployment = deployments.get(context.partition_key)
