@@ -18,7 +18,10 @@ def print_plan(partition: str) -> int:
     if partition not in deployments:
         print(f"no deployment '{partition}'; available: {', '.join(deployments)}", file=sys.stderr)
         return 2
-    print(runtime_for(deployments[partition]).plan(), end="")
+    from resources.config.pins import plan_lines
+
+    deployment = deployments[partition]
+    print("".join(f"{line}\n" for line in plan_lines(deployment)) + runtime_for(deployment).plan(), end="")
     return 0
 
 

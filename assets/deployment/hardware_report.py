@@ -8,11 +8,10 @@ from dagster import (
 
 from assets.partitions import deployment_partitions
 from resources.dagster_resources import DeploymentCatalog, ResultsDatabase
-from resources.config.eval_home import models_dir
+from resources.config.pins import refuse_unpinned
 from resources.hardware.gates import evaluate_gates
 from resources.hardware.requirements import gate_requirements
 from resources.hardware.snapshot import HardwareSnapshot
-from resources.weights.fetch import weights_present_locally
 
 
 @asset(
@@ -25,14 +24,16 @@ from resources.weights.fetch import weights_present_locally
         AssetCheckSpec("preflight_warnings", asset="hardware_report",
                        description="Host RAM, PCIe links, swap and /dev/shm: recorded, not blocking."),
     ],
-    description="The host's GPUs (from NVML), driver, links, RAM, swap, disk and /dev/shm, with a "
-    "fingerprint of the stable facts that every result row carries; then the pre-flight gates.",
+    description="The serving host's GPUs (from NVML), driver, links, RAM, swap, /dev/shm and the disk where "
+    "the weights land, read on that host (a capture container on a Docker engine), with a fingerprint of the "
+    "stable facts that every result row carries; then the pre-flight gates on the deployment's own GPUs.",
 )
 def hardware_report(context: AssetExecutionContext, deployments: DeploymentCatalog, results_db: ResultsDatabase):
-    from resources.hardware.report import collect_hardware_report
-
     deployment = deployments.get(context.partition_key)
-    report = collect_hardware_report(weights_dir=models_dir())
+    refuse_unpinned(deployment)  # before anything is measured, pulled or downloaded
+    runtime = deployments.runtime(context.partition_key)
+    captured = runtime.capture_hardware(context.log.info)  # on the host that will serve
+    report = captured.report
     facts = report.as_dict()
     results_db.store().record_hardware_report(
         context.run.run_id, context.partition_key, report.fingerprint, report.nvidia_driver_present,
@@ -44,9 +45,9 @@ def hardware_report(context: AssetExecutionContext, deployments: DeploymentCatal
         f"{'a GPU' if deployment.needs_gpu else 'no GPU'}"
     )
     # The partition's own kept server (reused below) is not a stranger on its GPUs.
-    own_pids = deployments.runtime(context.partition_key).own_pids() if deployment.needs_gpu else []
-    gates = evaluate_gates(report, replace(gate_requirements(
-        deployment, weights_present_locally(deployment.model_name, deployment.model)), ignore_pids=own_pids))
+    own_pids = runtime.own_pids() if deployment.needs_gpu else []
+    requirements = gate_requirements(deployment, captured.weights_present, model_config=captured.model_config)
+    gates = evaluate_gates(report, replace(requirements, ignore_pids=own_pids))
     blocking = [g for g in gates if g.severity == "ERROR"]
     warnings = [g for g in gates if g.severity == "WARN"]
     for gate in gates:

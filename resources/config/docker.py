@@ -92,6 +92,14 @@ class BuildImage(_Strict):
     build: BuildSpec
 
 
+class EngineTls(_Strict):
+    """Client certificates for a ``tcp://`` engine, as ``docker --tlsverify`` uses them."""
+
+    ca_cert: str = Field(description="the CA that signed the engine's certificate (ca.pem)")
+    client_cert: str = Field(description="this client's certificate (cert.pem)")
+    client_key: str = Field(description="this client's private key (key.pem)")
+
+
 class DockerSettings(_Strict):
     """How the ``docker`` runtime gets its image and runs vLLM's container."""
 
@@ -99,7 +107,17 @@ class DockerSettings(_Strict):
         None, description="Docker Engine: unix:///var/run/docker.sock, tcp://host:2376, ssh://user@gpu-node; "
         "default: DOCKER_HOST, else the local socket"
     )
+    tls: EngineTls | None = Field(
+        None, description="for a tcp:// engine: the CA and client certificate it is reached with (TLS, verified)"
+    )
+    insecure: bool = Field(
+        False, description="allow a tcp:// engine without TLS: anyone who reaches its port controls the host"
+    )
     image: PullImage | BuildImage
+    capture_image: str | None = Field(
+        None, description="the pinned image (with python3) the hardware capture runs in on the engine; default: "
+        "the deployment's vLLM image, or the BASE_IMAGE build argument of a built one"
+    )
     gpus: Literal["all"] | tuple[int, ...] = Field(
         "all", description="GPU device request: all, or a list of indices (ignored for device: cpu)"
     )
@@ -133,6 +151,14 @@ class DockerSettings(_Strict):
             raise ValueError(f"'{value}' is not a Docker Engine address; use unix://, tcp:// or ssh://")
         return value
 
+    @field_validator("capture_image")
+    @classmethod
+    def _capture_image_pinned(cls, value: str | None) -> str | None:
+        problem = pinned_image_problem(value) if value else None
+        if problem:
+            raise ValueError(problem)
+        return value
+
     @field_validator("shm_size")
     @classmethod
     def _shm(cls, value: str | None) -> str | None:
@@ -149,6 +175,20 @@ class DockerSettings(_Strict):
                     len(parts) == 3 and parts[2] not in ("ro", "rw")):
                 raise ValueError(f"'{volume}' is not HOST_PATH:CONTAINER_PATH[:ro|rw] with absolute paths")
         return value
+
+    @model_validator(mode="after")
+    def _tcp_needs_tls(self) -> "DockerSettings":
+        # A Docker Engine's API is root on its host: over plain tcp:// anyone on the network
+        # could start containers there, and nothing proves the engine is the one meant.
+        tcp = bool(self.engine and self.engine.startswith("tcp://"))
+        if tcp and self.tls is None and not self.insecure:
+            raise ValueError(
+                f"engine {self.engine} is plain tcp://: set tls: {{ca_cert, client_cert, client_key}} "
+                "(the engine started with --tlsverify), or insecure: true to accept an unauthenticated engine"
+            )
+        if self.tls is not None and not tcp:
+            raise ValueError("tls applies to a tcp:// engine only; ssh:// and unix:// are secured by their transport")
+        return self
 
     @model_validator(mode="after")
     def _gpus(self) -> "DockerSettings":

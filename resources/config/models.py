@@ -22,6 +22,10 @@ VLLM_DTYPES = ("auto", "half", "float16", "bfloat16", "float", "float32")
 KV_CACHE_DTYPES = ("auto", "bfloat16", "fp8", "fp8_e4m3", "fp8_e5m2", "fp8_inc", "fp8_ds_mla")
 _SIZE = re.compile(r"^\d+(\.\d+)?[KMGT]?i?B?$", re.IGNORECASE)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# What a config writes where a commit could not be pinned yet: unmistakable for a commit, shown as
+# unpinned by `plan`, refused by a run (resources/config/pins.py says how to find the commit).
+UNPINNED = "UNPINNED"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 class StrictModel(BaseModel):
@@ -35,7 +39,9 @@ class ModelConfig(StrictModel):
 
     source: Literal["generated", "huggingface", "local"]
     repo: str | None = Field(None, description="Hugging Face repo id, for source huggingface")
-    revision: str | None = Field(None, description="commit sha or tag, required for huggingface")
+    revision: str | None = Field(
+        None, description=f"commit sha or tag, required for huggingface; {UNPINNED} until the commit is known"
+    )
     path: str | None = Field(None, description="folder with config.json, for source local")
     shape: str | None = Field(
         None, description="for source generated: a real checkpoint's architecture to generate with random "
@@ -165,6 +171,12 @@ class RuntimeConfig(StrictModel):
             raise ValueError(f"the 'docker' block only applies to runtime kind docker, not {self.kind}")
         if self.api_key_env is not None and not _ENV_NAME.match(self.api_key_env):
             raise ValueError("'api_key_env' is the NAME of an environment variable, e.g. VLLM_API_KEY")
+        if self.kind != "external" and self.api_key_env is None and not (
+                self.host in LOOPBACK_HOSTS or self.host.startswith("127.")):
+            raise ValueError(
+                f"host {self.host} publishes the server beyond this machine: set api_key_env (the variable "
+                "holding the key clients must send), or bind to 127.0.0.1"
+            )
         return self
 
 
@@ -303,6 +315,18 @@ class Deployment(StrictModel):
                 f"model '{self.model_name}' needs {', '.join(missing)} for a GPU deployment: the "
                 "pre-flight gate checks that weights and KV cache fit before anything is downloaded"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _scenarios_fit_max_model_len(self) -> "Deployment":
+        # vLLM rejects every request longer than max_model_len: the scenario would measure only errors.
+        limit = self.params.max_model_len
+        too_long = [s for s in self.spec.benchmarks if limit and s.input_len + s.output_len > limit]
+        if too_long:
+            raise ValueError("; ".join(
+                f"benchmark scenario '{s.name}': input_len {s.input_len} + output_len {s.output_len} = "
+                f"{s.input_len + s.output_len} tokens exceeds max_model_len {limit} of parameter set "
+                f"'{self.params_name}': shorten the scenario or raise max_model_len" for s in too_long))
         return self
 
     @model_validator(mode="after")

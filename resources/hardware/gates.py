@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
-from resources.hardware.report import GpuFacts, HardwareReport
+from resources.hardware.report import GpuFacts, GpuProcess, HardwareReport
 
 GIB = 2**30
 MIB = 2**20
@@ -26,7 +26,7 @@ DEFAULT_RUNTIME_OVERHEAD_BYTES = 2 * GIB
 class GateRequirements:
     weights_bytes: int  # all weights, summed over the checkpoint's files
     kv_bytes_per_token: int  # 2 (K and V) * layers * kv_heads * head_dim * bytes per element
-    max_model_len: int
+    max_model_len: int | None  # None: neither the parameter set nor the model's config.json gives it
     tensor_parallel_size: int = 1
     gpu_memory_utilization: float = 0.90
     gpu_ids: list[int] | None = None  # None: the first tensor_parallel_size GPUs
@@ -41,6 +41,7 @@ class GateRequirements:
     disk_bytes_needed: int | None = None  # None: the weights plus 10 %
     runtime_overhead_bytes_per_gpu: int = DEFAULT_RUNTIME_OVERHEAD_BYTES
     ignore_pids: list[int] = field(default_factory=list)  # our own service, when reused
+    params_file: str = "the parameter set"  # where max_model_len is set, for the verdict's fix
 
 
 @dataclass(frozen=True)
@@ -98,22 +99,23 @@ def driver_version_gate(report: HardwareReport, req: GateRequirements) -> GateRe
 def gpu_count_gate(report: HardwareReport, req: GateRequirements) -> GateResult:
     tp, have = req.tensor_parallel_size, len(report.gpus)
     meta = {"tensor_parallel_size": tp, "gpus_on_host": have, "gpu_ids": req.gpu_ids}
-    if req.gpu_ids is not None:
-        missing = [i for i in req.gpu_ids if i >= have]
-        if missing:
-            return GateResult("gpu_count", False, "ERROR",
-                              f"gpu_ids {missing} do not exist: this host has {have} GPU(s) "
-                              f"(0-{have - 1}); pick gpu_ids among them", meta)
-        if len(req.gpu_ids) < tp:
-            return GateResult("gpu_count", False, "ERROR",
-                              f"tensor_parallel_size {tp} needs {tp} GPUs but gpu_ids names "
-                              f"{len(req.gpu_ids)}: name {tp} GPUs or lower tensor_parallel_size",
-                              meta)
     if have < tp:
         return GateResult("gpu_count", False, "ERROR",
                           f"tensor_parallel_size {tp} needs {tp} GPUs, this host has {have}: "
                           f"run on a host with >= {tp} GPUs or lower tensor_parallel_size "
                           "(each GPU then holds a larger share of the weights)", meta)
+    if req.gpu_ids is not None:
+        missing = [i for i in req.gpu_ids if i >= have]
+        if missing:
+            return GateResult("gpu_count", False, "ERROR",
+                              f"the deployment is pinned to GPUs {req.gpu_ids} (runtime.docker.gpus or "
+                              f"CUDA_VISIBLE_DEVICES) but {missing} do not exist: this host has {have} "
+                              f"GPU(s) (0-{have - 1}); pin GPUs among them", meta)
+        if len(req.gpu_ids) < tp:
+            return GateResult("gpu_count", False, "ERROR",
+                              f"tensor_parallel_size {tp} needs {tp} GPUs but the deployment is pinned "
+                              f"to {len(req.gpu_ids)}: pin {tp} GPUs or lower tensor_parallel_size",
+                              meta)
     return GateResult("gpu_count", True, "ERROR",
                       f"{tp} GPU(s) needed for tensor_parallel_size {tp}, {have} on this host",
                       meta)
@@ -124,6 +126,12 @@ def gpu_memory_gate(report: HardwareReport, req: GateRequirements) -> GateResult
     if not gpus:
         return GateResult("gpu_memory", False, "ERROR",
                           "no GPU memory size known for the selected GPUs: cannot check fit")
+    if req.max_model_len is None:
+        return GateResult("gpu_memory", False, "ERROR",
+                          f"max_model_len is not set in {req.params_file} and the model's config.json "
+                          "(max_position_embeddings, which vLLM would use) is not at hand yet: set "
+                          f"max_model_len in {req.params_file} so the KV cache can be checked before "
+                          "the weights are downloaded", {"max_model_len": None})
     smallest = min(gpus, key=lambda g: g.memory_total_mib)
     total = smallest.memory_total_mib * MIB
     tp = req.tensor_parallel_size
@@ -165,10 +173,15 @@ def gpu_memory_gate(report: HardwareReport, req: GateRequirements) -> GateResult
     return GateResult("gpu_memory", False, "ERROR", f"does not fit on {where}: {advice}", meta)
 
 
+def foreign_processes(gpu: GpuFacts, ignore_pids: list[int]) -> list[GpuProcess]:
+    """Compute processes on ``gpu`` that are not the deployment's own server."""
+    return [p for p in gpu.compute_processes or [] if p.pid not in ignore_pids]
+
+
 def gpu_idle_gate(report: HardwareReport, req: GateRequirements) -> GateResult:
     problems, meta = [], {}
     for gpu in _selected_gpus(report, req):
-        foreign = [p for p in gpu.compute_processes or [] if p.pid not in req.ignore_pids]
+        foreign = foreign_processes(gpu, req.ignore_pids)
         # vLLM needs gpu_memory_utilization of the total free when it starts.
         allowed_mib = (1 - req.gpu_memory_utilization) * (gpu.memory_total_mib or 0)
         # The deployment's own kept server holds its share by design: only the rest counts.
@@ -185,7 +198,8 @@ def gpu_idle_gate(report: HardwareReport, req: GateRequirements) -> GateResult:
                             f"{req.gpu_memory_utilization} leaves")
     if problems:
         return GateResult("gpu_idle", False, "ERROR",
-                          "; ".join(problems) + ": stop those processes, choose other gpu_ids, "
+                          "; ".join(problems) + ": stop those processes, pin other GPUs (runtime.docker.gpus, "
+                          "CUDA_VISIBLE_DEVICES), "
                           "or lower gpu_memory_utilization", meta)
     return GateResult("gpu_idle", True, "ERROR", "selected GPUs are free of other work", meta)
 
@@ -279,11 +293,14 @@ GATE_SEVERITY = {gate: "ERROR" for gate in GPU_GATES + HOST_GATES} | {
     pcie_link_gate: "WARN", host_ram_gate: "WARN", swap_gate: "WARN", shm_gate: "WARN"}
 
 
+def selected_gpus(report: HardwareReport, gpu_ids: list[int]) -> list[GpuFacts]:
+    by_index = {g.index: g for g in report.gpus}
+    return [by_index[i] for i in gpu_ids if i in by_index]
+
+
 def _selected_gpus(report: HardwareReport, req: GateRequirements) -> list[GpuFacts]:
     # With fewer GPUs than tensor_parallel_size the other gates still judge the ones there.
-    ids = req.gpu_ids if req.gpu_ids is not None else range(req.tensor_parallel_size)
-    by_index = {g.index: g for g in report.gpus}
-    return [by_index[i] for i in ids if i in by_index]
+    return selected_gpus(report, req.gpu_ids if req.gpu_ids is not None else list(range(req.tensor_parallel_size)))
 
 
 def _version(text: str) -> tuple[int, ...]:

@@ -8,6 +8,7 @@ its NVML answers and a replayed report comes out identical.
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -28,13 +29,27 @@ class HostFacts:
     weights_dir_total_bytes: int | None
     shm_total_bytes: int | None
     shm_free_bytes: int | None
+    # Which host these are and how they were read: None in recordings made before they were kept.
+    hostname: str | None = None
+    engine: str | None = None  # the Docker Engine whose capture container read them; None: read here
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Facts not known are left out, so a recording made before they existed round-trips unchanged.
+        return {key: value for key, value in asdict(self).items()
+                if not (key in _OPTIONAL and value is None)}
+
+    @property
+    def where(self) -> str:
+        """The host named for a reader: its name, and the engine it was reached through."""
+        name = self.hostname or "unknown host"
+        return f"{name} (through the Docker Engine at {self.engine})" if self.engine else f"{name} (this machine)"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HostFacts:
         return cls(**data)
+
+
+_OPTIONAL = ("hostname", "engine")
 
 
 def default_weights_dir() -> Path:
@@ -65,6 +80,7 @@ def read_host_facts(weights_dir: Path | None = None, proc: Path = Path("/proc"),
         weights_dir_total_bytes=disk_total,
         shm_total_bytes=shm_total,
         shm_free_bytes=shm_free,
+        hostname=socket.gethostname(),
     )
 
 

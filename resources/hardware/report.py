@@ -81,7 +81,7 @@ class HardwareReport:
     host: HostFacts
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "host": self.host.as_dict()}
 
     @property
     def fingerprint(self) -> str:
@@ -98,6 +98,8 @@ class HardwareReport:
             "pairs": [[p.gpu_a, p.gpu_b, p.common_ancestor, p.nvlink_p2p]
                       for p in self.gpu_pairs],
         }
+        if self.host.hostname:  # results from two hosts are never one history, however alike
+            stable["host"] = self.host.hostname
         digest = hashlib.sha256(json.dumps(stable, sort_keys=True).encode())
         return digest.hexdigest()[:16]
 
@@ -277,7 +279,8 @@ def _host_table(host: HostFacts) -> list[str]:
     swap = NA if host.swap_total_bytes is None else (
         "none" if host.swap_total_bytes == 0 else
         f"{_gib(host.swap_total_bytes)} ({_gib(host.swap_free_bytes)} free)")
-    return _table("Host", ["fact", "value"], [
+    where = [["host", host.where]] if host.hostname or host.engine else []
+    return _table("Host", ["fact", "value"], where + [
         ["CPU", f"{_na(host.cpu_model)}, {_na(host.cpu_count)} CPUs ({_na(host.cpus_usable)} usable)"],
         ["RAM", f"{_gib(host.mem_total_bytes)} ({_gib(host.mem_available_bytes)} available)"],
         ["swap", swap],

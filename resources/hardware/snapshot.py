@@ -11,9 +11,10 @@ class HardwareSnapshot:
     nvidia_driver_present: bool
     facts: dict = field(default_factory=dict)  # the report as a dict (GPUs, driver, host), as stored in DuckDB
 
-    def gpus_used(self, count: int) -> list[dict]:
-        """The first ``count`` GPUs of the report: the ones a deployment of that size occupies."""
-        return list((self.facts.get("gpus") or [])[:count])
+    def gpus_used(self, gpu_ids: list[int]) -> list[dict]:
+        """The report's facts of the GPUs a deployment occupies (``requirements.used_gpu_ids``)."""
+        by_index = {gpu.get("index"): gpu for gpu in self.facts.get("gpus") or []}
+        return [by_index[i] for i in gpu_ids if i in by_index]
 
     @property
     def driver_version(self) -> str | None:

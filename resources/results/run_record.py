@@ -7,6 +7,7 @@ from datetime import datetime
 
 from resources.benchmark.command import LoadPoint
 from resources.config.models import Deployment
+from resources.hardware.requirements import used_gpu_ids
 from resources.hardware.snapshot import HardwareSnapshot
 from resources.runtime.values import ImageInfo, ServiceInfo
 from resources.weights.fetch import Weights
@@ -16,7 +17,7 @@ def run_row(*, run_id: str, deployment: Deployment, started_at: datetime, finish
             status: str, git_sha: str, hardware: HardwareSnapshot, image: ImageInfo, weights: Weights,
             service: ServiceInfo) -> dict:
     """Everything that identifies what produced the run's numbers."""
-    used = hardware.gpus_used(deployment.params.tensor_parallel_size) if deployment.needs_gpu else []
+    used = hardware.gpus_used(used_gpu_ids(deployment))
     return {
         "run_id": run_id, "partition": deployment.key, "started_at": started_at, "finished_at": finished_at,
         "status": status, "git_sha": git_sha, "model_id": weights.model_id,

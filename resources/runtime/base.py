@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from resources.config.models import Deployment
-from resources.runtime.values import ImageInfo, ServiceInfo
+from resources.runtime.values import HardwareCapture, ImageInfo, ServiceInfo
 
 Log = Callable[[str], None]
 
@@ -60,6 +60,17 @@ class Runtime(ABC):
         """Host pids of the deployment's running server, which the idle-GPU gate must not count as a
         stranger. Never raises: nothing found is an empty list."""
         return []
+
+    def capture_hardware(self, on_line: Log = _quiet) -> HardwareCapture:
+        """The host that will serve, measured there: its hardware report (GPUs, memory, swap,
+        /dev/shm, free space where the weights land) and whether the weights are there. Here: this machine."""
+        from resources.hardware.report import collect_hardware_report
+        from resources.weights.fetch import cached_model_config, weights_landing_dir, weights_present_locally
+
+        deployment = self.deployment
+        return HardwareCapture(collect_hardware_report(weights_dir=weights_landing_dir(deployment)),
+                               weights_present=weights_present_locally(deployment.model_name, deployment.model),
+                               model_config=cached_model_config(deployment))
 
     def gpu_host(self) -> str:
         """The host whose GPUs this deployment occupies: the value of the ``gpu_host`` run tag."""

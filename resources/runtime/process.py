@@ -51,6 +51,10 @@ def server_env(runtime) -> dict[str, str]:
     config names. vLLM reads ``VLLM_API_KEY`` itself, so the key never appears on a command line,
     in a process listing or in the config hash."""
     env = dict(runtime.env)
+    if "CUDA_VISIBLE_DEVICES" in env:
+        # CUDA numbers GPUs fastest first unless told otherwise; NVML, the gates and docker's
+        # --gpus number them by PCI bus: make CUDA_VISIBLE_DEVICES mean the GPUs the gates judged.
+        env.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
     if runtime.api_key_env:
         key = os.environ.get(runtime.api_key_env)
         if not key:
@@ -228,6 +232,7 @@ class ProcessRuntime(Runtime):
             # The benchmark runs the local `vllm bench serve`: start its worker now, so that it
             # imports vLLM while the server starts instead of after (measured: 5-8 s less per cold
             # run on 2 cores; beside a reused server it would only compete with the smoke test).
+            self.refuse_foreign_gpu_work()
             worker.prewarm()
             smoke_client.prewarm()  # the OpenAI client's import, likewise
             env = server_env(runtime)
@@ -250,6 +255,29 @@ class ProcessRuntime(Runtime):
             # cache loads silently).
             compile_cache=reading.compile_cache or (folder_state if startup_s is not None else None), cold_start=cold_start and startup_s is not None,
             kv_cache_tokens=reading.kv_cache_tokens, max_concurrency=reading.max_concurrency, pid=state.pid)
+
+    def refuse_foreign_gpu_work(self, nvml=None) -> None:
+        """Refuses to start beside another process on the deployment's GPUs, as the docker runtime
+        refuses beside another container: a run launched outside the queue (``dagster job execute``)
+        must not share a GPU. ``nvml``: where to read the GPUs (default the driver; a replay in tests)."""
+        if not self.deployment.needs_gpu:
+            return
+        from resources.hardware.gates import foreign_processes, selected_gpus
+        from resources.hardware.report import collect_hardware_report
+        from resources.hardware.requirements import used_gpu_ids
+
+        report = collect_hardware_report(nvml=nvml)
+        if not report.nvidia_driver_present:
+            return  # nothing to share; the nvidia_driver gate has said why this cannot run
+        own = self.own_pids()
+        busy = [f"GPU {gpu.index}: " + ", ".join(f"pid {p.pid} ({p.used_memory_mib} MiB)" for p in procs)
+                for gpu in selected_gpus(report, used_gpu_ids(self.deployment))
+                if (procs := foreign_processes(gpu, own))]
+        if busy:
+            raise ServiceStartError(
+                f"refusing to start '{self.deployment.key}': its GPUs run other work ({'; '.join(busy)}). "
+                "Only one service may hold a GPU; stop that work first, or pin other GPUs with "
+                "CUDA_VISIBLE_DEVICES in runtime.env")
 
     def run_benchmark(self, service: ServiceInfo, bench_args: list[str], result_path: Path,
                       on_line: Log = _quiet, env: dict[str, str] | None = None, context=None) -> dict:

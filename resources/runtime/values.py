@@ -62,3 +62,13 @@ class ServiceInfo:
     max_concurrency: float | None = None
     pid: int | None = None
     container: ContainerInfo | None = None
+
+
+@dataclass(frozen=True)
+class HardwareCapture:
+    """What the serving host said about itself: its hardware report, whether the model's weights
+    are there already (the disk gate then counts nothing), and their config.json if so."""
+
+    report: object  # resources.hardware.report.HardwareReport (imported lazily: it loads NVML's binding)
+    weights_present: bool
+    model_config: dict | None = None

@@ -87,6 +87,13 @@ def weights_present_locally(model_name: str, model: ModelConfig, hf_cache_dir: P
 
 def _from_hub(model_name: str, model: ModelConfig, cache_dir: Path | None, offline: bool | None) -> Weights:
     from huggingface_hub import snapshot_download
+
+    from resources.config.models import UNPINNED
+
+    if model.revision == UNPINNED:
+        raise WeightsError(
+            f"model '{model_name}': revision is {UNPINNED}; find the commit with `git ls-remote "
+            f"https://huggingface.co/{model.repo} refs/heads/main` and write it in configs/models/{model_name}.yaml")
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     if offline is None:
@@ -108,6 +115,42 @@ def _from_hub(model_name: str, model: ModelConfig, cache_dir: Path | None, offli
     folder = Path(path)
     # The snapshot folder is named after the resolved commit: that is the pinned identity.
     return Weights(folder, model.repo, "huggingface", folder.name, _size(folder))
+
+
+def weights_landing_dir(deployment: Deployment) -> Path:
+    """The folder whose disk the weights fill: the Hugging Face cache for hub models (where
+    ``snapshot_download`` writes), the configured folder for local ones, EVAL_HOME/models for the
+    generated one. On a remote engine's host, ``runtime.docker.weights_path`` says it instead."""
+    model = deployment.model
+    if model.source == "huggingface":
+        from huggingface_hub.constants import HF_HUB_CACHE
+
+        return Path(HF_HUB_CACHE)
+    if model.source == "local":
+        return Path(model.path).expanduser()
+    return models_dir()
+
+
+def cached_model_config(deployment: Deployment, hf_cache_dir: Path | None = None) -> dict | None:
+    """The model's config.json when it is on this machine already (never downloads), else None."""
+    import json
+
+    model = deployment.model
+    if model.source == "huggingface":
+        from resources.config.models import UNPINNED
+
+        if model.revision == UNPINNED:
+            return None
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(model.repo, "config.json", cache_dir=hf_cache_dir, revision=model.revision)
+        path = Path(found) if isinstance(found, str) else None
+    else:
+        path = Path(planned_weights_path(deployment)) / "config.json"
+    try:
+        return json.loads(path.read_text()) if path else None
+    except (OSError, ValueError):
+        return None
 
 
 def planned_weights_path(deployment: Deployment) -> str:

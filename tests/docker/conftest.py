@@ -47,3 +47,22 @@ def base_image(docker_client) -> str:
         _require(made.returncode == 0, f"base image {BASE_IMAGE} missing and could not be made: "
                  f"{(made.stderr or made.stdout).strip()[-500:]}")
     return BASE_IMAGE
+
+
+@pytest.fixture(scope="session")
+def gpu_host_engine(base_image):
+    """A client of the second engine (tests/docker/start_gpu_host_engine.sh, which .ci/run calls)."""
+    from resources.runtime.docker.engine import connect, engine_available
+    from tests.docker.gpu_host import ENGINE, START_SCRIPT, TLS, TLS_DIR
+
+    _require(Path(TLS.ca_cert).is_file(), f"no GPU host engine: no certificates in {TLS_DIR}; run "
+             f"{START_SCRIPT} (as root: it makes a network namespace, as .ci/run does)")
+    available, why = engine_available(ENGINE, tls=TLS)
+    _require(available, f"no GPU host engine: {why}; run {START_SCRIPT} (as .ci/run does)")
+    client = connect(ENGINE, tls=TLS)
+    try:
+        client.images.get(base_image)
+    except Exception:
+        _require(False, f"the GPU host engine lacks {base_image}: run {START_SCRIPT}, which copies it there")
+    yield client
+    client.close()

@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+MIN_API_VERSION = "1.24"  # only for the first request, which asks the engine for its own
 
 
 class EngineUnavailable(RuntimeError):
@@ -36,15 +37,22 @@ def engine_address(configured: str | None) -> EngineAddress:
     return EngineAddress(DEFAULT_SOCKET, "default")
 
 
-def connect(configured: str | None = None, timeout_s: float = 600):
-    """A docker SDK client for the engine, checked with a ping."""
+def connect(configured: str | None = None, timeout_s: float = 600, tls=None):
+    """A docker SDK client for the engine, checked with a ping.
+
+    ``tls``: the deployment's ``runtime.docker.tls`` (CA and client certificate) for a tcp://
+    engine: the engine's certificate is verified against the CA and it checks ours."""
     import docker
     import docker.errors
+    import docker.tls
 
     address = engine_address(configured)
     try:
-        client = docker.DockerClient(base_url=address.url, timeout=int(timeout_s),
-                                     use_ssh_client=address.url.startswith("ssh://"))
+        if tls is None:
+            client = docker.DockerClient(base_url=address.url, timeout=int(timeout_s),
+                                         use_ssh_client=address.url.startswith("ssh://"))
+        else:
+            client = _tls_client(address.url, tls, timeout_s)
         client.ping()
     except (docker.errors.DockerException, OSError) as exc:
         hint = ("is dockerd running, and may this user open its socket?" if address.is_local else
@@ -56,10 +64,26 @@ def connect(configured: str | None = None, timeout_s: float = 600):
     return client
 
 
-def engine_available(configured: str | None = None) -> tuple[bool, str]:
+def _tls_client(url: str, tls, timeout_s: float):
+    """A client that verifies the engine against the config's CA and presents its certificate.
+
+    requests lets REQUESTS_CA_BUNDLE (set on many machines) override a session's CA per request,
+    so the engine's private CA would be ignored: the session must not read the environment, which
+    is also why the API version is asked only after that is turned off."""
+    import docker
+    import docker.tls
+
+    config = docker.tls.TLSConfig(client_cert=(tls.client_cert, tls.client_key), ca_cert=tls.ca_cert, verify=True)
+    client = docker.DockerClient(base_url=url, timeout=int(timeout_s), tls=config, version=MIN_API_VERSION)
+    client.api.trust_env = False
+    client.api._version = client.api.version(api_version=False)["ApiVersion"]
+    return client
+
+
+def engine_available(configured: str | None = None, tls=None) -> tuple[bool, str]:
     """(True, version) when the engine answers, else (False, why): for tests that need one."""
     try:
-        client = connect(configured, timeout_s=10)
+        client = connect(configured, timeout_s=10, tls=tls)
     except EngineUnavailable as exc:
         return False, str(exc)
     try:

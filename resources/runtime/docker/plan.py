@@ -23,8 +23,12 @@ CONFIG_HASH_PLACEHOLDER = "<config-hash>"
 SEED_PLACEHOLDER = "<per-run-seed>"
 
 
-def _with_engine(argv: list[str], engine: str | None) -> list[str]:
-    return [argv[0], "-H", engine, *argv[1:]] if engine else argv
+def _with_engine(argv: list[str], engine: str | None, tls=None) -> list[str]:
+    if not engine:
+        return argv
+    verify = ["--tlsverify", "--tlscacert", tls.ca_cert, "--tlscert", tls.client_cert,
+              "--tlskey", tls.client_key] if tls else []
+    return [argv[0], "-H", engine, *verify, *argv[1:]]
 
 
 def build_argv(deployment: Deployment, config_root: Path) -> list[str]:
@@ -43,6 +47,7 @@ def render_plan(deployment: Deployment, config_root: Path) -> str:
     settings = docker_settings(deployment)
     runtime = deployment.runtime
     engine = settings.engine
+    tls = settings.tls
     address = engine_address(engine)
     name = container_name(deployment.key)
     out = [
@@ -50,15 +55,16 @@ def render_plan(deployment: Deployment, config_root: Path) -> str:
         "# nothing has been run; secrets appear as \"$NAME\", read from the environment when the pipeline runs",
         "",
     ]
+    out += _capture_lines(deployment)
     if isinstance(settings.image, BuildImage):
         argv = build_argv(deployment, config_root)
         image = argv[argv.index("-t") + 1]
         out += ["# 1. image: built from configs/ (skipped when an image with this context hash exists)",
-                shell_join(_with_engine(argv, engine))]
+                shell_join(_with_engine(argv, engine, tls))]
     else:
         image = settings.image.pull
         out += ["# 1. image: pinned, pulled when the engine does not have it; its repo digest is recorded",
-                shell_join(_with_engine(["docker", "pull", image], engine))]
+                shell_join(_with_engine(["docker", "pull", image], engine, tls))]
     model = deployment.model
     weights = planned_weights_path(deployment)
     identity = f"{model.repo} at revision {model.revision}" if model.source == "huggingface" else model.source
@@ -66,8 +72,8 @@ def render_plan(deployment: Deployment, config_root: Path) -> str:
 
     spec = render_container_spec(deployment, image, weights, CONFIG_HASH_PLACEHOLDER)
     out += ["", "# 3. service: reused when a healthy container with the same config hash runs; else replaced",
-            shell_join(_with_engine(["docker", "rm", "-f", name], engine)),
-            shell_join(_with_engine(docker_run_argv(spec), engine)),
+            shell_join(_with_engine(["docker", "rm", "-f", name], engine, tls)),
+            shell_join(_with_engine(docker_run_argv(spec), engine, tls)),
             f"# then wait for GET http://{'127.0.0.1' if runtime.host == '0.0.0.0' else runtime.host}:"
             f"{runtime.port}/health (start-up timeout {runtime.startup_timeout_s:g} s), following docker logs {name}"]
 
@@ -82,14 +88,28 @@ def render_plan(deployment: Deployment, config_root: Path) -> str:
             if not isinstance(scenario.seed, int):
                 args[args.index("--seed") + 1] = SEED_PLACEHOLDER
             out.append(f"# {point.name}")
-            out.append(shell_join(_with_engine(_bench_argv(settings, spec, name, secret, args), engine)))
+            out.append(shell_join(_with_engine(_bench_argv(settings, spec, name, secret, args), engine, tls)))
 
     out += ["", f"# 5. teardown: {runtime.teardown}"]
     if runtime.teardown == "stop":
-        out.append(shell_join(_with_engine(["docker", "rm", "-f", name], engine)))
+        out.append(shell_join(_with_engine(["docker", "rm", "-f", name], engine, tls)))
     else:
         out.append(f"# the container keeps running for the next run; stop it with: docker rm -f {name}")
     return "\n".join(out) + "\n"
+
+
+def _capture_lines(deployment: Deployment) -> list[str]:
+    from resources.runtime.docker.capture import CaptureError, capture_image, engine_weights_dir
+    from resources.runtime.docker.spec import gpus_flag
+
+    try:
+        image = capture_image(deployment)
+    except CaptureError as exc:
+        return [f"# 0. hardware report: cannot run: {exc}", ""]
+    gpus = " ".join(gpus_flag(docker_settings(deployment).gpus if deployment.needs_gpu else None)) or "no GPU"
+    return [f"# 0. hardware report: a capture container of {image} on the engine ({gpus}, no network, the host's",
+            f"#    root read-only) reads the GPUs, memory, /dev/shm and the disk at {engine_weights_dir(deployment)};"
+            " then it is removed", ""]
 
 
 def _bench_argv(settings, spec, name: str, secret: list[str], args: list[str]) -> list[str]:

@@ -46,9 +46,14 @@ class DockerRuntime(Runtime):
     def settings(self):
         return docker_settings(self.deployment)
 
+    def connect(self, timeout_s: float = 600):
+        """A client of the deployment's engine, over TLS when the config gives certificates."""
+        settings = self.settings
+        return connect(settings.engine, timeout_s=timeout_s, tls=settings.tls)
+
     def prepare_image(self, on_line: Log = _quiet) -> ImageInfo:
         settings = self.settings
-        client = connect(settings.engine)
+        client = self.connect()
         try:
             if isinstance(settings.image, BuildImage):
                 info = ensure_built(client, settings.image.build, self.config_root, on_line)
@@ -70,7 +75,7 @@ class DockerRuntime(Runtime):
         spec = render_container_spec(deployment, image.image_ref, weights_path, config_hash)
         engine = engine_address(settings.engine).url
         base_url = service_base_url(engine, runtime.host, runtime.port)
-        client = connect(settings.engine)
+        client = self.connect()
         try:
             container = None if cold_start else find_reusable(client, deployment.key, config_hash, base_url)
             if container is not None:
@@ -103,7 +108,7 @@ class DockerRuntime(Runtime):
         from resources.runtime.docker.bench import bench_client_container, bench_exec
 
         mode = self.settings.bench
-        client = connect(service.container.engine)
+        client = self.connect()
         try:
             if mode == "client":
                 if context is None:
@@ -119,7 +124,7 @@ class DockerRuntime(Runtime):
         return result
 
     def stop(self) -> bool:
-        client = connect(self.settings.engine)
+        client = self.connect()
         try:
             return remove_container(client, self.deployment.key)
         finally:
@@ -127,7 +132,7 @@ class DockerRuntime(Runtime):
 
     def own_pids(self) -> list[int]:
         try:
-            client = connect(self.settings.engine, timeout_s=10)
+            client = self.connect(timeout_s=10)
             try:
                 container = client.containers.get(container_name(self.deployment.key))
                 if container.status != "running":
@@ -139,6 +144,23 @@ class DockerRuntime(Runtime):
                 client.close()
         except Exception:  # no engine, no container: nothing of ours holds a GPU
             return []
+
+    def capture_hardware(self, on_line: Log = _quiet):
+        """The engine host's report, read there by a short-lived capture container
+        (``resources/runtime/docker/capture.py``): its GPUs, memory, disk and name, not this machine's,
+        and the model's config.json when the weights are on that host already."""
+        from resources.runtime.docker.capture import (
+            capture_container_kwargs, capture_from_recording, capture_image, engine_weights_dir, run_capture,
+        )
+
+        image = capture_image(self.deployment)
+        client = self.connect()
+        try:
+            ensure_pulled(client, image, on_line)
+            recording = run_capture(client, capture_container_kwargs(self.deployment, image, engine_weights_dir(self.deployment)))
+        finally:
+            client.close()
+        return capture_from_recording(recording, engine_address(self.settings.engine).url)
 
     def gpu_host(self) -> str:
         engine = self.settings.engine or os.environ.get("DOCKER_HOST")
