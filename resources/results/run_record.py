@@ -30,7 +30,7 @@ def run_row(*, run_id: str, deployment: Deployment, started_at: datetime, finish
         "startup_phases": None if service.reused else json.dumps(service.phase_durations, sort_keys=True),
         "compile_cache": None if service.reused else service.compile_cache,
         "cold_start": service.cold_start, "kv_cache_tokens": service.kv_cache_tokens,
-        "max_concurrency": service.max_concurrency,
+        "max_concurrency_capacity": service.max_concurrency,
         "tensor_parallel_size": deployment.params.tensor_parallel_size,
         "gpu_count": len(used) if deployment.needs_gpu else 0,
         "gpu_model": used[0]["name"] if used else None,

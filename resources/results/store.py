@@ -35,7 +35,7 @@ RUN_COLUMNS = (
     "hardware_fingerprint", "config_hash", "serve_args", "startup_s", "service_reused", "origin",
     "tensor_parallel_size", "gpu_count", "gpu_model", "driver_version", "active_params_b",
     "bytes_per_param", "trust_remote_code", "device", "error", "startup_phases", "compile_cache", "cold_start",
-    "kv_cache_tokens", "max_concurrency",
+    "kv_cache_tokens", "max_concurrency_capacity",
 )
 
 SCENARIO_COLUMNS = ("scenario_group", "num_prompts", "input_len", "output_len", "warmups")
@@ -93,7 +93,7 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE runs ADD COLUMN compile_cache VARCHAR",
         "ALTER TABLE runs ADD COLUMN cold_start BOOLEAN",
         "ALTER TABLE runs ADD COLUMN kv_cache_tokens BIGINT",
-        "ALTER TABLE runs ADD COLUMN max_concurrency DOUBLE",
+        "ALTER TABLE runs ADD COLUMN max_concurrency_capacity DOUBLE",
     ],
     [  # 5: energy per scenario from NVML's energy counter (NULL where not measured: CPU, remote GPUs)
         "ALTER TABLE benchmark_results ADD COLUMN energy_j DOUBLE",
