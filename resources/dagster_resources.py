@@ -23,6 +23,11 @@ class DeploymentCatalog(ConfigurableResource):
             raise KeyError(f"no deployment file for partition '{partition}' under {root / 'deployments'}")
         return deployments[partition]
 
+    def regression_policies(self) -> dict:
+        """Each partition's regression policy, for judging results outside their own run (the report)."""
+        root = Path(self.config_root) if self.config_root else config_dir()
+        return {key: deployment.spec.regression for key, deployment in load_deployments(root).items()}
+
 
 class ResultsDatabase(ConfigurableResource):
     """The DuckDB results file; writes are short transactions retried while another process holds it."""

@@ -9,11 +9,14 @@ from resources.config.models import Deployment
 
 
 def run_row(*, run_id: str, deployment: Deployment, started_at: datetime, finished_at: datetime,
-            status: str, git_sha: str, hardware: dict, image: dict, weights: dict, service: dict) -> dict:
-    """Everything that identifies what produced the run's numbers."""
+            status: str, git_sha: str, hardware: dict, image: dict, weights: dict, service: dict,
+            capacity: dict | None = None) -> dict:
+    """Everything that identifies what produced the run's numbers; ``capacity`` is the engine's
+    (``engine_capacity`` of its start-up log)."""
     facts = hardware.get("facts") or {}
     gpus = facts.get("gpus") or []
     used = gpus[: deployment.params.tensor_parallel_size] if deployment.needs_gpu else []
+    cpu_model = (facts.get("host") or {}).get("cpu_model")
     return {
         "run_id": run_id, "partition": deployment.key, "started_at": started_at, "finished_at": finished_at,
         "status": status, "git_sha": git_sha, "model_id": weights["model_id"],
@@ -30,6 +33,10 @@ def run_row(*, run_id: str, deployment: Deployment, started_at: datetime, finish
         "bytes_per_param": deployment.model.bytes_per_param,
         "trust_remote_code": deployment.params.trust_remote_code,
         "device": deployment.runtime.device,
+        # The regression baseline's key: comparable hosts, whatever driver or image they run.
+        "hardware_model": f"{len(used)} x {used[0]['name']}" if used else f"cpu: {cpu_model or 'unknown'}",
+        "cuda_version": facts.get("cuda_driver_version"),
+        **(capacity or {}),
     }
 
 

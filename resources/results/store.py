@@ -24,6 +24,7 @@ RUN_COLUMNS = (
     "hardware_fingerprint", "config_hash", "serve_args", "startup_s", "service_reused", "origin",
     "tensor_parallel_size", "gpu_count", "gpu_model", "driver_version", "active_params_b",
     "bytes_per_param", "trust_remote_code", "device", "error",
+    "hardware_model", "cuda_version", "kv_cache_tokens", "max_concurrency_capacity",
 )
 
 SCENARIO_COLUMNS = ("scenario_group", "num_prompts", "input_len", "output_len", "warmups")
@@ -75,6 +76,21 @@ MIGRATIONS: list[list[str]] = [
     ],
     [  # 3: why a run failed
         "ALTER TABLE runs ADD COLUMN error VARCHAR",
+    ],
+    [  # 4: validity of each result with its reasons, what the regression rule compares and suspects
+        "ALTER TABLE benchmark_results ADD COLUMN valid BOOLEAN",
+        "ALTER TABLE benchmark_results ADD COLUMN invalid_reasons VARCHAR",
+        "ALTER TABLE benchmark_results ADD COLUMN stream_measured BOOLEAN",
+        "ALTER TABLE benchmark_results ADD COLUMN chunks_per_token DOUBLE",
+        "ALTER TABLE benchmark_results ADD COLUMN host_cpu_cores DOUBLE",
+        "ALTER TABLE benchmark_results ADD COLUMN server_cpu_cores DOUBLE",
+        "ALTER TABLE benchmark_results ADD COLUMN loadgen_cpu_cores DOUBLE",
+        "ALTER TABLE benchmark_results ADD COLUMN other_cpu_cores DOUBLE",
+        "ALTER TABLE benchmark_requests ADD COLUMN chunks INTEGER",
+        "ALTER TABLE runs ADD COLUMN hardware_model VARCHAR",
+        "ALTER TABLE runs ADD COLUMN cuda_version VARCHAR",
+        "ALTER TABLE runs ADD COLUMN kv_cache_tokens BIGINT",
+        "ALTER TABLE runs ADD COLUMN max_concurrency_capacity DOUBLE",
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -152,3 +152,18 @@ def _diagnose(reading: StartupReading, text: str) -> None:
             reading.root_cause_line = line
             reading.hint = "see the root-cause line above; the log's last lines are usually its echo"
             return
+
+
+_CAPACITY = re.compile(r"KV cache size: ([\d,]+) tokens.*?Maximum concurrency for [\d,]+ tokens per request: "
+                       r"([\d,.]+)x")
+
+
+def engine_capacity(text: str) -> dict:
+    """The engine's capacity as its start-up log states it: KV-cache tokens and the maximum
+    concurrency at the longest context (empty when the log does not say). A capacity that shrank
+    since the last runs explains a slower run."""
+    match = _CAPACITY.search(text)
+    if not match:
+        return {}
+    return {"kv_cache_tokens": int(match.group(1).replace(",", "")),
+            "max_concurrency_capacity": float(match.group(2).replace(",", ""))}

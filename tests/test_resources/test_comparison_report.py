@@ -137,11 +137,13 @@ def test_a_changed_image_digest_is_flagged_as_drift(report):
     assert "image digest aaaa → bbbb" in report.markdown
 
 
-def test_the_slower_night_is_called_slower(report):
+def test_the_slower_night_is_called_slower_and_names_the_new_image_as_a_suspect(report):
     row = _latest(report, "qwen-h100-tp1", "short")
     assert row["prev_output_throughput"] == pytest.approx(4000)
     assert report.markdown.count("**slower**") == 4  # the burst and the three ladder points
-    assert "same (±5%)" in report.markdown  # the CPU deployment did not change
+    assert row["verdict"] == "slower"
+    assert "image digest sha256:aaaa -> sha256:bbbb" in report.markdown
+    assert _latest(report, "tiny-cpu-eager", "short")["verdict"] == "within noise"  # it did not change
 
 
 def test_sweeps_and_per_request_rows_are_summarised(report):
@@ -207,10 +209,11 @@ def test_the_comparison_report_asset_puts_the_markdown_in_metadata_and_the_files
     from dagster import materialize
 
     from assets.reporting.comparison_report import comparison_report
-    from resources.dagster_resources import ResultsDatabase
+    from resources.dagster_resources import DeploymentCatalog, ResultsDatabase
     from resources.config.eval_home import reports_dir
 
-    result = materialize([comparison_report], resources={"results_db": ResultsDatabase(path=str(history.path))})
+    result = materialize([comparison_report], resources={"results_db": ResultsDatabase(path=str(history.path)),
+                                                         "deployments": DeploymentCatalog()})
     assert result.success
     [event] = result.get_asset_materialization_events()
     metadata = {k: v.value for k, v in event.materialization.metadata.items()}
