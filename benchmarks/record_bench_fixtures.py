@@ -2,13 +2,17 @@
 
 Serves the generated tiny model with vLLM's CPU build exactly as the ``tiny-cpu-eager``
 deployment does, runs its ``short-burst`` scenario (32 prompts, 128 in / 64 out, all at once)
-``--quiet`` times unchanged, then again while CPU burners load the host so vLLM coalesces its
-stream. Each result keeps the per-request rows the rules read (``input_lens``, ``output_lens``,
+``--runs`` times unchanged, then ``--loaded`` times while CPU burners load the host so vLLM
+coalesces its stream. The load generator is the pipeline's warm ``vllm bench serve`` worker, so
+the runs of a series follow each other within seconds. Each result keeps the per-request rows the rules read (``input_lens``, ``output_lens``,
 ``ttfts``, ``itls``, ``latencies``, ``start_times``, ``errors``) with times rounded to the
 microsecond, plus the host's CPU use over the run (``host_usage``, see
 ``resources/benchmark/host_usage.py``). Usage:
 
-    python benchmarks/record_bench_fixtures.py --out tests/fixtures/bench_history --runs 12 --loaded 2
+    python benchmarks/record_bench_fixtures.py --out tests/fixtures/bench_history --runs 12 --loaded 2 \
+        --prefix warm-
+    python benchmarks/record_bench_fixtures.py --out tests/fixtures/bench_history --runs 24 --loaded 0 \
+        --prefix warm- --first 12
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from resources.benchmark.command import expand_scenario, render_bench_args  # noqa: E402
 from resources.benchmark.host_usage import Sampler  # noqa: E402
+from resources.benchmark.worker import BenchWorker  # noqa: E402
 from resources.config.loader import load_deployment  # noqa: E402
 from resources.serving.vllm_args import render_serve_args  # noqa: E402
 from resources.weights.tiny_model import generate_tiny_model  # noqa: E402
@@ -72,6 +77,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=12, help="unchanged runs")
     parser.add_argument("--loaded", type=int, default=2, help="runs while CPU burners load the host")
     parser.add_argument("--burners", type=int, default=6)
+    parser.add_argument("--prefix", default="", help="file name prefix of this series")
+    parser.add_argument("--first", type=int, default=0, help="number of the series' first file (to extend one)")
     parser.add_argument("--port", type=int, default=8101 + int(os.environ.get("EVAL_TEST_PORT_OFFSET", "0")))
     args = parser.parse_args()
     deployment = load_deployment(ROOT / "configs" / "deployments" / "tiny-cpu-eager.yaml")
@@ -85,11 +92,13 @@ def main() -> int:
     server = subprocess.Popen(serve, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                               env={**os.environ, "PYTHONPATH": str(ROOT)})
     args.out.mkdir(parents=True, exist_ok=True)
+    worker = BenchWorker()
     try:
         _wait_healthy(url)
-        plan = [("unchanged", i) for i in range(args.runs)] + [("loaded", i) for i in range(args.loaded)]
+        plan = [("unchanged", args.first + i) for i in range(args.runs)] + \
+            [("loaded", args.first + i) for i in range(args.loaded)]
         for kind, i in plan:
-            name = f"{kind}-{i:02d}.json"
+            name = f"{args.prefix}{kind}-{i:02d}.json"
             bench = render_bench_args(point, url, deployment.spec.served_model_name or "tiny", str(model),
                                       str(work), name, seed=1000 + len(list(args.out.glob("*.json"))))
             burners = []
@@ -98,15 +107,16 @@ def main() -> int:
                 burners = [multiprocessing.Process(target=_burn, args=(stop_at,)) for _ in range(args.burners)]
                 for b in burners:
                     b.start()
-            loadgen = subprocess.Popen([sys.executable, "-m", "resources.serving.vllm_cli", "bench", "serve", *bench],
-                                       cwd=ROOT, stdout=subprocess.PIPE, text=True,
-                                       env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"})
-            sampler = Sampler({"server": server.pid, "load_generator": loadgen.pid}).__enter__()
-            for line in loadgen.stdout:
+            # One warm load generator for the whole series, as the pipeline runs it: runs follow
+            # each other within seconds instead of a vLLM import apart.
+            sampler = Sampler({"server": server.pid, "load_generator": worker.process.pid}).__enter__()
+
+            def on_line(line: str) -> None:
                 if "Serving Benchmark Result" in line:  # printed as soon as the measured window ends
                     sampler.__exit__()
+
+            code = worker.run(bench, on_line=on_line)
             sampler.__exit__()
-            code = loadgen.wait()
             for b in burners:
                 b.terminate()
                 b.join()
@@ -119,6 +129,7 @@ def main() -> int:
             (args.out / name).write_text(json.dumps(trimmed, separators=(",", ":")) + "\n")
             print(name, f"{raw['output_throughput']:.0f} tok/s", usage.as_row(), flush=True)
     finally:
+        worker.close()
         os.killpg(server.pid, 15)
         server.wait(timeout=60)
     return 0

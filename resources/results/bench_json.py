@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from resources.results.metrics import LATENCIES, STATS
-from resources.results.validity import request_chunks
+from resources.results.validity import request_chunks, request_streamed
 
 RESULT_COLUMNS = (
     "completed", "failed", "duration_s", "total_input_tokens", "total_output_tokens",
@@ -72,7 +72,7 @@ def parse_bench_result(data: dict, source: str = "result file") -> dict:
 
 
 REQUEST_COLUMNS = ("request_index", "input_len", "output_len", "ttft_ms", "latency_ms", "tpot_ms",
-                   "itl_mean_ms", "start_time_s", "error", "chunks")
+                   "itl_mean_ms", "start_time_s", "error", "chunks", "streamed")
 
 
 def parse_request_rows(data: dict) -> list[dict]:
@@ -80,7 +80,8 @@ def parse_request_rows(data: dict) -> list[dict]:
 
     TPOT per request follows vLLM: (latency - TTFT) / (output tokens - 1), for requests with
     more than one output token. Failed requests keep their error and no timings. ``chunks`` is
-    how many streamed chunks the reply came in (the first, then one per recorded gap).
+    how many streamed chunks the reply came in (the first, then one per recorded gap);
+    ``streamed`` whether it really streamed (see ``validity.request_streamed``).
     """
     if "ttfts" not in data or "latencies" not in data:
         return []
@@ -105,5 +106,6 @@ def parse_request_rows(data: dict) -> list[dict]:
             "start_time_s": starts[i],
             "error": error,
             "chunks": request_chunks(gaps) if ok else None,
+            "streamed": request_streamed(itls[i], output) if ok else None,
         })
     return rows

@@ -28,6 +28,12 @@ class Metric:
     per_request: str | None = None  # column of benchmark_requests holding its per-request values
     needs_streaming: bool = False  # TPOT and ITL are only measured when the reply really streamed
 
+    @property
+    def statistic(self) -> str | None:
+        """mean / median / p99 for a latency summary; None for a throughput."""
+        head = self.name.split("_", 1)[0]
+        return head if self.unit == "ms" else None
+
     def worse_change(self, change: float) -> float:
         """A relative change turned so that positive is worse: +0.2 = 20 % worse."""
         return -change if self.higher_is_better else change

@@ -7,18 +7,24 @@ model (GPU model and count, or the CPU model), finished before the judged run, w
 image, vLLM version, weights or driver: an upgrade is exactly what must be caught, and what
 changed since the baseline is listed as the suspects.
 
-A change is called ("slower" / "faster") only when it beats both the threshold and the noise:
+A change is called ("slower" / "faster") only when it beats both the threshold and the noise,
+each noise test at a 5 % error rate shared among the policy's metrics (Bonferroni: with three
+metrics, each at 1.67 %, since any one of them fails the check):
 - threshold: the relative change of the metric against the median of the baseline runs is
   larger than the policy's threshold for that metric;
 - noise, per request: for a latency metric with per-request rows, a two-sided Mann-Whitney U
   rank test of the run's per-request values against the baseline runs' pooled per-request
-  values gives p < ``ALPHA``;
-- noise, run to run: with two or more baseline runs the change is also larger than the
-  largest departure of any baseline run from the baseline median (for throughput, which has no
-  per-request values, this is the only noise test; with one baseline run it cannot be called).
+  values gives p below the metric's share of ``ALPHA``;
+- noise, within the run: the baseline median lies outside the run's own 95 % interval for that
+  statistic (a bootstrap over its per-request values, see ``intervals.py``): a p99 over 32
+  requests is nearly their maximum and moves a lot by chance;
+- noise, run to run: the change is also larger than the half-width of the baseline runs' 95 %
+  prediction interval (where one more unchanged run would fall), and at least
+  ``MIN_BASELINE_RUNS`` baseline runs are needed to know it. Per-request values cannot replace
+  it: on a shared host whole runs shift together, and a rank test alone calls every such shift.
 Otherwise the verdict is "within noise", or "inconclusive: too noisy" when the change beat the
-threshold but not the noise, or when the baseline's own spread is wider than the threshold
-(such a baseline cannot see a threshold-sized change).
+threshold but not the noise (or the baseline is too short to know the noise), or when the
+baseline's own spread is wider than the threshold (it cannot see a threshold-sized change).
 """
 
 from __future__ import annotations
@@ -29,9 +35,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from resources.results.intervals import bootstrap_interval, prediction_halfwidth
 from resources.results.metrics import metric
 
 ALPHA = 0.05
+MIN_BASELINE_RUNS = 3  # fewer runs say nothing about run-to-run noise
+NOISE_RUNS = 20  # valid runs the run-to-run noise is estimated from (the baseline median uses ``window``)
 HISTORY_LIMIT = 200  # newest results per (partition, scenario) read back; far more than any window
 
 SLOWER, FASTER, WITHIN_NOISE, TOO_NOISY = "slower", "faster", "within noise", "inconclusive: too noisy"
@@ -62,7 +71,8 @@ class Verdict:
     latest: float | None = None
     baseline: float | None = None  # median of the baseline runs
     change: float | None = None  # signed relative change, +0.2 = 20 % higher
-    noise: float | None = None  # largest relative departure of a baseline run from their median
+    noise: float | None = None  # half-width of the prediction interval of the noise runs, relative to the median
+    interval: tuple[float, float] | None = None  # bootstrap interval of the run's own statistic
     p_value: float | None = None  # Mann-Whitney U on per-request values
     baseline_runs: int = 0
     suspects: tuple[str, ...] = ()
@@ -79,8 +89,10 @@ class Verdict:
         unit = metric(self.metric).unit
         parts = [f"{self.latest:.4g} {unit} vs {self.baseline:.4g} (median of {self.baseline_runs} valid "
                  f"run{'s' if self.baseline_runs != 1 else ''}), {self.change:+.1%}; threshold ±{self.threshold:.0%}"]
+        if self.interval is not None:
+            parts.append(f"its interval {self.interval[0]:.4g}-{self.interval[1]:.4g}")
         parts.append(f"run-to-run noise ±{self.noise:.1%}" if self.noise is not None else
-                     "run-to-run noise unknown (one baseline run)")
+                     f"run-to-run noise unknown (fewer than {MIN_BASELINE_RUNS} baseline runs)")
         if self.p_value is not None:
             parts.append(f"rank test p={self.p_value:.2g}")
         return "; ".join(parts)
@@ -200,13 +212,14 @@ def judge_run(history: pd.DataFrame, values: dict, partition: str, run_id: str, 
                        & (mine["finished_at"] < row["finished_at"])
                        & (mine["hardware_model"] == row["hardware_model"])
                        & (mine["valid"].fillna(True).astype(bool))]
+        alpha = ALPHA / max(len(thresholds), 1)
         for name, threshold in thresholds.items():
-            judgement.verdicts.append(_judge_metric(row, earlier, values, name, threshold, window))
+            judgement.verdicts.append(_judge_metric(row, earlier, values, name, threshold, window, alpha))
     return judgement
 
 
 def _judge_metric(row: dict, earlier: pd.DataFrame, values: dict, name: str, threshold: float,
-                  window: int) -> Verdict:
+                  window: int, alpha: float) -> Verdict:
     m = metric(name)
     base = dict(partition=row["partition"], scenario=row["scenario"], run_id=row["run_id"], metric=name,
                 threshold=threshold)
@@ -218,7 +231,11 @@ def _judge_metric(row: dict, earlier: pd.DataFrame, values: dict, name: str, thr
         return Verdict(**base, outcome=NOT_MEASURED, note="not recorded")
     if m.needs_streaming:
         earlier = earlier[earlier["stream_measured"].fillna(True).astype(bool)]
-    earlier = earlier[pd.to_numeric(earlier[name], errors="coerce").notna()].sort_values("finished_at").tail(window)
+    measured = earlier[pd.to_numeric(earlier[name], errors="coerce").notna()].sort_values("finished_at")
+    earlier = measured.tail(window)
+    # The noise comes from a longer stretch of valid runs than the baseline: five runs rarely show
+    # the occasional bad run a shared host has, and the next one would be called a regression.
+    noise_runs = measured.tail(max(window, NOISE_RUNS))[name].astype(float).to_numpy()
     value = _float(row.get(name))
     if value is None:
         return Verdict(**base, outcome=NOT_MEASURED, note="not recorded")
@@ -231,17 +248,20 @@ def _judge_metric(row: dict, earlier: pd.DataFrame, values: dict, name: str, thr
         return Verdict(**base, outcome=NOT_MEASURED, latest=value, note="baseline median is zero")
     change = (value - median) / median
     worse = m.worse_change(change)
-    noise = float(np.max(np.abs(runs - median)) / median) if len(runs) >= 2 else None
-    p_value = None
+    half = prediction_halfwidth(noise_runs, 1 - alpha) if len(runs) >= MIN_BASELINE_RUNS else None
+    noise = None if half is None else half / abs(median)
+    p_value, interval = None, None
     if m.per_request:
         now = values.get((row["partition"], row["run_id"], row["scenario"]), {}).get(m.per_request)
         pooled = [values.get((row["partition"], r, row["scenario"]), {}).get(m.per_request)
                   for r in earlier["run_id"]]
         pooled = [p for p in pooled if p is not None and len(p)]
-        if now is not None and len(now) and pooled:
-            p_value = mann_whitney_p(now, np.concatenate(pooled))
-    beats_noise = (p_value is None or p_value < ALPHA) and (noise is None or abs(change) > noise) \
-        and not (p_value is None and noise is None)
+        if now is not None and len(now):
+            interval = bootstrap_interval(now, m.statistic, level=1 - alpha)
+            if pooled:
+                p_value = mann_whitney_p(now, np.concatenate(pooled))
+    beats_noise = (noise is not None and abs(change) > noise and (p_value is None or p_value < alpha)
+                   and (interval is None or not interval[0] <= median <= interval[1]))
     if abs(worse) > threshold and beats_noise:
         outcome = SLOWER if worse > 0 else FASTER
     elif abs(worse) > threshold or (noise is not None and noise > threshold):
@@ -250,7 +270,7 @@ def _judge_metric(row: dict, earlier: pd.DataFrame, values: dict, name: str, thr
         outcome = WITHIN_NOISE
     suspects = what_changed(row, earlier) if outcome in (SLOWER, FASTER) else ()
     return Verdict(**base, outcome=outcome, latest=value, baseline=median, change=change, noise=noise,
-                   p_value=p_value, baseline_runs=len(runs), suspects=suspects)
+                   interval=interval, p_value=p_value, baseline_runs=len(runs), suspects=suspects)
 
 
 def _float(value) -> float | None:

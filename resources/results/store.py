@@ -87,6 +87,7 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE benchmark_results ADD COLUMN loadgen_cpu_cores DOUBLE",
         "ALTER TABLE benchmark_results ADD COLUMN other_cpu_cores DOUBLE",
         "ALTER TABLE benchmark_requests ADD COLUMN chunks INTEGER",
+        "ALTER TABLE benchmark_requests ADD COLUMN streamed BOOLEAN",
         "ALTER TABLE runs ADD COLUMN hardware_model VARCHAR",
         "ALTER TABLE runs ADD COLUMN cuda_version VARCHAR",
         "ALTER TABLE runs ADD COLUMN kv_cache_tokens BIGINT",

@@ -6,9 +6,12 @@ baseline.
 
 - every request completed and none failed;
 - the stream really streamed: vLLM sends one SSE chunk per token, but on a loaded CPU it may
-  send a whole reply in a handful of chunks; ``vllm bench serve`` then records one or two
-  inter-chunk gaps and TPOT/ITL are not measured at all (they read as near zero). A request's
-  chunks are its ``itls`` entries plus the first chunk;
+  send a whole reply in a handful of chunks, or the chunks may reach the load generator in one
+  burst; TPOT/ITL are then not measured at all (they read as near zero). A reply streamed when
+  it came in at least half as many chunks as tokens (its chunks are its ``itls`` entries plus
+  the first) AND its gaps were real steps: the median gap at least a fifth of the mean gap (a
+  burst is many near-zero gaps and one long wait) and at least 0.1 ms (no decode step is that
+  short; a few microseconds is the load generator reading chunks that waited in its socket);
 - the run lasted long enough to mean something;
 - the load generator was not the bottleneck: its CPU time over the measured window (it is one
   asyncio process: a full core means it could not keep up), and for a request-rate scenario
@@ -27,11 +30,13 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class ValidityLimits:
     min_chunks_per_token: float = 0.5  # a reply in fewer chunks than half its tokens did not stream
+    min_gap_evenness: float = 0.2  # median gap / mean gap below this: the chunks came in a burst
+    min_median_gap_s: float = 1e-4  # a median gap below this is buffered reading, not decoding
     max_coalesced_fraction: float = 0.10  # of requests, before TPOT/ITL count as not measured
     min_duration_s: float = 0.5
     min_completed: int = 8
     max_loadgen_cores: float = 0.90  # of one core
-    max_other_cores_fraction: float = 0.25  # of the host's cores, used by neither server nor load generator
+    max_other_cores_fraction: float = 0.10  # of the host's cores, used by neither server nor load generator
     rate_sigmas: float = 3.0  # how far below the configured rate (in Poisson standard errors) is too slow
 
 
@@ -56,22 +61,39 @@ def request_chunks(itls: list | None) -> int:
     return 1 + len(itls or [])
 
 
+def request_streamed(gaps: list | None, output_len: int | None,
+                     limits: ValidityLimits | None = None) -> bool | None:
+    """Did one reply really stream? None when there is nothing to tell (one token, no timings)."""
+    limits = limits or ValidityLimits()
+    if not output_len or output_len <= 1 or gaps is None:
+        return None
+    if request_chunks(gaps) < limits.min_chunks_per_token * output_len:
+        return False
+    if not gaps:
+        return False
+    mean, median = sum(gaps) / len(gaps), statistics.median(gaps)
+    return median >= limits.min_median_gap_s and median >= limits.min_gap_evenness * mean
+
+
 def stream_check(requests: list[dict], limits: ValidityLimits) -> tuple[bool | None, float | None, str | None]:
     """(streamed?, median chunks per output token, reason when not) from per-request rows with
-    ``chunks`` and ``output_len``."""
-    ratios = [r["chunks"] / r["output_len"] for r in requests
-              if not r.get("error") and r.get("chunks") and r.get("output_len") and r["output_len"] > 1]
-    if not ratios:
+    ``chunks``, ``streamed`` and ``output_len``."""
+    judged = [r for r in requests if not r.get("error") and r.get("streamed") is not None]
+    if not judged:
         return None, None, None
-    coalesced = [x for x in ratios if x < limits.min_chunks_per_token]
-    median = statistics.median(ratios)
-    if len(coalesced) / len(ratios) <= limits.max_coalesced_fraction:
+    median = statistics.median(r["chunks"] / r["output_len"] for r in judged)
+    coalesced = [r for r in judged if not r["streamed"]]
+    if len(coalesced) / len(judged) <= limits.max_coalesced_fraction:
         return True, median, None
-    chunks = statistics.median(r["chunks"] for r in requests if r.get("chunks"))
-    tokens = statistics.median(r["output_len"] for r in requests if r.get("output_len"))
-    return False, median, (f"stream coalesced: {len(coalesced)} of {len(ratios)} replies came in fewer than "
-                           f"{limits.min_chunks_per_token:g} chunks per token (median {chunks:g} chunks for "
-                           f"{tokens:g} tokens), so TPOT and ITL were not measured")
+    few = [r for r in coalesced if r["chunks"] < limits.min_chunks_per_token * r["output_len"]]
+    kinds = []
+    if few:
+        kinds.append(f"{len(few)} in a handful of chunks (median {statistics.median(r['chunks'] for r in few):g} "
+                     f"chunks for {statistics.median(r['output_len'] for r in few):g} tokens)")
+    if len(coalesced) > len(few):
+        kinds.append(f"{len(coalesced) - len(few)} in bursts (most gaps near zero, the wait in a few)")
+    return False, median, (f"stream coalesced: {len(coalesced)} of {len(judged)} replies did not stream: "
+                           f"{', '.join(kinds)}; TPOT and ITL were not measured")
 
 
 def judge_validity(result: dict, requests: list[dict], usage: dict | None = None,
