@@ -177,8 +177,10 @@ def _last_run(latest: pd.DataFrame, verdicts: pd.DataFrame) -> Section:
         f"noisy), {counts.get(regression.INVALID, 0)} invalid. The rule is the no_regression check's "
         "(`resources/results/regression.py`): the baseline is the last valid runs of the same scenario on the "
         "same hardware model, whatever image, vLLM, weights or driver changed; a change is called only when "
-        "it beats the deployment's threshold on the median and the noise (a Mann-Whitney rank test on the "
-        "per-request values, p < 0.05, and the spread of the baseline runs).",
+        "it beats the deployment's threshold AND the noise: a Mann-Whitney rank test on the per-request values, "
+        "the baseline median outside the run's own bootstrap interval, and a change beyond the prediction "
+        "interval of up to 20 earlier valid runs (a 5 % error rate shared among the metrics). \"Inconclusive: "
+        "too noisy\" is the honest answer when the noise is wider than the change.",
         f"{drifted} come from a run that changed something a replay should have reproduced (drift); the "
         "suspects are what changed against the baseline runs of a called change.",
     ]
