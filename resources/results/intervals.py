@@ -1,11 +1,10 @@
-"""95 % intervals for a result's numbers (pure, numpy only).
+"""Intervals for a result's numbers (pure, numpy only; no scipy here).
 
 - A latency statistic (mean, median, p99 of TTFT, TPOT, ITL, E2EL): a percentile bootstrap over
   the run's per-request values, resampling requests with replacement (fixed seed, so the same
   rows always give the same interval).
-- Run to run (throughput, or any metric across the baseline's runs): a prediction interval for
-  one more run, from the runs' mean and standard deviation with Student's t: where an unchanged
-  run would fall 95 % of the time.
+- Run to run (any metric across earlier runs): a prediction interval for one more run, from the
+  runs' standard deviation with Student's t: where an unchanged run would fall.
 """
 
 from __future__ import annotations
@@ -25,17 +24,6 @@ def t_quantile(p: float, dof: int) -> float:
     v = float(dof)
     return (z + (z ** 3 + z) / (4 * v) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * v ** 2)
             + (3 * z ** 7 + 19 * z ** 5 + 17 * z ** 3 - 15 * z) / (384 * v ** 3))
-
-
-def statistic(values: np.ndarray, stat: str) -> float:
-    """``stat`` as vLLM computes it: mean, median, or pNN (numpy's linear interpolation)."""
-    if stat == "mean":
-        return float(np.mean(values))
-    if stat == "median":
-        return float(np.median(values))
-    if stat.startswith("p"):
-        return float(np.percentile(values, float(stat[1:])))
-    raise ValueError(f"unknown statistic '{stat}'")
 
 
 def bootstrap_interval(values, stat: str, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0,
@@ -64,12 +52,3 @@ def prediction_halfwidth(runs, level: float = 0.95) -> float | None:
     if len(runs) < 2:
         return None
     return t_quantile(0.5 + level / 2, len(runs) - 1) * float(np.std(runs, ddof=1)) * math.sqrt(1 + 1 / len(runs))
-
-
-def across_runs_interval(runs, level: float = 0.95) -> tuple[float, float] | None:
-    """Confidence interval of the mean over repetitions (t-based); None under two runs."""
-    runs = np.asarray(runs, dtype=float)
-    if len(runs) < 2:
-        return None
-    half = t_quantile(0.5 + level / 2, len(runs) - 1) * float(np.std(runs, ddof=1)) / math.sqrt(len(runs))
-    return float(runs.mean() - half), float(runs.mean() + half)

@@ -165,3 +165,16 @@ def test_the_rank_test_separates_shifted_samples_and_not_equal_ones():
     assert mann_whitney_p(a, a * 1.2) < 1e-6
     assert mann_whitney_p(np.arange(1.0, 6.0), np.arange(6.0, 11.0)) == pytest.approx(0.0122, abs=5e-4)
     assert mann_whitney_p(np.ones(10), np.ones(10)) == 1.0
+
+
+def test_intervals_cover_what_they_should():
+    from resources.results.intervals import bootstrap_interval, prediction_halfwidth, t_quantile
+
+    assert t_quantile(0.975, 4) == pytest.approx(2.776, abs=0.01)  # Student's t tables
+    assert t_quantile(0.975, 19) == pytest.approx(2.093, abs=0.005)
+    tpot = np.array([v for v in (r["tpot_ms"] for r in parse_request_rows(WARM[1])) if v is not None])
+    low, high = bootstrap_interval(tpot, "median")
+    assert low <= np.median(tpot) <= high and high - low < 0.2 * np.median(tpot)
+    assert bootstrap_interval(tpot[:5], "median") is None
+    assert prediction_halfwidth([10.0, 10.0, 10.0]) == 0.0 and prediction_halfwidth([10.0]) is None
+    assert prediction_halfwidth([9.0, 10.0, 11.0], 0.99) > prediction_halfwidth([9.0, 10.0, 11.0], 0.95)
