@@ -19,6 +19,8 @@ from resources.benchmark.host_usage import Sampler
 from resources.results.regression import judge_recorded, scenario_outcome
 from resources.results.run_record import result_row, run_row
 from resources.results.validity import judge_validity
+from resources.serving.server_metrics import fetch_metrics
+from resources.serving.server_side import server_side_delta
 from resources.serving.startup_log import engine_capacity
 
 SUMMARY_COLUMNS = ["scenario", "completed", "failed", "output_throughput", "mean_ttft_ms", "p99_ttft_ms",
@@ -69,10 +71,12 @@ def benchmark_results(
             args = render_bench_args(point, vllm_service["base_url"], vllm_service["served_model_name"],
                                      model_weights["path"], str(out_dir), result_file.name, seed)
             context.log.info(f"[{number}/{len(points)}] {point.name}: vllm bench serve {' '.join(args)}")
+            metrics_before = fetch_metrics(vllm_service["base_url"], api_key)
             with Sampler(_process_trees(deployment, vllm_service)) as sampler:
                 raw = run_benchmark(deployment, vllm_service, args, result_file,
                                     on_line=lambda line: _log_progress(context, line),
                                     env={"OPENAI_API_KEY": api_key} if api_key else None, context=context)
+            server_side = server_side_delta(metrics_before, fetch_metrics(vllm_service["base_url"], api_key))
             parsed = parse_bench_result(raw, str(result_file))
             failed_requests(parsed, raw, point.name)
             point_requests = parse_request_rows(raw)
@@ -82,7 +86,8 @@ def benchmark_results(
             rows.append(result_row(run_id=run_id, partition=context.partition_key, point=point, parsed=parsed,
                                    seed=seed, prefix_caching=deployment.params.enable_prefix_caching,
                                    bench_args=args, result_file=str(result_file))
-                        | validity.as_row() | {k: v for k, v in (usage or {}).items() if k != "cpu_count"})
+                        | validity.as_row() | {k: v for k, v in (usage or {}).items() if k != "cpu_count"}
+                        | server_side)
             requests += [{"run_id": run_id, "partition": context.partition_key, "scenario": point.name, **r}
                          for r in point_requests]
             if not validity.valid:

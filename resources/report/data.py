@@ -43,6 +43,7 @@ RESULT_FIELDS = {
     **{name: "DOUBLE" for name in LATENCY_METRICS},
     "valid": "BOOLEAN", "invalid_reasons": "VARCHAR", "stream_measured": "BOOLEAN", "chunks_per_token": "DOUBLE",
     "other_cpu_cores": "DOUBLE", "loadgen_cpu_cores": "DOUBLE",
+    "prefix_cache_hit_rate": "DOUBLE", "preemptions": "DOUBLE", "mean_queue_time_ms": "DOUBLE",
 }
 
 # The last succeeded run of each (partition, scenario), with the run before it (for drift). Whether

@@ -221,6 +221,10 @@ def _latest_tables(latest: pd.DataFrame) -> Section:
             "ITL mean ms": [tpot_text(r, "mean_itl_ms") for r in records(rows)],
             "valid": rows["valid"].map(lambda v: "INVALID" if v is False else "yes") if "valid" in rows else "yes",
             "% of decode bound": rows["bound_label"],
+            # vLLM's own counters over the run: a warm prefix cache, evictions, queueing.
+            "prefix hits": rows["prefix_cache_hit_rate"].map(lambda v: "–" if pd.isna(v) else f"{v:.0%}"),
+            "preemptions": rows["preemptions"].map(num0),
+            "queue ms": rows["mean_queue_time_ms"].map(lambda v: num(v, 2)),
             "hardware": rows["hardware_fingerprint"].map(lambda v: short(v, 8)),
             # Code from the model's repository runs inside the server: say so wherever results show.
             "remote code": rows["trust_remote_code"].map(lambda v: "TRUSTED" if v is True else "no"),

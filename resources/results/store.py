@@ -77,7 +77,8 @@ MIGRATIONS: list[list[str]] = [
     [  # 3: why a run failed
         "ALTER TABLE runs ADD COLUMN error VARCHAR",
     ],
-    [  # 4: validity of each result with its reasons, what the regression rule compares and suspects
+    [  # 4: validity of each result with its reasons, vLLM's own counters over it, what the regression
+        # rule compares and its suspects
         "ALTER TABLE benchmark_results ADD COLUMN valid BOOLEAN",
         "ALTER TABLE benchmark_results ADD COLUMN invalid_reasons VARCHAR",
         "ALTER TABLE benchmark_results ADD COLUMN stream_measured BOOLEAN",
@@ -86,6 +87,11 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE benchmark_results ADD COLUMN server_cpu_cores DOUBLE",
         "ALTER TABLE benchmark_results ADD COLUMN loadgen_cpu_cores DOUBLE",
         "ALTER TABLE benchmark_results ADD COLUMN other_cpu_cores DOUBLE",
+        "ALTER TABLE benchmark_results ADD COLUMN prefix_cache_hit_rate DOUBLE",
+        "ALTER TABLE benchmark_results ADD COLUMN preemptions DOUBLE",
+        "ALTER TABLE benchmark_results ADD COLUMN mean_queue_time_ms DOUBLE",
+        "ALTER TABLE benchmark_results ADD COLUMN kv_cache_usage_end DOUBLE",
+        "ALTER TABLE benchmark_results ADD COLUMN requests_waiting_end DOUBLE",
         "ALTER TABLE benchmark_requests ADD COLUMN chunks INTEGER",
         "ALTER TABLE benchmark_requests ADD COLUMN streamed BOOLEAN",
         "ALTER TABLE runs ADD COLUMN hardware_model VARCHAR",

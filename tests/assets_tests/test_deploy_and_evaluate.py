@@ -45,10 +45,13 @@ def test_a_cpu_deployment_runs_the_whole_chain_and_lands_its_benchmark_in_duckdb
                                                 ("short-burst", 32)]
     assert all(r[2] > 0 for r in requests)
     with _db(eval_home) as db:
-        checked = db.execute("SELECT valid, invalid_reasons, host_cpu_cores, server_cpu_cores FROM benchmark_results"
-                             " WHERE run_id = ?", [first_run.run_id]).fetchall()
-    for valid, reasons, host, server in checked:
+        checked = db.execute("SELECT valid, invalid_reasons, host_cpu_cores, server_cpu_cores, prefix_cache_hit_rate,"
+                             " preemptions, mean_queue_time_ms FROM benchmark_results WHERE run_id = ?",
+                             [first_run.run_id]).fetchall()
+    for valid, reasons, host, server, hit_rate, preemptions, queue_ms in checked:
         assert valid is not None and (valid or reasons) and host > 0 and server > 0
+        # vLLM's own counters over each scenario (fresh prompts per run: few prefix-cache hits).
+        assert 0 <= hit_rate < 0.5 and preemptions >= 0 and queue_ms >= 0
     ladder = {r[0]: r[4] for r in rows if r[0].startswith("ladder")}
     assert ladder["ladder/c4"] > ladder["ladder/c1"], "more concurrency, more throughput on the same server"
 
