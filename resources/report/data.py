@@ -422,8 +422,10 @@ def sweeps(latest: pd.DataFrame) -> pd.DataFrame:
 def best_by_scenario(latest: pd.DataFrame) -> pd.DataFrame:
     """Per comparable group and scenario: which partition is fastest, and by how much."""
     latest = valid_results(latest)
+    columns = ["shape", "scenario", "deployments", "most_output", "output_throughput", "lowest_tpot",
+               "median_tpot_ms", "lowest_ttft", "median_ttft_ms"]
     if latest.empty:
-        return pd.DataFrame()
+        return pd.DataFrame(columns=columns)
     rows = []
     for (shape, scenario), group in latest.groupby(["shape", "scenario"], sort=True):
         top = group.loc[pd.to_numeric(group["output_throughput"]).idxmax()]

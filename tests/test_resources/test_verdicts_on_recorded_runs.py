@@ -178,3 +178,14 @@ def test_intervals_cover_what_they_should():
     assert bootstrap_interval(tpot[:5], "median") is None
     assert prediction_halfwidth([10.0, 10.0, 10.0]) == 0.0 and prediction_halfwidth([10.0]) is None
     assert prediction_halfwidth([9.0, 10.0, 11.0], 0.99) > prediction_halfwidth([9.0, 10.0, 11.0], 0.95)
+
+
+def test_a_report_whose_every_latest_result_is_invalid_says_so_and_draws_no_point(tmp_path):
+    from resources.report.build import build_report
+
+    store = ResultsStore(tmp_path / "results.duckdb")
+    record(store, LOADED[0], partition="tiny-loaded", run_id="loaded", finished_at=START)
+    report = build_report(store, tmp_path / "reports")
+    assert pareto_points(report.data.latest).empty
+    assert "1 of 1 latest results are INVALID" in report.markdown and "stream coalesced" in report.markdown
+    assert "not measured" in report.markdown  # its TPOT, in the latest results table
