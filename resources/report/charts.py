@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from resources.report.data import ComparisonData, records, sweeps  # noqa: E402
+from resources.report.data import ComparisonData, pareto_points, records, sweeps  # noqa: E402
 
 CHARTS = ("pareto", "sweeps", "trend")
 DPI = 90
@@ -93,7 +93,7 @@ def _load(value) -> float:
 
 
 def pareto_chart(data: ComparisonData, colors: dict):
-    points = data.latest.dropna(subset=["interactivity", "throughput_per_device"])
+    points = pareto_points(data.latest)
     if points.empty:
         return None
     groups = list(points.groupby("shape", sort=True))[:MAX_PANELS]

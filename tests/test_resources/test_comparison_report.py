@@ -1,8 +1,9 @@
 """The comparison report over a small hand-built results history.
 
 The history is written through the results store's own API (``record_run`` and
-``record_hardware_report``), as the pipeline writes it: an H100 deployment with three nightly runs
-(a burst and a three-point concurrency ladder; the third run on a new image digest and slower),
+``record_hardware_report``), as the pipeline writes it: an H100 deployment with four nightly runs
+(a burst and a three-point concurrency ladder; the last run on a new image digest and slower: the
+regression rule needs three earlier runs to know the noise),
 and a CPU deployment with two runs.
 """
 
@@ -57,7 +58,7 @@ def _result(run: dict, scenario: str, tpot_ms: float, throughput: float, concurr
 @pytest.fixture(scope="module")
 def history(tmp_path_factory):
     store = ResultsStore(tmp_path_factory.mktemp("history") / "results.duckdb")
-    for night in (1, 2, 3):
+    for night in (0, 1, 2, 3):
         run = _run("qwen-h100-tp1", night, gpu=True, image_digest="sha256:aaaa" if night < 3 else "sha256:bbbb")
         slow = 1.25 if night == 3 else 1.0  # the third night, on the new image, is 25 % slower
         results = [_result(run, "short", 2.0 * slow, 4000 / slow, 16)]
@@ -102,9 +103,9 @@ def test_a_deployment_that_runs_code_from_its_model_repository_says_so_beside_it
 
 def test_the_history_shows_every_run_of_each_deployment(report):
     counts = report.data.run_counts.set_index("partition")["runs"]
-    assert counts.to_dict() == {"qwen-h100-tp1": 3, "tiny-cpu-eager": 2}
+    assert counts.to_dict() == {"qwen-h100-tp1": 4, "tiny-cpu-eager": 2}
     runs = report.data.recent_runs.groupby("partition")["run_id"].count().to_dict()
-    assert runs == {"qwen-h100-tp1": 3, "tiny-cpu-eager": 2}
+    assert runs == {"qwen-h100-tp1": 4, "tiny-cpu-eager": 2}
     assert "`qwen-h100-tp1` (per scenario: output tok/s · median TPOT ms)" in report.markdown
     assert "3,200.0 · 2.50" in report.markdown and "4,000.0 · 2.00" in report.markdown  # nights 3 and 2
 
@@ -137,11 +138,13 @@ def test_a_changed_image_digest_is_flagged_as_drift(report):
     assert "image digest aaaa → bbbb" in report.markdown
 
 
-def test_the_slower_night_is_called_slower(report):
+def test_the_slower_night_is_called_slower_and_names_the_new_image_as_a_suspect(report):
     row = _latest(report, "qwen-h100-tp1", "short")
     assert row["prev_output_throughput"] == pytest.approx(4000)
     assert report.markdown.count("**slower**") == 4  # the burst and the three ladder points
-    assert "same (±5%)" in report.markdown  # the CPU deployment did not change
+    assert row["verdict"] == "slower"
+    assert "image digest sha256:aaaa -> sha256:bbbb" in report.markdown
+    assert _latest(report, "tiny-cpu-eager", "short")["verdict"] == "within noise"  # it did not change
 
 
 def test_sweeps_and_per_request_rows_are_summarised(report):
@@ -207,10 +210,11 @@ def test_the_comparison_report_asset_puts_the_markdown_in_metadata_and_the_files
     from dagster import materialize
 
     from assets.reporting.comparison_report import comparison_report
-    from resources.dagster_resources import ResultsDatabase
+    from resources.dagster_resources import DeploymentCatalog, ResultsDatabase
     from resources.config.eval_home import reports_dir
 
-    result = materialize([comparison_report], resources={"results_db": ResultsDatabase(path=str(history.path))})
+    result = materialize([comparison_report], resources={"results_db": ResultsDatabase(path=str(history.path)),
+                                                         "deployments": DeploymentCatalog()})
     assert result.success
     [event] = result.get_asset_materialization_events()
     metadata = {k: v.value for k, v in event.materialization.metadata.items()}
