@@ -22,6 +22,7 @@ from resources.config.secrets import mask
 from resources.benchmark.host_usage import Sampler
 from resources.results.regression import judge_recorded, scenario_outcome
 from resources.results.run_record import result_row, run_row
+from resources.results.startup import judge_start
 from resources.results.validity import judge_validity
 from resources.serving.server_metrics import fetch_metrics
 from resources.serving.server_side import server_side_delta
@@ -42,6 +43,10 @@ def _utcnow() -> datetime:
                                 "same scenario on the same hardware model, whatever image, vLLM, weights or driver "
                                 "changed; called only beyond both the threshold and the noise "
                                 "(resources/results/regression.py). Policy: the deployment's regression section."),
+                 AssetCheckSpec("startup_no_regression", asset="benchmark_results",
+                                description="This run's server start (to healthy, and each phase) against the "
+                                "deployment's recent starts in the same compile-cache state on the same hardware "
+                                "model, by the same rule as no_regression (resources/results/startup.py)."),
                  AssetCheckSpec("valid_measurements", asset="benchmark_results",
                                 description="Every result is a valid measurement: requests completed, the stream "
                                 "streamed, long enough, load generator and host not in the way "
@@ -127,6 +132,9 @@ def benchmark_results(
     regressions = judgement.regressions
     for regression in regressions:
         context.log.warning(f"regression: {regression.describe()}")
+    start = judge_start(store, context.partition_key, run_id, policy.startup_threshold, policy.window)
+    for regression in start.regressions:
+        context.log.warning(f"start-up regression: {regression.describe()}")
     invalid = [r for r in rows if not r["valid"]]
     summary = pd.DataFrame(rows)[SUMMARY_COLUMNS].round(2)
     summary["verdict"] = [scenario_outcome(v.outcome for v in judgement.for_scenario(r["scenario"])) for r in rows]
@@ -157,6 +165,15 @@ def benchmark_results(
                       "metrics": ", ".join(sorted({r.metric for r in regressions})) or "none",
                       "suspects": "; ".join(sorted({s for r in regressions for s in r.suspects})) or "none",
                       "verdicts": MetadataValue.md(_verdict_table(judgement.verdicts))},
+        ), AssetCheckResult(
+            check_name="startup_no_regression", passed=not start.regressions,
+            severity=AssetCheckSeverity.ERROR if policy.severity == "error" else AssetCheckSeverity.WARN,
+            description="\n".join(r.describe() for r in start.regressions) or (
+                "the server was reused: no start to judge" if vllm_service.reused else
+                "no start-up phase slower beyond both its threshold and the noise of this deployment's starts"),
+            metadata={"startup_s": round(vllm_service.startup_s, 2) if vllm_service.startup_s else 0.0,
+                      "compile_cache": vllm_service.compile_cache or "none",
+                      "verdicts": MetadataValue.md(_verdict_table(start.verdicts))},
         ), AssetCheckResult(
             check_name="valid_measurements", passed=not invalid, severity=AssetCheckSeverity.WARN,
             description="\n".join(f"{r['scenario']}: {r['invalid_reasons']}" for r in invalid) or

@@ -253,6 +253,9 @@ class RegressionPolicy(StrictModel):
     )
     severity: Literal["error", "warn"] = Field(
         "error", description="what a regression does to the no_regression check: error fails it (red in the UI)")
+    startup_threshold: float = Field(
+        0.20, gt=0, description="allowed relative change of a server start (to healthy, and each phase) "
+        "against the same deployment's recent starts in the same cache state; checked by startup_no_regression")
 
     @field_validator("thresholds")
     @classmethod

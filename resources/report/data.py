@@ -75,6 +75,15 @@ ORDER BY scenario, partition
 """
 
 # Each partition's last N runs (any status), with drift against its previous succeeded run.
+# Each deployment's recent server starts (reused servers did not start), newest first.
+STARTS_SQL = """
+SELECT partition, run_id, finished_at, startup_s, startup_phases, compile_cache, cold_start, kv_cache_tokens
+FROM (SELECT *, row_number() OVER (PARTITION BY partition ORDER BY finished_at DESC) AS recency
+      FROM runs WHERE status = 'succeeded' AND startup_s IS NOT NULL AND NOT coalesce(service_reused, false))
+WHERE recency <= ?
+ORDER BY partition, finished_at DESC
+"""
+
 RECENT_RUNS_SQL = """
 WITH ok AS (
     SELECT run_id, partition, lag(run_id) OVER w AS prev_run_id, {lags}
@@ -155,6 +164,7 @@ class ComparisonData:
     requests: pd.DataFrame  # per-request aggregates of the latest results (empty without rows)
     history_runs: int
     verdicts: pd.DataFrame = field(default_factory=pd.DataFrame)  # the regression rule, per metric of latest
+    starts: pd.DataFrame = field(default_factory=pd.DataFrame)  # each deployment's recent server starts
     generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
     @property
@@ -298,6 +308,7 @@ def _load(store: _Reader, history_runs: int, drift_events: int, policies: dict) 
         run_counts=store.query(RUN_COUNTS_SQL),
         requests=requests,
         history_runs=history_runs,
+        starts=store.query(STARTS_SQL, [history_runs]) if "startup_phases" in columns["runs"] else empty,
     )
 
 

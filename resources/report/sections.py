@@ -8,6 +8,7 @@ memory-bandwidth bound, and how each deployment's history looks.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 
@@ -16,6 +17,7 @@ import pandas as pd
 from resources.report.data import (DRIFT_FIELDS, ComparisonData, best_by_scenario, invalid_results, records,
                                    sweeps)
 from resources.results import regression
+from resources.results.startup import cache_state
 
 DRIFT_NAMES = {"image_digest": "image digest", "weights_revision": "weights revision",
                "config_hash": "config hash", "vllm_version": "vLLM version", "hardware_fingerprint": "hardware"}
@@ -118,6 +120,8 @@ def build_sections(data: ComparisonData, charts: set[str]) -> list[Section]:
         sections.append(_sweeps(latest))
     if not data.requests.empty:
         sections.append(_requests(data.requests))
+    if not data.starts.empty:
+        sections.append(_startup(data.starts))
     sections += [_history(data, "trend" in charts), _drift(data)]
     sections.append(Section("Notes", [METRIC_NOTE]))
     return sections
@@ -314,6 +318,30 @@ def _requests(requests: pd.DataFrame) -> Section:
     return Section("Per request (latest runs)", ["From the per-request rows (`--save-detailed`), aggregated in "
                                                   "DuckDB: the p90 the summary lacks, and what failed."],
                    [Table(frame)])
+
+
+def _startup(starts: pd.DataFrame) -> Section:
+    """Cold and warm starts per deployment: how long, where the time went, and the trend."""
+    rows = []
+    for (partition, state), group in starts.assign(state=starts["compile_cache"].map(cache_state)).groupby(
+            ["partition", "state"], sort=True):
+        latest = group.iloc[0]  # newest first
+        phases = json.loads(latest["startup_phases"]) if isinstance(latest["startup_phases"], str) else {}
+        longest = sorted(phases.items(), key=lambda item: -item[1])[:3]
+        rows.append({
+            "deployment": partition, "cache": state.removeprefix("start-up").strip(", ") or "nothing compiled",
+            "starts": len(group), "median s": num(group["startup_s"].median()),
+            "latest s": num(latest["startup_s"]),
+            "longest phases of the latest (s)": ", ".join(f"{name} {seconds:.0f}" for name, seconds in longest),
+            "KV-cache tokens": num0(latest["kv_cache_tokens"]),
+            "trend, oldest to newest (s)": " → ".join(num(v, 0) for v in reversed(group["startup_s"].tolist()[:6])),
+        })
+    return Section("Start-up", [
+        "Each deployment's recent server starts (a reused server did not start), split by the compile "
+        "cache's state: a cold start compiles, a warm one loads what an earlier start compiled. Each start "
+        "is judged against the same deployment's starts in the same state by the regression rule "
+        "(the startup_no_regression check).",
+    ], [Table(pd.DataFrame(rows))])
 
 
 def _history(data: ComparisonData, with_chart: bool) -> Section:

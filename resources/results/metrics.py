@@ -53,6 +53,14 @@ METRICS: dict[str, Metric] = {
         *(_latency(stat, kind) for kind in LATENCIES for stat in STATS),
     )
 }
+# A server's start: its total and each phase vLLM's log shows (resources/serving/startup_log.py),
+# judged by the same rule as the benchmark's metrics, one value per start.
+STARTUP_PHASES = ("api_server", "engine_init", "distributed_init", "weights_loading", "weights_loaded",
+                  "torch_compile", "kv_cache", "graph_capture", "engine_ready")
+STARTUP_METRICS = ("startup_s", *(f"startup_{phase}_s" for phase in STARTUP_PHASES))
+METRICS.update({"startup_s": Metric("startup_s", "start-up to healthy", "s", higher_is_better=False)})
+METRICS.update({f"startup_{phase}_s": Metric(f"startup_{phase}_s", f"start-up phase {phase}", "s",
+                                             higher_is_better=False) for phase in STARTUP_PHASES})
 LATENCY_METRICS = tuple(name for name, m in METRICS.items() if m.unit == "ms")
 THROUGHPUT_METRICS = ("request_throughput", "output_throughput", "total_token_throughput")
 # Metrics a regression policy may name (goodput exists only with SLOs).

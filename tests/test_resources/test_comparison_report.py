@@ -10,6 +10,7 @@ and a CPU deployment with two runs.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from datetime import datetime, timedelta
 
 import duckdb
@@ -18,8 +19,11 @@ import pytest
 from resources.report.data import load_comparison, pareto_frontier
 from resources.report.build import build_report
 from resources.results.store import ResultsStore
+from resources.serving.startup_log import read_startup_log
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_STARTS = {name: read_startup_log((Path(__file__).resolve().parents[1] / "fixtures" / "vllm" /
+                                   f"startup_gpu_h200_{name}.log").read_text()) for name in ("cold_cache", "warm_cache")}
 NIGHT = datetime(2025, 3, 1, 2, 0)
 
 
@@ -60,6 +64,11 @@ def history(tmp_path_factory):
     store = ResultsStore(tmp_path_factory.mktemp("history") / "results.duckdb")
     for night in (0, 1, 2, 3):
         run = _run("qwen-h100-tp1", night, gpu=True, image_digest="sha256:aaaa" if night < 3 else "sha256:bbbb")
+        # The first night's server compiled (an empty cache), the later ones loaded its artifacts: the
+        # phases are those of the real H200 starts in tests/fixtures/vllm/.
+        start = _STARTS["cold_cache" if night == 0 else "warm_cache"]
+        run |= {"startup_s": sum(start.phase_durations().values()), "compile_cache": start.compile_cache,
+                "startup_phases": json.dumps(start.phase_durations()), "kv_cache_tokens": start.kv_cache_tokens}
         slow = 1.25 if night == 3 else 1.0  # the third night, on the new image, is 25 % slower
         results = [_result(run, "short", 2.0 * slow, 4000 / slow, 16)]
         results += [_result(run, f"ladder/c{c}", (2.0 + 0.5 * c) * slow, c * 1000 / (2.0 + 0.5 * c) / slow, c)
@@ -222,3 +231,15 @@ def test_the_comparison_report_asset_puts_the_markdown_in_metadata_and_the_files
     assert metadata["slower_results"] == 4 and metadata["drift_events"] == 1
     assert metadata["html"] == str(reports_dir() / "comparison_report.html")
     assert {"chart_pareto", "chart_sweeps", "chart_trend"} <= set(metadata)
+
+
+def test_the_start_up_section_sets_cold_and_warm_starts_apart_with_their_longest_phases(report):
+    section = report.markdown.split("## Start-up", 1)[1].split("\n## ", 1)[0]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in section.splitlines()
+            if line.startswith("| qwen-h100-tp1")]
+    cold = next(r for r in rows if r[1] == "cold compile cache")
+    warm = next(r for r in rows if r[1] == "warm compile cache")
+    assert cold[2] == "1" and warm[2] == "3", "one cold start, three warm ones"
+    assert "torch_compile 42" in cold[5] and "torch_compile" not in warm[5], \
+        "the cold start's compile is among its longest phases; the warm one loads it in seconds"
+    assert warm[6] == "2,031,120"
