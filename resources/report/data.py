@@ -34,7 +34,7 @@ RUN_FIELDS = {  # column -> SQL type, for reading a column the file does not hav
     "vllm_version": "VARCHAR", "config_hash": "VARCHAR", "hardware_fingerprint": "VARCHAR",
     "git_sha": "VARCHAR", "tensor_parallel_size": "INTEGER", "gpu_count": "INTEGER", "gpu_model": "VARCHAR",
     "device": "VARCHAR", "active_params_b": "DOUBLE", "bytes_per_param": "DOUBLE", "driver_version": "VARCHAR",
-    "trust_remote_code": "BOOLEAN",
+    "trust_remote_code": "BOOLEAN", "price_per_hour_usd": "DOUBLE",
 }
 RESULT_FIELDS = {
     "completed": "BIGINT", "failed": "BIGINT", "output_throughput": "DOUBLE", "request_throughput": "DOUBLE",
@@ -45,6 +45,8 @@ RESULT_FIELDS = {
     "valid": "BOOLEAN", "invalid_reasons": "VARCHAR", "stream_measured": "BOOLEAN", "chunks_per_token": "DOUBLE",
     "other_cpu_cores": "DOUBLE", "loadgen_cpu_cores": "DOUBLE",
     "prefix_cache_hit_rate": "DOUBLE", "preemptions": "DOUBLE", "mean_queue_time_ms": "DOUBLE",
+    "repetitions": "INTEGER", "valid_repetitions": "INTEGER", "throughput_interval": "VARCHAR",
+    **{f"{name}_{end}": "DOUBLE" for name in ("output_throughput", "request_throughput") for end in ("low", "high")},
 }
 
 # The last succeeded run of each (partition, scenario), with the run before it (for drift). Whether

@@ -17,6 +17,7 @@ import pandas as pd
 from resources.report.data import (DRIFT_FIELDS, ComparisonData, best_by_scenario, invalid_results, records,
                                    sweeps)
 from resources.results import regression
+from resources.results.cost import usd_per_million_output_tokens
 from resources.results.startup import cache_state
 
 DRIFT_NAMES = {"image_digest": "image digest", "weights_revision": "weights revision",
@@ -217,8 +218,12 @@ def _latest_tables(latest: pd.DataFrame) -> Section:
         rows = rows.sort_values(["partition", "max_concurrency", "request_rate", "scenario"])
         frame = pd.DataFrame({
             "deployment": rows["partition"], "scenario": rows["scenario"], "ok": rows["completed"].map(num0),
-            "failed": rows["failed"].map(num0), "output tok/s": rows["output_throughput"].map(num),
-            "req/s": rows["request_throughput"].map(lambda v: num(v, 2)),
+            "failed": rows["failed"].map(num0),
+            # With repeat: N, the median of the repetitions and its 95 % interval across them.
+            "output tok/s": [with_interval(r, "output_throughput") for r in records(rows)],
+            "req/s": [with_interval(r, "request_throughput", 2) for r in records(rows)],
+            "runs": rows["repetitions"].map(lambda v: "1" if pd.isna(v) else f"{int(v)}"),
+            "$ / M output tok": [cost_text(r) for r in records(rows)],
             "TTFT mean ms": rows["mean_ttft_ms"].map(num), "TTFT p99 ms": rows["p99_ttft_ms"].map(num),
             "TPOT median ms": [tpot_text(r, "median_tpot_ms") for r in records(rows)],
             "TPOT p99 ms": [tpot_text(r, "p99_tpot_ms") for r in records(rows)],
@@ -242,6 +247,19 @@ def _latest_tables(latest: pd.DataFrame) -> Section:
             caption += " — **different hardware fingerprints: these rows are not directly comparable.**"
         section.tables.append(Table(frame, caption))
     return section
+
+
+def with_interval(row: dict, column: str, digits: int = 1) -> str:
+    """ "1,234.5 (1,180.0-1,290.0)" where the result has an interval across repetitions."""
+    low, high = row.get(f"{column}_low"), row.get(f"{column}_high")
+    text = num(row.get(column), digits)
+    return text if not has(low) or not has(high) else f"{text} ({num(low, digits)}-{num(high, digits)})"
+
+
+def cost_text(row: dict) -> str:
+    """USD per million output tokens at the price recorded with the run; "–" without a price."""
+    cost = usd_per_million_output_tokens(row.get("price_per_hour_usd"), row.get("output_throughput"))
+    return "–" if cost is None else f"{cost:,.{2 if cost >= 1 else 4}f}"
 
 
 def num0(value) -> str:
