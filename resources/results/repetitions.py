@@ -7,8 +7,8 @@ scenario's own name:
 
 - throughput (request, output, total token): the median of the VALID repetitions, with a 95 %
   interval across them: Student's t interval of their mean (mean ± t·s/√n) from three
-  repetitions; with one or two, the min-max of the values (it claims no coverage level: two runs
-  cannot give one);
+  repetitions (cut at zero); with two, the min-max of the values (it claims no coverage level:
+  two runs cannot give one);
 - latencies (TTFT, TPOT, E2EL statistics): computed over the valid repetitions' per-request rows
   pooled, so the regression rule's bootstrap (``intervals.py``) and rank test see every request;
   ITL statistics (vLLM pools the gaps between chunks, which the per-request rows hold only as a
@@ -47,7 +47,7 @@ def throughput_interval(values, level: float = 0.95) -> tuple[float, float, str]
         return float(values.min()), float(values.max()), "min-max"
     half = t_quantile(0.5 + level / 2, len(values) - 1) * float(np.std(values, ddof=1)) / math.sqrt(len(values))
     mean = float(values.mean())
-    return mean - half, mean + half, "t"
+    return max(mean - half, 0.0), mean + half, "t"  # a throughput is never below zero
 
 
 def pooled_statistic(values, stat: str) -> float | None:
