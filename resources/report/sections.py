@@ -212,7 +212,11 @@ def _validity(latest: pd.DataFrame) -> Section:
 
 def _latest_tables(latest: pd.DataFrame) -> Section:
     section = Section("Latest results", ["Each deployment's latest succeeded run, per scenario. "
-                                         "Sweep points are grouped under their sweep."])
+                                         "Sweep points are grouped under their sweep. A scenario run several "
+                                         "times (`repeat: N`, \"runs\") shows the median of its valid runs with "
+                                         "its 95 % interval across them (the min-max of two). Cost per million "
+                                         "output tokens is the deployment's price per hour at the run over its "
+                                         "output per hour; \"–\" without a price."])
     key = latest["scenario_group"].fillna(latest["scenario"])
     for name, rows in latest.assign(_key=key).groupby("_key", sort=True):
         rows = rows.sort_values(["partition", "max_concurrency", "request_rate", "scenario"])

@@ -1,7 +1,8 @@
 """The results database: a DuckDB file users can query with plain SQL.
 
 Tables: ``runs`` (one row per Dagster run and partition, with provenance), ``benchmark_results``
-(one row per run and scenario), ``hardware_reports`` (one per run). Rows are appended per run
+(one row per run and scenario), ``benchmark_repetitions`` (one per repetition of a scenario run
+several times; ``benchmark_results`` holds their combination), ``hardware_reports`` (one per run). Rows are appended per run
 and never overwritten by another run; writing the same run again replaces only that run's rows,
 so a retried step is idempotent. DuckDB allows one writer process at a time and Dagster runs
 steps in parallel processes, so each write is one short transaction, retried while the file is
