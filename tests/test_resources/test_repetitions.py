@@ -100,3 +100,33 @@ def test_cost_per_million_output_tokens_from_the_price_per_hour():
     assert usd_per_million_output_tokens(None, 1000.0) is None
     assert usd_per_million_output_tokens(10.0, 0.0) is None
     assert usd_per_million_output_tokens(float("nan"), 1000.0) is None
+
+
+def _configs(tmp_path, deployment: dict):
+    import yaml
+
+    for folder in ("deployments", "models", "params"):
+        (tmp_path / folder).mkdir()
+    (tmp_path / "models" / "tiny.yaml").write_text("source: generated\n")
+    (tmp_path / "params" / "cpu.yaml").write_text("kv_cache_memory_bytes: 512M\n")
+    (tmp_path / "deployments" / "d.yaml").write_text(yaml.safe_dump({
+        "model": "tiny", "params": "cpu", "served_model_name": "x", "runtime": {"device": "cpu"},
+        "benchmarks": [{"name": "s", "input_len": 1, "output_len": 1, "num_prompts": 1, "repeat": 3}],
+        **deployment}))
+    return tmp_path
+
+
+def test_a_per_gpu_price_on_a_cpu_deployment_is_refused_with_the_fix(tmp_path):
+    from resources.config.loader import ConfigError, load_deployments
+
+    with pytest.raises(ConfigError) as error:
+        load_deployments(_configs(tmp_path, {"cost": {"per_hour_usd": 2.5, "unit": "gpu"}}))
+    assert "d.yaml" in str(error.value) and "unit: host" in str(error.value)
+
+
+def test_a_host_price_and_a_repeat_are_read_from_the_deployment_file(tmp_path):
+    from resources.config.loader import load_deployments
+
+    [deployment] = load_deployments(_configs(tmp_path, {"cost": {"per_hour_usd": 0.4, "unit": "host"}})).values()
+    assert deployment.spec.cost == Cost(per_hour_usd=0.4, unit="host")
+    assert deployment.spec.benchmarks[0].repeat == 3
