@@ -193,8 +193,9 @@ def _last_run(latest: pd.DataFrame, verdicts: pd.DataFrame) -> Section:
 
 
 def tpot_text(row: dict, column: str, digits: int = 2) -> str:
-    """TPOT and ITL read "not measured" when the reply came in a handful of chunks."""
-    return "not measured" if row.get("stream_measured") is False else num(row.get(column), digits)
+    """TPOT and ITL read "not measured" when the reply came in a handful of chunks; with their
+    interval where the row has one."""
+    return "not measured" if row.get("stream_measured") is False else with_interval(row, column, digits)
 
 
 def _validity(latest: pd.DataFrame) -> Section:
@@ -216,7 +217,8 @@ def _latest_tables(latest: pd.DataFrame) -> Section:
                                          "times (`repeat: N`, \"runs\") shows the median of its valid runs with "
                                          "its 95 % interval across them (the min-max of two). Cost per million "
                                          "output tokens is the deployment's price per hour at the run over its "
-                                         "output per hour; \"–\" without a price."])
+                                         "output per hour; \"–\" without a price. Latencies show their 95 % "
+                                         "bootstrap interval over the per-request rows."])
     key = latest["scenario_group"].fillna(latest["scenario"])
     for name, rows in latest.assign(_key=key).groupby("_key", sort=True):
         rows = rows.sort_values(["partition", "max_concurrency", "request_rate", "scenario"])
@@ -228,7 +230,9 @@ def _latest_tables(latest: pd.DataFrame) -> Section:
             "req/s": [with_interval(r, "request_throughput", 2) for r in records(rows)],
             "runs": rows["repetitions"].map(lambda v: "1" if pd.isna(v) else f"{int(v)}"),
             "$ / M output tok": [cost_text(r) for r in records(rows)],
-            "TTFT mean ms": rows["mean_ttft_ms"].map(num), "TTFT p99 ms": rows["p99_ttft_ms"].map(num),
+            # Latencies with their bootstrap interval over the per-request rows.
+            "TTFT mean ms": [with_interval(r, "mean_ttft_ms") for r in records(rows)],
+            "TTFT p99 ms": [with_interval(r, "p99_ttft_ms") for r in records(rows)],
             "TPOT median ms": [tpot_text(r, "median_tpot_ms") for r in records(rows)],
             "TPOT p99 ms": [tpot_text(r, "p99_tpot_ms") for r in records(rows)],
             "ITL mean ms": [tpot_text(r, "mean_itl_ms") for r in records(rows)],

@@ -4,6 +4,7 @@ in one run, stored as the pipeline stores them; the report and the regression ru
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import numpy as np
@@ -105,6 +106,11 @@ def test_the_latest_results_table_shows_the_interval_and_the_cost_or_a_dash_with
     assert rows["unpriced"]["output tok/s"] == f"{SPARE[3]['output_throughput']:,.1f}"  # one run: no interval
     assert rows["unpriced"]["runs"] == "1"
     assert rows["unpriced"]["$ / M output tok"] == "–"  # no price, no figure
+    # Latencies carry their bootstrap interval over the per-request rows, all repetitions pooled.
+    for deployment in ("priced", "unpriced"):
+        mid, low, high = (float(x.replace(",", "")) for x in
+                          re.fullmatch(r"([\d.,]+) \(([\d.,]+)-([\d.,]+)\)", rows[deployment]["TPOT median ms"]).groups())
+        assert low <= mid <= high and low < high
 
 
 def _table_rows(markdown: str) -> dict[str, dict[str, str]]:
