@@ -94,10 +94,10 @@ def benchmark_results(
             rows.append(row)
             requests += [r for _, point_requests in measured for r in point_requests]
             if repeat > 1:
-                context.log.info(f"[{number}/{len(points)}] {point.name}: median of {row['valid_repetitions']} valid "
-                                 f"of {repeat} repetitions {row['output_throughput']:.1f} output tok/s "
-                                 f"({row['output_throughput_low']:.1f}-{row['output_throughput_high']:.1f}, "
-                                 f"{row['throughput_interval']})")
+                low, high = row["output_throughput_low"], row["output_throughput_high"]
+                context.log.info(f"[{number}/{len(points)}] {point.name}: {row['valid_repetitions']} of {repeat} "
+                                 f"repetitions valid; median {row['output_throughput']:.1f} output tok/s"
+                                 + (f" ({low:.1f}-{high:.1f}, {row['throughput_interval']})" if low is not None else ""))
     except Exception as exc:
         # A broken benchmark leaves a failed run with no result rows (never half a run) and no
         # server behind it, whatever the teardown policy says.
