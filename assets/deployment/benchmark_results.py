@@ -9,7 +9,7 @@ from dagster import (
 )
 
 from assets.partitions import deployment_partitions
-from resources.benchmark.command import expand_scenario, render_bench_args, scenario_seed
+from resources.benchmark.command import expand_scenario, render_bench_args, repetition_seed
 from resources.results.bench_json import failed_requests, parse_bench_result, parse_request_rows
 from resources.dagster_resources import DeploymentCatalog, ResultsDatabase
 from resources.hardware.snapshot import HardwareSnapshot
@@ -21,6 +21,7 @@ from resources.results.provenance import project_git_sha
 from resources.config.secrets import mask
 from resources.benchmark.host_usage import Sampler
 from resources.results.regression import judge_recorded, scenario_outcome
+from resources.results.repetitions import combine_repetitions, repetition_row
 from resources.results.run_record import result_row, run_row
 from resources.results.startup import judge_start
 from resources.results.validity import judge_validity
@@ -71,42 +72,32 @@ def benchmark_results(
     api_key = os.environ.get(deployment.runtime.api_key_env) if deployment.runtime.api_key_env else None
     out_dir = bench_dir() / context.partition_key / run_id
     points = [point for scenario in deployment.spec.benchmarks for point in expand_scenario(scenario)]
-    rows, requests = [], []
+    rows, requests, repetition_rows = [], [], []
     try:
         for number, point in enumerate(points, start=1):
-            seed = scenario_seed(point.name, run_id, point.scenario.seed)
-            result_file = out_dir / f"{point.name.replace('/', '_')}.json"
-            args = render_bench_args(point, vllm_service.base_url, vllm_service.served_model_name,
-                                     str(model_weights.path), str(out_dir), result_file.name, seed)
-            context.log.info(f"[{number}/{len(points)}] {point.name}: vllm bench serve {' '.join(args)}")
-            metrics_before = fetch_metrics(vllm_service.base_url, api_key)
-            meter = runtime.energy_meter()
-            with meter or nullcontext(), Sampler(_process_trees(vllm_service)) as sampler:
-                raw = runtime.run_benchmark(vllm_service, args, result_file,
-                                            on_line=lambda line: _log_progress(context, line, meter),
-                                            env={"OPENAI_API_KEY": api_key} if api_key else None,
-                                            context=context)
-            server_side = server_side_delta(metrics_before, fetch_metrics(vllm_service.base_url, api_key))
-            parsed = parse_bench_result(raw, str(result_file))
-            failed_requests(parsed, raw, point.name)
-            point_requests = parse_request_rows(raw)
-            usage = _usage_row(sampler, parsed["duration_s"])
-            validity = judge_validity(parsed, point_requests, usage,
-                                      point.request_rate if point.max_concurrency is None else None)
-            rows.append(result_row(run_id=run_id, partition=context.partition_key, point=point, parsed=parsed,
-                                   seed=seed, prefix_caching=deployment.params.enable_prefix_caching,
-                                   bench_args=args, result_file=str(result_file))
-                        | scenario_energy(meter, parsed, result_file)
-                        | validity.as_row() | {k: v for k, v in (usage or {}).items() if k != "cpu_count"}
-                        | server_side)
-            requests += [{"run_id": run_id, "partition": context.partition_key, "scenario": point.name, **r}
-                         for r in point_requests]
-            if not validity.valid:
-                context.log.warning(f"[{number}/{len(points)}] {point.name}: INVALID: {validity.reason_text}")
-            context.log.info(
-                f"[{number}/{len(points)}] {point.name}: {parsed['completed']} completed, {parsed['failed']} failed, "
-                f"{parsed['output_throughput']:.1f} output tok/s, mean TTFT {parsed['mean_ttft_ms']:.1f} ms"
-            )
+            repeat = point.scenario.repeat
+            measured = []
+            for repetition in range(1, repeat + 1):
+                label = f"[{number}/{len(points)}] {point.name}" + (f" #{repetition}/{repeat}" if repeat > 1 else "")
+                suffix = f"_rep{repetition}" if repeat > 1 else ""
+                measured.append(_measure(context, runtime, vllm_service, model_weights, api_key, point, label,
+                                         out_dir / f"{point.name.replace('/', '_')}{suffix}.json",
+                                         repetition_seed(point.name, run_id, point.scenario.seed, repetition)))
+            point_rows = [row for row, _ in measured]
+            if repeat > 1:
+                # Each repetition's row is kept; the rest of the project reads their combination.
+                repetition_rows += [repetition_row(row, k) for k, row in enumerate(point_rows, start=1)]
+                for k, (_, point_requests) in enumerate(measured, start=1):
+                    for r in point_requests:
+                        r["repetition"] = k
+            row = combine_repetitions(point_rows, [r for _, r in measured])
+            rows.append(row)
+            requests += [r for _, point_requests in measured for r in point_requests]
+            if repeat > 1:
+                low, high = row["output_throughput_low"], row["output_throughput_high"]
+                context.log.info(f"[{number}/{len(points)}] {point.name}: {row['valid_repetitions']} of {repeat} "
+                                 f"repetitions valid; median {row['output_throughput']:.1f} output tok/s"
+                                 + (f" ({low:.1f}-{high:.1f}, {row['throughput_interval']})" if low is not None else ""))
     except Exception as exc:
         # A broken benchmark leaves a failed run with no result rows (never half a run) and no
         # server behind it, whatever the teardown policy says.
@@ -125,7 +116,7 @@ def benchmark_results(
                   status="succeeded", git_sha=project_git_sha(), hardware=hardware_report, image=vllm_image,
                   weights=model_weights, service=vllm_service)
     store = results_db.store()
-    store.record_run(run, rows, requests)
+    store.record_run(run, rows, requests, repetition_rows)
     context.log.info(f"results snapshot: {store.snapshot().describe()}")
     policy = deployment.spec.regression
     judgement = judge_recorded(store, context.partition_key, run_id, policy.thresholds, policy.window)
@@ -181,6 +172,43 @@ def benchmark_results(
             metadata={"invalid_results": len(invalid)},
         )],
     )
+
+
+def _measure(context, runtime, vllm_service: ServiceInfo, model_weights: Weights, api_key: str | None, point,
+             label: str, result_file, seed: int) -> tuple[dict, list[dict]]:
+    """One ``vllm bench serve`` call of a load point: its result row and its per-request rows."""
+    run_id, partition = context.run.run_id, context.partition_key
+    deployment = runtime.deployment
+    args = render_bench_args(point, vllm_service.base_url, vllm_service.served_model_name,
+                             str(model_weights.path), str(result_file.parent), result_file.name, seed)
+    context.log.info(f"{label}: vllm bench serve {' '.join(args)}")
+    metrics_before = fetch_metrics(vllm_service.base_url, api_key)
+    meter = runtime.energy_meter()
+    with meter or nullcontext(), Sampler(_process_trees(vllm_service)) as sampler:
+        raw = runtime.run_benchmark(vllm_service, args, result_file,
+                                    on_line=lambda line: _log_progress(context, line, meter),
+                                    env={"OPENAI_API_KEY": api_key} if api_key else None,
+                                    context=context)
+    server_side = server_side_delta(metrics_before, fetch_metrics(vllm_service.base_url, api_key))
+    parsed = parse_bench_result(raw, str(result_file))
+    failed_requests(parsed, raw, point.name)
+    point_requests = parse_request_rows(raw)
+    usage = _usage_row(sampler, parsed["duration_s"])
+    validity = judge_validity(parsed, point_requests, usage,
+                              point.request_rate if point.max_concurrency is None else None)
+    row = (result_row(run_id=run_id, partition=partition, point=point, parsed=parsed,
+                      seed=seed, prefix_caching=deployment.params.enable_prefix_caching,
+                      bench_args=args, result_file=str(result_file))
+           | scenario_energy(meter, parsed, result_file)
+           | validity.as_row() | {k: v for k, v in (usage or {}).items() if k != "cpu_count"}
+           | server_side)
+    if not validity.valid:
+        context.log.warning(f"{label}: INVALID: {validity.reason_text}")
+    context.log.info(
+        f"{label}: {parsed['completed']} completed, {parsed['failed']} failed, "
+        f"{parsed['output_throughput']:.1f} output tok/s, mean TTFT {parsed['mean_ttft_ms']:.1f} ms"
+    )
+    return row, [{"run_id": run_id, "partition": partition, "scenario": point.name, **r} for r in point_requests]
 
 
 def _process_trees(service: ServiceInfo) -> dict[str, int | None]:

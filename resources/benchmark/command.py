@@ -46,6 +46,17 @@ def scenario_seed(point_name: str, run_id: str, pinned: int | str = "per_run") -
     return zlib.crc32(f"{run_id}:{point_name}".encode()) & 0x7FFFFFFF
 
 
+def repetition_seed(point_name: str, run_id: str, pinned: int | str, repetition: int) -> int:
+    """The seed of one repetition of a load point: the first is ``scenario_seed``'s, so a run without
+    ``repeat`` sends what it always sent; each further one draws other prompts (a pinned seed
+    counts up from the pinned value, so a replay still sends the same prompts)."""
+    if repetition == 1:
+        return scenario_seed(point_name, run_id, pinned)
+    if isinstance(pinned, int):
+        return pinned + repetition - 1
+    return scenario_seed(f"{point_name}#{repetition}", run_id)
+
+
 def _rate(rate: float) -> str:
     return "inf" if math.isinf(rate) else f"{rate:g}"
 

@@ -232,6 +232,8 @@ class BenchmarkScenario(StrictModel):
         "per_run",
         description="per_run draws fresh prompts each run so a warm prefix cache does not inflate results",
     )
+    repeat: int = Field(1, ge=1, le=100, description="run each load point this many times in the same run, each "
+                        "with its own seed; the result is their median with a 95 % interval across them")
 
     @model_validator(mode="after")
     def _one_kind_of_sweep(self) -> "BenchmarkScenario":
@@ -268,6 +270,14 @@ class RegressionPolicy(StrictModel):
         return value
 
 
+class Cost(StrictModel):
+    """What the deployment's hardware costs per hour, for cost per million output tokens."""
+
+    per_hour_usd: float = Field(gt=0, description="US dollars per hour per unit")
+    unit: Literal["gpu", "host"] = Field("gpu", description="gpu: per GPU, times the GPUs the deployment uses; "
+                                         "host: for the whole host (a CPU deployment)")
+
+
 class DeploymentFile(StrictModel):
     """The deployment file as written: references to a model and a parameter set by name."""
 
@@ -279,6 +289,7 @@ class DeploymentFile(StrictModel):
     smoke: tuple[SmokePrompt, ...] = (SmokePrompt(name="hello"),)
     benchmarks: tuple[BenchmarkScenario, ...] = Field(min_length=1)
     regression: RegressionPolicy = RegressionPolicy()
+    cost: Cost | None = Field(None, description="price per hour; absent: the report shows no cost")
 
     @model_validator(mode="after")
     def _unique_scenarios(self) -> "DeploymentFile":
@@ -332,6 +343,13 @@ class Deployment(StrictModel):
                 f"benchmark scenario '{s.name}': input_len {s.input_len} + output_len {s.output_len} = "
                 f"{s.input_len + s.output_len} tokens exceeds max_model_len {limit} of parameter set "
                 f"'{self.params_name}': shorten the scenario or raise max_model_len" for s in too_long))
+        return self
+
+    @model_validator(mode="after")
+    def _cost_unit_fits_device(self) -> "Deployment":
+        if self.spec.cost is not None and self.spec.cost.unit == "gpu" and self.runtime.device == "cpu":
+            raise ValueError(f"deployment '{self.key}': cost.unit gpu on a CPU deployment has no GPUs to count; "
+                             "write 'unit: host' for the host's price per hour")
         return self
 
     @model_validator(mode="after")

@@ -19,7 +19,8 @@ import pandas as pd
 
 import duckdb
 
-from resources.results.metrics import LATENCY_METRICS
+from resources.results.intervals import bootstrap_interval
+from resources.results.metrics import LATENCY_METRICS, metric
 
 from resources.results.regression import judge_run, load_history, scenario_outcome
 from resources.results.store import ResultsStore
@@ -34,7 +35,7 @@ RUN_FIELDS = {  # column -> SQL type, for reading a column the file does not hav
     "vllm_version": "VARCHAR", "config_hash": "VARCHAR", "hardware_fingerprint": "VARCHAR",
     "git_sha": "VARCHAR", "tensor_parallel_size": "INTEGER", "gpu_count": "INTEGER", "gpu_model": "VARCHAR",
     "device": "VARCHAR", "active_params_b": "DOUBLE", "bytes_per_param": "DOUBLE", "driver_version": "VARCHAR",
-    "trust_remote_code": "BOOLEAN",
+    "trust_remote_code": "BOOLEAN", "price_per_hour_usd": "DOUBLE",
 }
 RESULT_FIELDS = {
     "completed": "BIGINT", "failed": "BIGINT", "output_throughput": "DOUBLE", "request_throughput": "DOUBLE",
@@ -45,6 +46,8 @@ RESULT_FIELDS = {
     "valid": "BOOLEAN", "invalid_reasons": "VARCHAR", "stream_measured": "BOOLEAN", "chunks_per_token": "DOUBLE",
     "other_cpu_cores": "DOUBLE", "loadgen_cpu_cores": "DOUBLE",
     "prefix_cache_hit_rate": "DOUBLE", "preemptions": "DOUBLE", "mean_queue_time_ms": "DOUBLE",
+    "repetitions": "INTEGER", "valid_repetitions": "INTEGER", "throughput_interval": "VARCHAR",
+    **{f"{name}_{end}": "DOUBLE" for name in ("output_throughput", "request_throughput") for end in ("low", "high")},
 }
 
 # The last succeeded run of each (partition, scenario), with the run before it (for drift). Whether
@@ -149,6 +152,25 @@ FROM benchmark_requests q SEMI JOIN latest USING (run_id, partition, scenario)
 GROUP BY q.partition, q.scenario
 ORDER BY q.scenario, q.partition
 """
+
+
+# The per-request values behind the latest results' latency intervals (a bootstrap in Python, over
+# the latest runs only: a few thousand values).
+LATEST_REQUEST_VALUES_SQL = """
+WITH latest AS (
+    SELECT b.run_id, b.partition, b.scenario
+    FROM benchmark_results b JOIN runs r ON r.run_id = b.run_id AND r.partition = b.partition
+    WHERE r.status = 'succeeded'
+    QUALIFY row_number() OVER (PARTITION BY b.partition, b.scenario ORDER BY r.finished_at DESC, r.run_id DESC) = 1
+)
+SELECT q.partition, q.scenario,
+       list(q.ttft_ms) FILTER (WHERE q.ttft_ms IS NOT NULL AND q.error IS NULL) AS ttft_ms,
+       list(q.tpot_ms) FILTER (WHERE q.tpot_ms IS NOT NULL AND q.error IS NULL) AS tpot_ms
+FROM benchmark_requests q SEMI JOIN latest USING (run_id, partition, scenario)
+GROUP BY q.partition, q.scenario
+"""
+# Latency statistics the latest-results table shows with a bootstrap interval.
+INTERVAL_LATENCIES = ("mean_ttft_ms", "p99_ttft_ms", "median_tpot_ms", "p99_tpot_ms")
 
 
 @dataclass
@@ -298,8 +320,9 @@ def _load(store: _Reader, history_runs: int, drift_events: int, policies: dict) 
     drift = store.query(sql["drift_events"], [drift_events])
     requests = store.query(REQUESTS_SQL) if "benchmark_requests" in columns else empty
     verdicts = judge_latest(store.connection, latest, policies)
+    values = store.query(LATEST_REQUEST_VALUES_SQL) if "benchmark_requests" in columns else empty
     return ComparisonData(
-        latest=add_verdicts(add_pareto(add_bounds(latest)), verdicts),
+        latest=add_latency_intervals(add_verdicts(add_pareto(add_bounds(latest)), verdicts), values),
         verdicts=verdicts,
         recent_runs=store.query(sql["recent_runs"], [history_runs]),
         recent_results=store.query(sql["recent_results"], [history_runs]),
@@ -319,6 +342,25 @@ def records(frame: pd.DataFrame) -> list[dict]:
     """Rows as dicts; much faster than ``DataFrame.to_dict("records")`` on wide frames."""
     columns = list(frame.columns)
     return [dict(zip(columns, values)) for values in frame.to_numpy(dtype=object).tolist()]
+
+
+def add_latency_intervals(latest: pd.DataFrame, values: pd.DataFrame) -> pd.DataFrame:
+    """Adds ``<metric>_low`` / ``<metric>_high`` for the latencies in ``INTERVAL_LATENCIES``: the 95 %
+    bootstrap interval over the result's per-request values (all repetitions' requests pooled, as
+    the regression rule reads them); NULL under eight values or without per-request rows."""
+    frame = latest.copy()
+    by_key = {} if values.empty else {(p, sc): row for p, sc, row in
+                                      zip(values["partition"], values["scenario"], records(values))}
+    for name in INTERVAL_LATENCIES:
+        m = metric(name)
+        bounds = []
+        for partition, scenario in zip(frame["partition"], frame["scenario"]):
+            row = by_key.get((partition, scenario)) or {}
+            per_request = row.get(m.per_request)
+            bounds.append(bootstrap_interval(per_request, m.statistic) if per_request is not None else None)
+        frame[f"{name}_low"] = [b[0] if b else None for b in bounds]
+        frame[f"{name}_high"] = [b[1] if b else None for b in bounds]
+    return frame
 
 
 def add_bounds(latest: pd.DataFrame) -> pd.DataFrame:

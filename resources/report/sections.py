@@ -17,6 +17,7 @@ import pandas as pd
 from resources.report.data import (DRIFT_FIELDS, ComparisonData, best_by_scenario, invalid_results, records,
                                    sweeps)
 from resources.results import regression
+from resources.results.cost import usd_per_million_output_tokens
 from resources.results.startup import cache_state
 
 DRIFT_NAMES = {"image_digest": "image digest", "weights_revision": "weights revision",
@@ -192,8 +193,9 @@ def _last_run(latest: pd.DataFrame, verdicts: pd.DataFrame) -> Section:
 
 
 def tpot_text(row: dict, column: str, digits: int = 2) -> str:
-    """TPOT and ITL read "not measured" when the reply came in a handful of chunks."""
-    return "not measured" if row.get("stream_measured") is False else num(row.get(column), digits)
+    """TPOT and ITL read "not measured" when the reply came in a handful of chunks; with their
+    interval where the row has one."""
+    return "not measured" if row.get("stream_measured") is False else with_interval(row, column, digits)
 
 
 def _validity(latest: pd.DataFrame) -> Section:
@@ -211,15 +213,26 @@ def _validity(latest: pd.DataFrame) -> Section:
 
 def _latest_tables(latest: pd.DataFrame) -> Section:
     section = Section("Latest results", ["Each deployment's latest succeeded run, per scenario. "
-                                         "Sweep points are grouped under their sweep."])
+                                         "Sweep points are grouped under their sweep. A scenario run several "
+                                         "times (`repeat: N`, \"runs\") shows the median of its valid runs with "
+                                         "its 95 % interval across them (the min-max of two). Cost per million "
+                                         "output tokens is the deployment's price per hour at the run over its "
+                                         "output per hour; \"–\" without a price. Latencies show their 95 % "
+                                         "bootstrap interval over the per-request rows."])
     key = latest["scenario_group"].fillna(latest["scenario"])
     for name, rows in latest.assign(_key=key).groupby("_key", sort=True):
         rows = rows.sort_values(["partition", "max_concurrency", "request_rate", "scenario"])
         frame = pd.DataFrame({
             "deployment": rows["partition"], "scenario": rows["scenario"], "ok": rows["completed"].map(num0),
-            "failed": rows["failed"].map(num0), "output tok/s": rows["output_throughput"].map(num),
-            "req/s": rows["request_throughput"].map(lambda v: num(v, 2)),
-            "TTFT mean ms": rows["mean_ttft_ms"].map(num), "TTFT p99 ms": rows["p99_ttft_ms"].map(num),
+            "failed": rows["failed"].map(num0),
+            # With repeat: N, the median of the repetitions and its 95 % interval across them.
+            "output tok/s": [with_interval(r, "output_throughput") for r in records(rows)],
+            "req/s": [with_interval(r, "request_throughput", 2) for r in records(rows)],
+            "runs": rows["repetitions"].map(lambda v: "1" if pd.isna(v) else f"{int(v)}"),
+            "$ / M output tok": [cost_text(r) for r in records(rows)],
+            # Latencies with their bootstrap interval over the per-request rows.
+            "TTFT mean ms": [with_interval(r, "mean_ttft_ms") for r in records(rows)],
+            "TTFT p99 ms": [with_interval(r, "p99_ttft_ms") for r in records(rows)],
             "TPOT median ms": [tpot_text(r, "median_tpot_ms") for r in records(rows)],
             "TPOT p99 ms": [tpot_text(r, "p99_tpot_ms") for r in records(rows)],
             "ITL mean ms": [tpot_text(r, "mean_itl_ms") for r in records(rows)],
@@ -242,6 +255,19 @@ def _latest_tables(latest: pd.DataFrame) -> Section:
             caption += " — **different hardware fingerprints: these rows are not directly comparable.**"
         section.tables.append(Table(frame, caption))
     return section
+
+
+def with_interval(row: dict, column: str, digits: int = 1) -> str:
+    """ "1,234.5 (1,180.0-1,290.0)" where the result has an interval across repetitions."""
+    low, high = row.get(f"{column}_low"), row.get(f"{column}_high")
+    text = num(row.get(column), digits)
+    return text if not has(low) or not has(high) else f"{text} ({num(low, digits)}-{num(high, digits)})"
+
+
+def cost_text(row: dict) -> str:
+    """USD per million output tokens at the price recorded with the run; "–" without a price."""
+    cost = usd_per_million_output_tokens(row.get("price_per_hour_usd"), row.get("output_throughput"))
+    return "–" if cost is None else f"{cost:,.{2 if cost >= 1 else 4}f}"
 
 
 def num0(value) -> str:

@@ -17,7 +17,8 @@ metrics, each at 1.67 %, since any one of them fails the check):
   values gives p below the metric's share of ``ALPHA``;
 - noise, within the run: the baseline median lies outside the run's own 95 % interval for that
   statistic (a bootstrap over its per-request values, see ``intervals.py``): a p99 over 32
-  requests is nearly their maximum and moves a lot by chance;
+  requests is nearly their maximum and moves a lot by chance; for a throughput of a load point
+  run several times (``repeat: N``), its interval across the repetitions (``repetitions.py``);
 - noise, run to run: the change is also larger than the half-width of the baseline runs' 95 %
   prediction interval (where one more unchanged run would fall), and at least
   ``MIN_BASELINE_RUNS`` baseline runs are needed to know it. Per-request values cannot replace
@@ -260,6 +261,9 @@ def _judge_metric(row: dict, earlier: pd.DataFrame, values: dict, name: str, thr
             interval = bootstrap_interval(now, m.statistic, level=1 - alpha)
             if pooled:
                 p_value = mann_whitney_p(now, np.concatenate(pooled))
+    elif _float(row.get(f"{name}_low")) is not None and _float(row.get(f"{name}_high")) is not None:
+        # A throughput measured several times in the run (repeat: N): its interval across repetitions.
+        interval = (_float(row[f"{name}_low"]), _float(row[f"{name}_high"]))
     beats_noise = (noise is not None and abs(change) > noise and (p_value is None or p_value < alpha)
                    and (interval is None or not interval[0] <= median <= interval[1]))
     if abs(worse) > threshold and beats_noise:

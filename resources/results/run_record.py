@@ -9,6 +9,7 @@ from resources.benchmark.command import LoadPoint
 from resources.config.models import Deployment
 from resources.hardware.requirements import used_gpu_ids
 from resources.hardware.snapshot import HardwareSnapshot
+from resources.results.cost import price_per_hour
 from resources.runtime.values import ImageInfo, ServiceInfo
 from resources.weights.fetch import Weights
 
@@ -43,6 +44,8 @@ def run_row(*, run_id: str, deployment: Deployment, started_at: datetime, finish
         # The regression baseline's key: comparable hosts, whatever driver or image they run.
         "hardware_model": f"{len(used)} x {used[0]['name']}" if used else f"cpu: {cpu_model or 'unknown'}",
         "cuda_version": hardware.facts.get("cuda_driver_version"),
+        # The price in force for this run: the history keeps what each result cost then.
+        "price_per_hour_usd": price_per_hour(deployment.spec.cost, len(used) if deployment.needs_gpu else 0),
     }
 
 

@@ -1,7 +1,8 @@
 """The results database: a DuckDB file users can query with plain SQL.
 
 Tables: ``runs`` (one row per Dagster run and partition, with provenance), ``benchmark_results``
-(one row per run and scenario), ``hardware_reports`` (one per run). Rows are appended per run
+(one row per run and scenario), ``benchmark_repetitions`` (one per repetition of a scenario run
+several times; ``benchmark_results`` holds their combination), ``hardware_reports`` (one per run). Rows are appended per run
 and never overwritten by another run; writing the same run again replaces only that run's rows,
 so a retried step is idempotent. DuckDB allows one writer process at a time and Dagster runs
 steps in parallel processes, so each write is one short transaction, retried while the file is
@@ -35,12 +36,15 @@ RUN_COLUMNS = (
     "hardware_fingerprint", "config_hash", "serve_args", "startup_s", "service_reused", "origin",
     "tensor_parallel_size", "gpu_count", "gpu_model", "driver_version", "active_params_b",
     "bytes_per_param", "trust_remote_code", "device", "error", "startup_phases", "compile_cache", "cold_start",
-    "kv_cache_tokens", "max_concurrency_capacity", "hardware_model", "cuda_version",
+    "kv_cache_tokens", "max_concurrency_capacity", "hardware_model", "cuda_version", "price_per_hour_usd",
 )
 
 SCENARIO_COLUMNS = ("scenario_group", "num_prompts", "input_len", "output_len", "warmups")
 
 _INTEGER_RESULT_COLUMNS = {"completed", "failed", "total_input_tokens", "total_output_tokens", "max_concurrency"}
+
+# Tables holding a run's rows: a rewrite of the run replaces them all.
+_RUN_TABLES = ("benchmark_requests", "benchmark_repetitions", "benchmark_results", "runs")
 
 # Each entry takes the database from version N-1 to N. A results file written by older code is
 # brought up to date the first time newer code opens it; nothing is dropped or rewritten.
@@ -119,6 +123,22 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE benchmark_requests ADD COLUMN streamed BOOLEAN",
         "ALTER TABLE runs ADD COLUMN hardware_model VARCHAR",
         "ALTER TABLE runs ADD COLUMN cuda_version VARCHAR",
+    ],
+    [  # 7: repetitions of a load point (repeat: N) with throughput intervals across them; the
+        # deployment's price per hour in force at the run
+        "CREATE TABLE IF NOT EXISTS benchmark_repetitions (run_id VARCHAR NOT NULL, partition VARCHAR NOT NULL, "
+        "scenario VARCHAR NOT NULL, repetition INTEGER NOT NULL, seed BIGINT, completed BIGINT, failed BIGINT, "
+        "duration_s DOUBLE, request_throughput DOUBLE, output_throughput DOUBLE, total_token_throughput DOUBLE, "
+        "mean_ttft_ms DOUBLE, median_ttft_ms DOUBLE, p99_ttft_ms DOUBLE, median_tpot_ms DOUBLE, p99_tpot_ms DOUBLE, "
+        "valid BOOLEAN, invalid_reasons VARCHAR, stream_measured BOOLEAN, result_file VARCHAR, "
+        "PRIMARY KEY (run_id, partition, scenario, repetition))",
+        "ALTER TABLE benchmark_requests ADD COLUMN repetition INTEGER",
+        "ALTER TABLE benchmark_results ADD COLUMN repetitions INTEGER",
+        "ALTER TABLE benchmark_results ADD COLUMN valid_repetitions INTEGER",
+        "ALTER TABLE benchmark_results ADD COLUMN throughput_interval VARCHAR",
+        *(f"ALTER TABLE benchmark_results ADD COLUMN {name}_{end} DOUBLE"
+          for name in ("request_throughput", "output_throughput", "total_token_throughput") for end in ("low", "high")),
+        "ALTER TABLE runs ADD COLUMN price_per_hour_usd DOUBLE",
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -261,23 +281,30 @@ class ResultsStore:
         if current != SCHEMA_VERSION:
             self.create_or_migrate()
 
-    def record_run(self, run: dict, results: list[dict], requests: list[dict] | None = None) -> None:
-        """The run's provenance, its scenario rows and its per-request rows, in one transaction.
+    def record_run(self, run: dict, results: list[dict], requests: list[dict] | None = None,
+                   repetitions: list[dict] | None = None) -> None:
+        """The run's provenance, its scenario rows, its per-request rows and, for a scenario run
+        several times, each repetition's row, in one transaction.
 
         Writing the same run again replaces that run's rows only: a retried step is idempotent.
         """
         key = [run["run_id"], run["partition"]]
 
         def work(connection):
-            for table in ("benchmark_requests", "benchmark_results", "runs"):
+            for table in _RUN_TABLES:
                 connection.execute(f"DELETE FROM {table} WHERE run_id = ? AND partition = ?", key)
             _insert(connection, "runs", {k: run.get(k) for k in RUN_COLUMNS if k in run})
             for row in results:
                 _insert(connection, "benchmark_results", row)
+            for row in repetitions or ():
+                _insert(connection, "benchmark_repetitions", row)
             if requests:
                 import pandas as pd
 
-                frame = pd.DataFrame(requests, columns=["run_id", "partition", "scenario", *REQUEST_COLUMNS])
+                # A repetition number only where the scenario was repeated: a run without repeat
+                # stores the rows it always did.
+                extra = ["repetition"] if any("repetition" in r for r in requests) else []
+                frame = pd.DataFrame(requests, columns=["run_id", "partition", "scenario", *REQUEST_COLUMNS, *extra])
                 connection.register("new_requests", frame)
                 connection.execute("INSERT INTO benchmark_requests BY NAME SELECT * FROM new_requests")
                 connection.unregister("new_requests")
@@ -294,7 +321,7 @@ class ResultsStore:
                                       "status = 'succeeded'", key).fetchone()[0]
             if done:
                 return
-            for table in ("benchmark_requests", "benchmark_results", "runs"):
+            for table in _RUN_TABLES:
                 connection.execute(f"DELETE FROM {table} WHERE run_id = ? AND partition = ?", key)
             _insert(connection, "runs", {k: run.get(k) for k in RUN_COLUMNS if k in run} | {"status": "failed"})
 
