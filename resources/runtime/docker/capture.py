@@ -33,6 +33,7 @@ REPLAY_PATH = "/opt/vllm-eval-capture/nvml_recording.json"
 _PROJECT = Path(__file__).resolve().parents[3]
 CAPTURE_MODULES = ("resources/__init__.py", "resources/hardware/__init__.py", "resources/hardware/report.py",
                    "resources/hardware/host_facts.py", "resources/hardware/nvml_source.py",
+                   "resources/hardware/nvml_constants.py",
                    "resources/hardware/container_capture.py")
 
 
