@@ -26,7 +26,7 @@ from resources.weights.fetch import Weights
 def vllm_service(
     context: AssetExecutionContext, deployments: DeploymentCatalog, results_db: ResultsDatabase,
     vllm_image: ImageInfo, model_weights: Weights,
-) -> MaterializeResult:
+):
     runtime = deployments.runtime(context.partition_key)
     hash_ = config_hash(runtime.deployment, model_weights.identity, vllm_image.image_digest)
     service = runtime.ensure_service(vllm_image, str(model_weights.path), hash_, on_progress=context.log.info,

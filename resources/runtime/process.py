@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from resources.config.eval_home import PROJECT_ROOT, project_pythonpath, services_dir
+from resources.config.eval_home import PROJECT_ROOT, compile_cache_dir, project_pythonpath, services_dir
 from resources.runtime.base import Log, Runtime, _quiet
 from resources.runtime.compile_cache import CACHE_ENV, cache_env, local_cache
 from resources.runtime.startup_wait import ServiceStartError, Stopped, wait_until_healthy
@@ -304,6 +304,14 @@ class ProcessRuntime(Runtime):
         from resources.weights.fetch import planned_weights_path
         from resources.serving.vllm_args import render_serve_args
 
+        runtime = self.deployment.runtime
+        env = dict(runtime.env)
+        if runtime.api_key_env:
+            env["VLLM_API_KEY"] = f"${runtime.api_key_env}"  # shown as the variable it is read from
+        if CACHE_ENV not in env:
+            env |= cache_env(str(compile_cache_dir() / self.deployment.key / "<config-hash>"), env)
         serve = serve_argv(render_serve_args(self.deployment, planned_weights_path(self.deployment)))
+        assignments = [f"{key}={value}" for key, value in sorted(env.items())]
         return (f"# plan for '{self.deployment.key}': runtime process; no docker command runs, the pipeline "
-                "starts on this machine:\n" + shell_join(serve) + "\n")
+                "starts on this machine (the compile cache is kept per config hash):\n"
+                + shell_join(["env", *assignments, *serve]) + "\n")
