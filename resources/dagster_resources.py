@@ -33,6 +33,10 @@ class DeploymentCatalog(ConfigurableResource):
         """Where the partition's vLLM runs (process, docker or external), chosen from its config."""
         return runtime_for(self.get(partition), self.root)
 
+    def regression_policies(self) -> dict:
+        """Each partition's regression policy, for judging results outside their own run (the report)."""
+        return {key: deployment.spec.regression for key, deployment in load_deployments(self.root).items()}
+
 
 class ResultsDatabase(ConfigurableResource):
     """The DuckDB results file; writes are short transactions retried while another process holds it."""

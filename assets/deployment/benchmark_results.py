@@ -19,8 +19,13 @@ from resources.config.eval_home import bench_dir
 from resources.hardware.scenario_energy import scenario_energy
 from resources.results.provenance import project_git_sha
 from resources.config.secrets import mask
-from resources.results.regression import HISTORY_SQL, find_regressions
+from resources.benchmark.host_usage import Sampler
+from resources.results.regression import judge_recorded, scenario_outcome
 from resources.results.run_record import result_row, run_row
+from resources.results.startup import judge_start
+from resources.results.validity import judge_validity
+from resources.serving.server_metrics import fetch_metrics
+from resources.serving.server_side import server_side_delta
 
 SUMMARY_COLUMNS = ["scenario", "completed", "failed", "output_throughput", "mean_ttft_ms", "p99_ttft_ms",
                    "mean_tpot_ms", "median_tpot_ms", "mean_itl_ms", "joules_per_output_token"]
@@ -34,8 +39,18 @@ def _utcnow() -> datetime:
     partitions_def=deployment_partitions,
     kinds={"python", "duckdb"},
     check_specs=[AssetCheckSpec("no_regression", asset="benchmark_results",
-                                description="The latest run against the median of its last N runs on the same "
-                                "hardware, image and scenario; thresholds from the deployment's regression policy.")],
+                                description="The latest run against the median of its last N valid runs of the "
+                                "same scenario on the same hardware model, whatever image, vLLM, weights or driver "
+                                "changed; called only beyond both the threshold and the noise "
+                                "(resources/results/regression.py). Policy: the deployment's regression section."),
+                 AssetCheckSpec("startup_no_regression", asset="benchmark_results",
+                                description="This run's server start (to healthy, and each phase) against the "
+                                "deployment's recent starts in the same compile-cache state on the same hardware "
+                                "model, by the same rule as no_regression (resources/results/startup.py)."),
+                 AssetCheckSpec("valid_measurements", asset="benchmark_results",
+                                description="Every result is a valid measurement: requests completed, the stream "
+                                "streamed, long enough, load generator and host not in the way "
+                                "(resources/results/validity.py).")],
     description="vLLM's own benchmark (vllm bench serve) for each scenario of the deployment, parsed "
     "into DuckDB with the run's provenance; per-request rows when the scenario keeps them.",
 )
@@ -64,20 +79,30 @@ def benchmark_results(
             args = render_bench_args(point, vllm_service.base_url, vllm_service.served_model_name,
                                      str(model_weights.path), str(out_dir), result_file.name, seed)
             context.log.info(f"[{number}/{len(points)}] {point.name}: vllm bench serve {' '.join(args)}")
+            metrics_before = fetch_metrics(vllm_service.base_url, api_key)
             meter = runtime.energy_meter()
-            with meter or nullcontext():
+            with meter or nullcontext(), Sampler(_process_trees(vllm_service)) as sampler:
                 raw = runtime.run_benchmark(vllm_service, args, result_file,
                                             on_line=lambda line: _log_progress(context, line, meter),
                                             env={"OPENAI_API_KEY": api_key} if api_key else None,
                                             context=context)
+            server_side = server_side_delta(metrics_before, fetch_metrics(vllm_service.base_url, api_key))
             parsed = parse_bench_result(raw, str(result_file))
             failed_requests(parsed, raw, point.name)
+            point_requests = parse_request_rows(raw)
+            usage = _usage_row(sampler, parsed["duration_s"])
+            validity = judge_validity(parsed, point_requests, usage,
+                                      point.request_rate if point.max_concurrency is None else None)
             rows.append(result_row(run_id=run_id, partition=context.partition_key, point=point, parsed=parsed,
                                    seed=seed, prefix_caching=deployment.params.enable_prefix_caching,
                                    bench_args=args, result_file=str(result_file))
-                        | scenario_energy(meter, parsed, result_file))
+                        | scenario_energy(meter, parsed, result_file)
+                        | validity.as_row() | {k: v for k, v in (usage or {}).items() if k != "cpu_count"}
+                        | server_side)
             requests += [{"run_id": run_id, "partition": context.partition_key, "scenario": point.name, **r}
-                         for r in parse_request_rows(raw)]
+                         for r in point_requests]
+            if not validity.valid:
+                context.log.warning(f"[{number}/{len(points)}] {point.name}: INVALID: {validity.reason_text}")
             context.log.info(
                 f"[{number}/{len(points)}] {point.name}: {parsed['completed']} completed, {parsed['failed']} failed, "
                 f"{parsed['output_throughput']:.1f} output tok/s, mean TTFT {parsed['mean_ttft_ms']:.1f} ms"
@@ -103,11 +128,17 @@ def benchmark_results(
     store.record_run(run, rows, requests)
     context.log.info(f"results snapshot: {store.snapshot().describe()}")
     policy = deployment.spec.regression
-    regressions = find_regressions(store.query(HISTORY_SQL, [context.partition_key]), run_id,
-                                   policy.thresholds, policy.window)
+    judgement = judge_recorded(store, context.partition_key, run_id, policy.thresholds, policy.window)
+    regressions = judgement.regressions
     for regression in regressions:
         context.log.warning(f"regression: {regression.describe()}")
+    start = judge_start(store, context.partition_key, run_id, policy.startup_threshold, policy.window)
+    for regression in start.regressions:
+        context.log.warning(f"start-up regression: {regression.describe()}")
+    invalid = [r for r in rows if not r["valid"]]
     summary = pd.DataFrame(rows)[SUMMARY_COLUMNS].round(2)
+    summary["verdict"] = [scenario_outcome(v.outcome for v in judgement.for_scenario(r["scenario"])) for r in rows]
+    summary["validity"] = [r["invalid_reasons"] or "valid" for r in rows]
     first = rows[0]
     return MaterializeResult(
         value={"run_id": run_id, "scenarios": [r["scenario"] for r in rows]},
@@ -121,17 +152,59 @@ def benchmark_results(
             "mean_ttft_ms": round(first["mean_ttft_ms"], 2),
             "mean_tpot_ms": round(first["mean_tpot_ms"], 2),
             "summary": MetadataValue.md(summary.to_markdown(index=False)),
+            "invalid_results": len(invalid),
             "config_hash": vllm_service.config_hash,
             "hardware_fingerprint": hardware_report.fingerprint,
         },
         check_results=[AssetCheckResult(
-            check_name="no_regression", passed=not regressions, severity=AssetCheckSeverity.WARN,
+            check_name="no_regression", passed=not regressions,
+            severity=AssetCheckSeverity.ERROR if policy.severity == "error" else AssetCheckSeverity.WARN,
             description="\n".join(r.describe() for r in regressions) or
-            "no metric worse than its threshold against this partition's history",
+            "no metric slower beyond both its threshold and the noise of this partition's valid history",
             metadata={"regressions": len(regressions),
-                      "metrics": ", ".join(sorted({r.metric for r in regressions})) or "none"},
+                      "metrics": ", ".join(sorted({r.metric for r in regressions})) or "none",
+                      "suspects": "; ".join(sorted({s for r in regressions for s in r.suspects})) or "none",
+                      "verdicts": MetadataValue.md(_verdict_table(judgement.verdicts))},
+        ), AssetCheckResult(
+            check_name="startup_no_regression", passed=not start.regressions,
+            severity=AssetCheckSeverity.ERROR if policy.severity == "error" else AssetCheckSeverity.WARN,
+            description="\n".join(r.describe() for r in start.regressions) or (
+                "the server was reused: no start to judge" if vllm_service.reused else
+                "no start-up phase slower beyond both its threshold and the noise of this deployment's starts"),
+            metadata={"startup_s": round(vllm_service.startup_s, 2) if vllm_service.startup_s else 0.0,
+                      "compile_cache": vllm_service.compile_cache or "none",
+                      "verdicts": MetadataValue.md(_verdict_table(start.verdicts))},
+        ), AssetCheckResult(
+            check_name="valid_measurements", passed=not invalid, severity=AssetCheckSeverity.WARN,
+            description="\n".join(f"{r['scenario']}: {r['invalid_reasons']}" for r in invalid) or
+            "every result is a valid measurement",
+            metadata={"invalid_results": len(invalid)},
         )],
     )
+
+
+def _process_trees(service: ServiceInfo) -> dict[str, int | None]:
+    """The processes whose CPU time is the measurement itself: the server (a local process; a
+    container's or an endpoint's is not visible here, and has no pid) and this step's tree, which
+    runs the load generator."""
+    return {"server": service.pid, "load_generator": os.getpid()}
+
+
+def _usage_row(sampler: Sampler, duration_s: float) -> dict | None:
+    usage = sampler.last_seconds(duration_s)
+    if usage is None:
+        return None
+    row = usage.as_row()
+    if "server" not in usage.own_cores:  # the server's own load is unknown: contention cannot be told
+        row["other_cpu_cores"] = None
+    return row
+
+
+def _verdict_table(verdicts) -> str:
+    if not verdicts:
+        return "no metric judged"
+    return pd.DataFrame([{"scenario": v.scenario, "metric": v.metric, "verdict": v.outcome, "figure": v.figure(),
+                          "suspects": "; ".join(v.suspects) or "–"} for v in verdicts]).to_markdown(index=False)
 
 
 def _log_progress(context: AssetExecutionContext, line: str, meter=None) -> None:

@@ -1,6 +1,6 @@
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from resources.dagster_resources import ResultsDatabase
+from resources.dagster_resources import DeploymentCatalog, ResultsDatabase
 from resources.config.eval_home import reports_dir
 from resources.report.sections import slower_count
 
@@ -12,12 +12,14 @@ from resources.report.sections import slower_count
     "from the memory-bandwidth bound, and each deployment's history: markdown here, HTML and PNG charts "
     "under EVAL_HOME/reports/.",
 )
-def comparison_report(context: AssetExecutionContext, results_db: ResultsDatabase) -> MaterializeResult:
+def comparison_report(context: AssetExecutionContext, results_db: ResultsDatabase,
+                      deployments: DeploymentCatalog) -> MaterializeResult:
     # Imported here: the charts pull in matplotlib (most of a second on 2 cores), which every
     # other run (deploy_and_evaluate loads these definitions too) would pay for nothing.
     from resources.report.build import build_report
 
-    report = build_report(results_db.store(), reports_dir())
+    # Each deployment's own regression policy: the report judges exactly as its no_regression check.
+    report = build_report(results_db.store(), reports_dir(), policies=deployments.regression_policies())
     latest = report.data.latest
     partitions = int(latest["partition"].nunique()) if not latest.empty else 0
     context.log.info(f"report over {partitions} partitions in {sum(report.seconds.values()):.2f} s: "

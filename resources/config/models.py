@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from resources.config.docker import DockerSettings
 from resources.config.smoke import SmokePrompt
+from resources.results.metrics import DEFAULT_THRESHOLDS, REGRESSION_METRICS
 
 # vLLM's --dtype choices. "fp8" is a common mistake: FP8 checkpoints are detected from the
 # weights' quantization config, and the loader rejects --dtype fp8.
@@ -242,22 +243,26 @@ class BenchmarkScenario(StrictModel):
 
 
 class RegressionPolicy(StrictModel):
-    """When the latest run counts as worse than its history."""
+    """When the latest run counts as worse than its history (the rule: resources/results/regression.py)."""
 
-    window: int = Field(5, ge=1, description="how many earlier runs form the baseline (their median)")
+    window: int = Field(5, ge=1, description="how many earlier valid runs on the same hardware model form the "
+                        "baseline (their median)")
     thresholds: dict[str, float] = Field(
-        default_factory=lambda: {"median_tpot_ms": 0.10, "p99_ttft_ms": 0.10, "output_throughput": 0.10},
+        default_factory=lambda: dict(DEFAULT_THRESHOLDS),
         description="metric -> allowed relative change in the worse direction",
     )
+    severity: Literal["error", "warn"] = Field(
+        "error", description="what a regression does to the no_regression check: error fails it (red in the UI)")
+    startup_threshold: float = Field(
+        0.20, gt=0, description="allowed relative change of a server start (to healthy, and each phase) "
+        "against the same deployment's recent starts in the same cache state; checked by startup_no_regression")
 
     @field_validator("thresholds")
     @classmethod
     def _known_metrics(cls, value: dict[str, float]) -> dict[str, float]:
-        allowed = ("output_throughput", "request_throughput", "total_token_throughput") + tuple(
-            f"{stat}_{metric}_ms" for metric in ("ttft", "tpot", "itl", "e2el") for stat in ("mean", "median", "p99"))
-        unknown = sorted(set(value) - set(allowed))
+        unknown = sorted(set(value) - set(REGRESSION_METRICS))
         if unknown:
-            raise ValueError(f"unknown metric(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
+            raise ValueError(f"unknown metric(s) {', '.join(unknown)}; allowed: {', '.join(REGRESSION_METRICS)}")
         if any(v <= 0 for v in value.values()):
             raise ValueError("thresholds are positive fractions, e.g. 0.10 for 10 %")
         return value

@@ -84,15 +84,19 @@ def read_host_facts(weights_dir: Path | None = None, proc: Path = Path("/proc"),
     )
 
 
-def _read_meminfo(path: Path) -> dict[str, int]:
-    values: dict[str, int] = {}
+def _fields(path: Path) -> list[tuple[str, str]]:
+    """``key: value`` lines of a /proc file (none when it cannot be read)."""
     try:
         text = path.read_text()
     except OSError:
-        return values
-    for line in text.splitlines():
-        key, _, rest = line.partition(":")
-        parts = rest.split()
+        return []
+    return [(key.strip(), value.strip()) for key, _, value in (line.partition(":") for line in text.splitlines())]
+
+
+def _read_meminfo(path: Path) -> dict[str, int]:
+    values: dict[str, int] = {}
+    for key, value in _fields(path):
+        parts = value.split()
         if parts and parts[0].isdigit():
             # /proc/meminfo says "kB" and means KiB.
             factor = 1024 if len(parts) > 1 and parts[1] == "kB" else 1
@@ -101,14 +105,9 @@ def _read_meminfo(path: Path) -> dict[str, int]:
 
 
 def _cpu_model(path: Path) -> str | None:
-    try:
-        text = path.read_text()
-    except OSError:
-        return None
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("model name", "Model", "cpu model"):
-            return value.strip()
+    for key, value in _fields(path):
+        if key in ("model name", "Model", "cpu model"):
+            return value
     return None
 
 

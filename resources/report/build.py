@@ -31,7 +31,7 @@ class Report:
     seconds: dict[str, float] = field(default_factory=dict)  # time per stage
 
 
-def build_report(store: ResultsStore, folder: Path, history_runs: int = 10) -> Report:
+def build_report(store: ResultsStore, folder: Path, history_runs: int = 10, policies: dict | None = None) -> Report:
     seconds, started = {}, time.perf_counter()
 
     def lap(stage: str) -> None:
@@ -40,7 +40,7 @@ def build_report(store: ResultsStore, folder: Path, history_runs: int = 10) -> R
         seconds[stage] = now - started
         started = now
 
-    data = load_comparison(store, history_runs=history_runs)
+    data = load_comparison(store, history_runs=history_runs, policies=policies)
     lap("queries")
     folder.mkdir(parents=True, exist_ok=True)
     charts = draw_charts(data, folder)

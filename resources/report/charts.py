@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from resources.report.data import ComparisonData, records, sweeps  # noqa: E402
+from resources.report.data import ComparisonData, pareto_points, records, sweeps  # noqa: E402
 
 CHARTS = ("pareto", "sweeps", "trend")
 DPI = 90
@@ -93,7 +93,7 @@ def _load(value) -> float:
 
 
 def pareto_chart(data: ComparisonData, colors: dict):
-    points = data.latest.dropna(subset=["interactivity", "throughput_per_device"])
+    points = pareto_points(data.latest)
     if points.empty:
         return None
     groups = list(points.groupby("shape", sort=True))[:MAX_PANELS]
@@ -123,14 +123,19 @@ def pareto_chart(data: ComparisonData, colors: dict):
         ax.scatter(front["interactivity"], front["throughput_per_device"], s=90, facecolors="none",
                    edgecolors="black", linewidths=1.1, zorder=3)
         model, _, rest = shape.partition(" · ")
-        ax.set_title(f"{model}\n{rest}")
-        ax.set_xlabel("tok/s per user (1000 / median TPOT ms)")
-        ax.set_ylabel("output tok/s per GPU")
-        ax.set_xlim(left=0)
-        ax.set_ylim(bottom=0)
-        ax.yaxis.set_major_locator(MaxNLocator(5))
+        _label_axes(ax, f"{model}\n{rest}", "tok/s per user (1000 / median TPOT ms)", "output tok/s per GPU")
     _legend(fig, axes)
     return fig
+
+
+def _label_axes(ax, title: str, xlabel: str, ylabel: str) -> None:
+    """Title and labels; both axes from zero, so a chart never exaggerates a small difference."""
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_xlim(left=0)
+    ax.set_ylim(bottom=0)
+    ax.yaxis.set_major_locator(MaxNLocator(5))
 
 
 def sweep_chart(data: ComparisonData, colors: dict):
@@ -159,12 +164,7 @@ def sweep_chart(data: ComparisonData, colors: dict):
                                 textcoords="offset points", xytext=(3, -10), fontsize=7, color="0.35")
         ax.plot([], [], "-", color="0.3", label="median (solid)")
         ax.plot([], [], "--", color="0.3", label="p99 (dashed)")
-        ax.set_title(f"{metric}: median and p99")
-        ax.set_xlabel("output tok/s")
-        ax.set_ylabel(f"{metric} ms")
-        ax.set_xlim(left=0)
-        ax.set_ylim(bottom=0)
-        ax.yaxis.set_major_locator(MaxNLocator(5))
+        _label_axes(ax, f"{metric}: median and p99", "output tok/s", f"{metric} ms")
     _legend(fig, axes)
     return fig
 

@@ -19,6 +19,9 @@ import pandas as pd
 
 import duckdb
 
+from resources.results.metrics import LATENCY_METRICS
+
+from resources.results.regression import judge_run, load_history, scenario_outcome
 from resources.results.store import ResultsStore
 from resources.hardware.roofline import result_bound
 
@@ -38,12 +41,14 @@ RESULT_FIELDS = {
     "request_goodput": "DOUBLE", "max_concurrency": "BIGINT", "request_rate": "DOUBLE",
     "input_len": "INTEGER", "output_len": "INTEGER", "num_prompts": "INTEGER",
     "energy_j": "DOUBLE", "mean_power_w": "DOUBLE", "joules_per_output_token": "DOUBLE",
-    **{f"{stat}_{metric}_ms": "DOUBLE" for metric in ("ttft", "tpot", "itl", "e2el")
-       for stat in ("mean", "median", "p99")},
+    **{name: "DOUBLE" for name in LATENCY_METRICS},
+    "valid": "BOOLEAN", "invalid_reasons": "VARCHAR", "stream_measured": "BOOLEAN", "chunks_per_token": "DOUBLE",
+    "other_cpu_cores": "DOUBLE", "loadgen_cpu_cores": "DOUBLE",
+    "prefix_cache_hit_rate": "DOUBLE", "preemptions": "DOUBLE", "mean_queue_time_ms": "DOUBLE",
 }
 
-# The last succeeded run of each (partition, scenario), with the run before it and the median
-# of the five before it (one night alone is noisy), so "did it get slower" reads off one row.
+# The last succeeded run of each (partition, scenario), with the run before it (for drift). Whether
+# it got slower is the regression rule's answer (resources/results/regression.py), not SQL's.
 LATEST_SQL = """
 WITH last6 AS (  -- the latest result of each (partition, scenario) and up to five before it
     SELECT b.*, r.finished_at AS run_finished_at
@@ -58,17 +63,11 @@ WITH last6 AS (  -- the latest result of each (partition, scenario) and up to fi
            lag(b.output_throughput) OVER w AS prev_output_throughput,
            lag(b.median_tpot_ms) OVER w AS prev_median_tpot_ms,
            lag(b.median_ttft_ms) OVER w AS prev_median_ttft_ms,
-           median(b.output_throughput) OVER w5 AS base_output_throughput,
-           median(b.median_tpot_ms) OVER w5 AS base_median_tpot_ms,
-           median(b.median_ttft_ms) OVER w5 AS base_median_ttft_ms,
-           count(*) OVER w5 AS base_runs,
            {prev_drift}
     FROM last6 b
     JOIN runs r ON r.run_id = b.run_id AND r.partition = b.partition
     LEFT JOIN hardware_reports h ON h.run_id = b.run_id AND h.partition = b.partition
-    WINDOW w AS (PARTITION BY b.partition, b.scenario ORDER BY b.run_finished_at, b.run_id),
-           w5 AS (PARTITION BY b.partition, b.scenario ORDER BY b.run_finished_at, b.run_id
-                  ROWS BETWEEN 5 PRECEDING AND 1 PRECEDING)
+    WINDOW w AS (PARTITION BY b.partition, b.scenario ORDER BY b.run_finished_at, b.run_id)
 )
 SELECT * FROM ranked
 QUALIFY row_number() OVER (PARTITION BY partition, scenario ORDER BY finished_at DESC, run_id DESC) = 1
@@ -76,6 +75,15 @@ ORDER BY scenario, partition
 """
 
 # Each partition's last N runs (any status), with drift against its previous succeeded run.
+# Each deployment's recent server starts (reused servers did not start), newest first.
+STARTS_SQL = """
+SELECT partition, run_id, finished_at, startup_s, startup_phases, compile_cache, cold_start, kv_cache_tokens
+FROM (SELECT *, row_number() OVER (PARTITION BY partition ORDER BY finished_at DESC) AS recency
+      FROM runs WHERE status = 'succeeded' AND startup_s IS NOT NULL AND NOT coalesce(service_reused, false))
+WHERE recency <= ?
+ORDER BY partition, finished_at DESC
+"""
+
 RECENT_RUNS_SQL = """
 WITH ok AS (
     SELECT run_id, partition, lag(run_id) OVER w AS prev_run_id, {lags}
@@ -155,6 +163,8 @@ class ComparisonData:
     run_counts: pd.DataFrame  # per partition: runs, succeeded, first and last
     requests: pd.DataFrame  # per-request aggregates of the latest results (empty without rows)
     history_runs: int
+    verdicts: pd.DataFrame = field(default_factory=pd.DataFrame)  # the regression rule, per metric of latest
+    starts: pd.DataFrame = field(default_factory=pd.DataFrame)  # each deployment's recent server starts
     generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
     @property
@@ -234,19 +244,51 @@ def _split_group(column: str) -> str:
     return f"CASE WHEN contains({column}, '/') THEN split_part({column}, '/', 1) END"
 
 
-def load_comparison(store: ResultsStore, history_runs: int = 10, drift_events: int = 50) -> ComparisonData:
-    """Reads what the report needs; an empty ``latest`` if nothing was recorded yet."""
+def load_comparison(store: ResultsStore, history_runs: int = 10, drift_events: int = 50,
+                    policies: dict | None = None) -> ComparisonData:
+    """Reads what the report needs; an empty ``latest`` if nothing was recorded yet. ``policies``
+    maps a partition to its deployment's RegressionPolicy (the default policy otherwise), so the
+    report judges each result exactly as that deployment's no_regression check does."""
     empty = pd.DataFrame()
     if not store.path.exists():
         return ComparisonData(empty, empty, empty, empty, 0, empty, empty, history_runs)
     reader = _Reader(store)
     try:
-        return _load(reader, history_runs, drift_events)
+        return _load(reader, history_runs, drift_events, policies or {})
     finally:
         reader.close()
 
 
-def _load(store: _Reader, history_runs: int, drift_events: int) -> ComparisonData:
+def judge_latest(connection, latest: pd.DataFrame, policies: dict) -> pd.DataFrame:
+    """The regression rule's verdicts for each latest (partition, scenario) result: one row per metric."""
+    from resources.config.models import RegressionPolicy
+
+    if latest.empty:
+        return pd.DataFrame()
+    history, values = load_history(connection)
+    rows = []
+    for partition, scenario, run_id in zip(latest["partition"], latest["scenario"], latest["run_id"]):
+        policy = policies.get(partition) or RegressionPolicy()
+        judgement = judge_run(history, values, partition, run_id, policy.thresholds, policy.window, [scenario])
+        rows += [vars(v) | {"figure": v.figure(), "description": v.describe()} for v in judgement.verdicts]
+    return pd.DataFrame(rows)
+
+
+def add_verdicts(latest: pd.DataFrame, verdicts: pd.DataFrame) -> pd.DataFrame:
+    """Adds ``verdict`` (one word per result, see regression.scenario_outcome)."""
+    if latest.empty:
+        return latest
+    frame = latest.copy()
+    by_key = {} if verdicts.empty else {key: group for key, group in verdicts.groupby(["partition", "scenario"])}
+    outcomes = []
+    for partition, scenario in zip(frame["partition"], frame["scenario"]):
+        group = by_key.get((partition, scenario))
+        outcomes.append(scenario_outcome([] if group is None else group["outcome"]))
+    frame["verdict"] = outcomes
+    return frame
+
+
+def _load(store: _Reader, history_runs: int, drift_events: int, policies: dict) -> ComparisonData:
     empty = pd.DataFrame()
     columns = _columns(store)
     if not {"runs", "benchmark_results"} <= set(columns):
@@ -255,8 +297,10 @@ def _load(store: _Reader, history_runs: int, drift_events: int) -> ComparisonDat
     latest = store.query(sql["latest"])
     drift = store.query(sql["drift_events"], [drift_events])
     requests = store.query(REQUESTS_SQL) if "benchmark_requests" in columns else empty
+    verdicts = judge_latest(store.connection, latest, policies)
     return ComparisonData(
-        latest=add_pareto(add_bounds(latest)),
+        latest=add_verdicts(add_pareto(add_bounds(latest)), verdicts),
+        verdicts=verdicts,
         recent_runs=store.query(sql["recent_runs"], [history_runs]),
         recent_results=store.query(sql["recent_results"], [history_runs]),
         drift_events=drift,
@@ -264,6 +308,7 @@ def _load(store: _Reader, history_runs: int, drift_events: int) -> ComparisonDat
         run_counts=store.query(RUN_COUNTS_SQL),
         requests=requests,
         history_runs=history_runs,
+        starts=store.query(STARTS_SQL, [history_runs]) if "startup_phases" in columns["runs"] else empty,
     )
 
 
@@ -336,15 +381,38 @@ def add_pareto(latest: pd.DataFrame) -> pd.DataFrame:
         return latest
     frame = latest.copy()
     tpot = pd.to_numeric(frame["median_tpot_ms"], errors="coerce")
+    # A coalesced stream did not measure TPOT: no interactivity rather than an absurd one.
+    tpot = tpot.where(frame["stream_measured"].astype(object).ne(False)) if "stream_measured" in frame else tpot
     frame["interactivity"] = (1000.0 / tpot.where(tpot > 0)).astype(float)
     frame["devices"] = devices(frame)
     frame["throughput_per_device"] = pd.to_numeric(frame["output_throughput"], errors="coerce") / frame["devices"]
     frame["shape"] = [shape_label(row) for row in records(frame)]
     frame["on_frontier"] = False
-    for _, group in frame.groupby("shape", sort=False):
+    for _, group in valid_results(frame).groupby("shape", sort=False):
         frame.loc[group.index, "on_frontier"] = pareto_frontier(group["interactivity"],
                                                                 group["throughput_per_device"])
     return frame
+
+
+def valid_results(latest: pd.DataFrame) -> pd.DataFrame:
+    """Results that are valid measurements (results recorded before validity was checked count as
+    valid); the only ones "best", the Pareto frontier and the sweep curves look at."""
+    if latest.empty or "valid" not in latest:
+        return latest
+    return latest[latest["valid"].astype(object).ne(False)]
+
+
+def invalid_results(latest: pd.DataFrame) -> pd.DataFrame:
+    if latest.empty or "valid" not in latest:
+        return latest.iloc[0:0]
+    return latest[latest["valid"].astype(object).eq(False)]
+
+
+def pareto_points(latest: pd.DataFrame) -> pd.DataFrame:
+    """The points the Pareto chart draws: valid results with both coordinates measured."""
+    if latest.empty:
+        return latest
+    return valid_results(latest).dropna(subset=["interactivity", "throughput_per_device"])
 
 
 def sweeps(latest: pd.DataFrame) -> pd.DataFrame:
@@ -352,6 +420,7 @@ def sweeps(latest: pd.DataFrame) -> pd.DataFrame:
     ordered by load; ``load`` is the concurrency, else the request rate."""
     if latest.empty or "scenario_group" not in latest:
         return pd.DataFrame()
+    latest = valid_results(latest)
     points = latest[latest["scenario_group"].notna()].copy()
     if points.empty:
         return points
@@ -364,8 +433,11 @@ def sweeps(latest: pd.DataFrame) -> pd.DataFrame:
 
 def best_by_scenario(latest: pd.DataFrame) -> pd.DataFrame:
     """Per comparable group and scenario: which partition is fastest, and by how much."""
+    latest = valid_results(latest)
+    columns = ["shape", "scenario", "deployments", "most_output", "output_throughput", "lowest_tpot",
+               "median_tpot_ms", "lowest_ttft", "median_ttft_ms"]
     if latest.empty:
-        return pd.DataFrame()
+        return pd.DataFrame(columns=columns)
     rows = []
     for (shape, scenario), group in latest.groupby(["shape", "scenario"], sort=True):
         top = group.loc[pd.to_numeric(group["output_throughput"]).idxmax()]

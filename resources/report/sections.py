@@ -8,15 +8,16 @@ memory-bandwidth bound, and how each deployment's history looks.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 
 import pandas as pd
 
-from resources.report.data import DRIFT_FIELDS, ComparisonData, best_by_scenario, records, sweeps
-
-# Below this relative change a difference is run-to-run noise on a shared host, not a verdict.
-NOISE = 0.05
+from resources.report.data import (DRIFT_FIELDS, ComparisonData, best_by_scenario, invalid_results, records,
+                                   sweeps)
+from resources.results import regression
+from resources.results.startup import cache_state
 
 DRIFT_NAMES = {"image_digest": "image digest", "weights_revision": "weights revision",
                "config_hash": "config hash", "vllm_version": "vLLM version", "hardware_fingerprint": "hardware"}
@@ -74,16 +75,6 @@ def short(value, length: int = 12) -> str:
     return text if len(text) <= length else text[:length] + "…"
 
 
-def _change(now, before) -> float | None:
-    try:
-        now, before = float(now), float(before)
-    except (TypeError, ValueError):
-        return None
-    if math.isnan(now) or math.isnan(before) or before == 0:
-        return None
-    return (now - before) / before
-
-
 def has(value) -> bool:
     return value is not None and not (not isinstance(value, str) and pd.isna(value)) and value != ""
 
@@ -102,22 +93,9 @@ def drift_list(row: dict) -> list[str]:
     return changed
 
 
-def verdict(row: dict) -> str:
-    """Slower / faster / same, against the median of up to five earlier runs (else the previous run)."""
-    if not has(row.get("prev_run_id")):
-        return "first run"
-    base = "base" if row.get("base_runs", 0) and row["base_runs"] > 1 else "prev"
-    out = _change(row.get("output_throughput"), row.get(f"{base}_output_throughput"))
-    tpot = _change(row.get("median_tpot_ms"), row.get(f"{base}_median_tpot_ms"))
-    worse = (out is not None and out < -NOISE) or (tpot is not None and tpot > NOISE)
-    better = (out is not None and out > NOISE) or (tpot is not None and tpot < -NOISE)
-    if worse:
-        return "**slower**"
-    return "faster" if better else "same (±5%)"
-
-
 def slower_count(latest: pd.DataFrame) -> int:
-    return 0 if latest.empty else sum(verdict(row) == "**slower**" for row in records(latest))
+    """Latest results the regression rule calls slower (the same rule as the no_regression check)."""
+    return 0 if latest.empty or "verdict" not in latest else int((latest["verdict"] == regression.SLOWER).sum())
 
 
 def build_sections(data: ComparisonData, charts: set[str]) -> list[Section]:
@@ -134,13 +112,16 @@ def build_sections(data: ComparisonData, charts: set[str]) -> list[Section]:
         "succeeded run per scenario is compared; history shows each deployment's last "
         f"{data.history_runs} runs.",
     ], level=1)]
-    sections += [_best(latest), _last_run(latest), _latest_tables(latest), _roofline(latest)]
+    sections += [_best(latest), _last_run(latest, data.verdicts), _validity(latest), _latest_tables(latest),
+                 _roofline(latest)]
     if "pareto" in charts:
         sections.append(_pareto(latest))
     if "sweeps" in charts:
         sections.append(_sweeps(latest))
     if not data.requests.empty:
         sections.append(_requests(data.requests))
+    if not data.starts.empty:
+        sections.append(_startup(data.starts))
     sections += [_history(data, "trend" in charts), _drift(data)]
     sections.append(Section("Notes", [METRIC_NOTE]))
     return sections
@@ -171,35 +152,61 @@ def _best(latest: pd.DataFrame) -> Section:
     return Section("Which parameter set is best", text, [Table(frame)])
 
 
-def _last_run(latest: pd.DataFrame) -> Section:
+def _last_run(latest: pd.DataFrame, verdicts: pd.DataFrame) -> Section:
+    by_key = {} if verdicts.empty else {k: g for k, g in verdicts.groupby(["partition", "scenario"])}
     rows = []
     for row in records(latest):
-        drift = drift_list(row)
+        judged = by_key.get((row["partition"], row["scenario"]))
+        # The figures behind the verdict: every metric the rule judged, called or not.
+        figures = [] if judged is None else [
+            f"{regression.metric(m).label}: {o} ({f})" for m, o, f in zip(judged["metric"], judged["outcome"],
+                                                                         judged["figure"])]
+        suspects = [] if judged is None else sorted({s for v in judged["suspects"] for s in v})
         rows.append({
             "deployment": row["partition"], "scenario": row["scenario"], "latest run": when(row["finished_at"]),
             "output tok/s": num(row["output_throughput"]),
-            "vs previous": pct(_change(row["output_throughput"], row.get("prev_output_throughput"))),
-            "vs median of ≤5 before": pct(_change(row["output_throughput"], row.get("base_output_throughput"))),
-            "median TPOT ms": num(row["median_tpot_ms"], 2),
-            "TPOT vs previous": pct(_change(row["median_tpot_ms"], row.get("prev_median_tpot_ms"))),
+            "median TPOT ms": tpot_text(row, "median_tpot_ms"),
             "median TTFT ms": num(row["median_ttft_ms"]),
-            "TTFT vs previous": pct(_change(row["median_ttft_ms"], row.get("prev_median_ttft_ms"))),
-            "verdict": verdict(row),
-            "drift since previous run": "; ".join(drift) or "none",
+            "verdict": f"**{row['verdict']}**" if row["verdict"] == regression.SLOWER else row["verdict"],
+            "figures": "; ".join(figures) or "–",
+            "suspects": "; ".join(suspects) or "–",
+            "drift since previous run": "; ".join(drift_list(row)) or "none",
         })
     frame = pd.DataFrame(rows)
-    slower = (frame["verdict"] == "**slower**").sum()
+    counts = latest["verdict"].value_counts()
     drifted = (frame["drift since previous run"] != "none").sum()
     text = [
-        f"{slower} of {len(frame)} latest results are slower than before (output tok/s down or median TPOT up by "
-        f"more than {NOISE:.0%} against the median of up to five earlier runs); "
-        f"{drifted} come from a run that changed something a replay should have reproduced (drift).",
-        "The deployment's regression checks decide what fails; this table is for reading.",
+        f"{counts.get(regression.SLOWER, 0)} of {len(frame)} latest results are slower, "
+        f"{counts.get(regression.FASTER, 0)} faster, {counts.get(regression.TOO_NOISY, 0)} inconclusive (too "
+        f"noisy), {counts.get(regression.INVALID, 0)} invalid. The rule is the no_regression check's "
+        "(`resources/results/regression.py`): the baseline is the last valid runs of the same scenario on the "
+        "same hardware model, whatever image, vLLM, weights or driver changed; a change is called only when "
+        "it beats the deployment's threshold AND the noise: a Mann-Whitney rank test on the per-request values, "
+        "the baseline median outside the run's own bootstrap interval, and a change beyond the prediction "
+        "interval of up to 20 earlier valid runs (a 5 % error rate shared among the metrics). \"Inconclusive: "
+        "too noisy\" is the honest answer when the noise is wider than the change.",
+        f"{drifted} come from a run that changed something a replay should have reproduced (drift); the "
+        "suspects are what changed against the baseline runs of a called change.",
     ]
-    if drifted:
-        text.append("**Drift:** a changed image digest, weights revision, config hash, vLLM version or hardware "
-                    "means the run is not a replay of the one before; compare the numbers with care.")
     return Section("Did the last run get slower?", text, [Table(frame)])
+
+
+def tpot_text(row: dict, column: str, digits: int = 2) -> str:
+    """TPOT and ITL read "not measured" when the reply came in a handful of chunks."""
+    return "not measured" if row.get("stream_measured") is False else num(row.get(column), digits)
+
+
+def _validity(latest: pd.DataFrame) -> Section:
+    bad = invalid_results(latest)
+    if bad.empty:
+        return Section("Valid measurements", ["Every latest result is a valid measurement (requests completed, "
+                                              "the stream streamed, long enough, nothing else loaded the host)."])
+    frame = pd.DataFrame({"deployment": bad["partition"], "scenario": bad["scenario"],
+                          "run finished (UTC)": bad["finished_at"].map(when),
+                          "why it is not a valid measurement": bad["invalid_reasons"].fillna("–")})
+    return Section("Valid measurements", [
+        f"{len(bad)} of {len(latest)} latest results are INVALID measurements: kept, but left out of \"best\", "
+        "the Pareto frontier, the sweep curves and every regression baseline."], [Table(frame)])
 
 
 def _latest_tables(latest: pd.DataFrame) -> Section:
@@ -213,13 +220,18 @@ def _latest_tables(latest: pd.DataFrame) -> Section:
             "failed": rows["failed"].map(num0), "output tok/s": rows["output_throughput"].map(num),
             "req/s": rows["request_throughput"].map(lambda v: num(v, 2)),
             "TTFT mean ms": rows["mean_ttft_ms"].map(num), "TTFT p99 ms": rows["p99_ttft_ms"].map(num),
-            "TPOT median ms": rows["median_tpot_ms"].map(lambda v: num(v, 2)),
-            "TPOT p99 ms": rows["p99_tpot_ms"].map(lambda v: num(v, 2)),
-            "ITL mean ms": rows["mean_itl_ms"].map(lambda v: num(v, 2)),
+            "TPOT median ms": [tpot_text(r, "median_tpot_ms") for r in records(rows)],
+            "TPOT p99 ms": [tpot_text(r, "p99_tpot_ms") for r in records(rows)],
+            "ITL mean ms": [tpot_text(r, "mean_itl_ms") for r in records(rows)],
+            "valid": rows["valid"].map(lambda v: "INVALID" if v is False else "yes") if "valid" in rows else "yes",
             "% of decode bound": rows["bound_label"],
             # NVML's energy counter over the benchmark window; n/a where not measured (CPU, remote GPUs).
             "J / output token": rows["joules_per_output_token"].map(lambda v: _or_na(num(v, 3))),
             "mean power W": rows["mean_power_w"].map(lambda v: _or_na(num0(v))),
+            # vLLM's own counters over the run: a warm prefix cache, evictions, queueing.
+            "prefix hits": rows["prefix_cache_hit_rate"].map(lambda v: "–" if pd.isna(v) else f"{v:.0%}"),
+            "preemptions": rows["preemptions"].map(num0),
+            "queue ms": rows["mean_queue_time_ms"].map(lambda v: num(v, 2)),
             "hardware": rows["hardware_fingerprint"].map(lambda v: short(v, 8)),
             # Code from the model's repository runs inside the server: say so wherever results show.
             "remote code": rows["trust_remote_code"].map(lambda v: "TRUSTED" if v is True else "no"),
@@ -306,6 +318,30 @@ def _requests(requests: pd.DataFrame) -> Section:
     return Section("Per request (latest runs)", ["From the per-request rows (`--save-detailed`), aggregated in "
                                                   "DuckDB: the p90 the summary lacks, and what failed."],
                    [Table(frame)])
+
+
+def _startup(starts: pd.DataFrame) -> Section:
+    """Cold and warm starts per deployment: how long, where the time went, and the trend."""
+    rows = []
+    for (partition, state), group in starts.assign(state=starts["compile_cache"].map(cache_state)).groupby(
+            ["partition", "state"], sort=True):
+        latest = group.iloc[0]  # newest first
+        phases = json.loads(latest["startup_phases"]) if isinstance(latest["startup_phases"], str) else {}
+        longest = sorted(phases.items(), key=lambda item: -item[1])[:3]
+        rows.append({
+            "deployment": partition, "cache": state.removeprefix("start-up").strip(", ") or "nothing compiled",
+            "starts": len(group), "median s": num(group["startup_s"].median()),
+            "latest s": num(latest["startup_s"]),
+            "longest phases of the latest (s)": ", ".join(f"{name} {seconds:.0f}" for name, seconds in longest),
+            "KV-cache tokens": num0(latest["kv_cache_tokens"]),
+            "trend, oldest to newest (s)": " → ".join(num(v, 0) for v in reversed(group["startup_s"].tolist()[:6])),
+        })
+    return Section("Start-up", [
+        "Each deployment's recent server starts (a reused server did not start), split by the compile "
+        "cache's state: a cold start compiles, a warm one loads what an earlier start compiled. Each start "
+        "is judged against the same deployment's starts in the same state by the regression rule "
+        "(the startup_no_regression check).",
+    ], [Table(pd.DataFrame(rows))])
 
 
 def _history(data: ComparisonData, with_chart: bool) -> Section:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from resources.results.bench_json import BenchResultError, parse_bench_result, parse_request_rows
 from resources.results.store import ResultsStore
+from resources.results.validity import judge_validity
 
 
 def _started_at(data: dict) -> datetime | None:
@@ -45,6 +46,9 @@ def import_result_file(store: ResultsStore, path: Path, partition: str, scenario
     row = {"run_id": run_id, "partition": partition, "scenario": name, **parsed, "scenario_group": name,
            "num_prompts": data.get("num_prompts"), "seed": None, "prefix_caching": "unknown",
            "metric_definitions": "vllm", "bench_args": None, "result_file": str(path.resolve())}
-    requests = [{"run_id": run_id, "partition": partition, "scenario": name, **r} for r in parse_request_rows(data)]
+    request_rows = parse_request_rows(data)
+    # No host measurements come with an imported file: validity from what the file itself shows.
+    row |= judge_validity(parsed, request_rows).as_row()
+    requests = [{"run_id": run_id, "partition": partition, "scenario": name, **r} for r in request_rows]
     store.record_run(run, [row], requests)
     return run_id

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import math
 
-METRICS = ("ttft", "tpot", "itl", "e2el")
-STATS = ("mean", "median", "p99")
+from resources.results.metrics import LATENCIES, STATS
+from resources.results.validity import request_chunks, request_streamed
 
 RESULT_COLUMNS = (
     "completed", "failed", "duration_s", "total_input_tokens", "total_output_tokens",
     "request_throughput", "output_throughput", "total_token_throughput", "max_concurrency",
     "request_rate", "request_goodput",
-) + tuple(f"{stat}_{metric}_ms" for metric in METRICS for stat in STATS)
+) + tuple(f"{stat}_{metric}_ms" for metric in LATENCIES for stat in STATS)
 
 
 class BenchResultError(ValueError):
@@ -65,21 +65,23 @@ def parse_bench_result(data: dict, source: str = "result file") -> dict:
         "request_rate": _number(data.get("request_rate")),
         "request_goodput": _number(data.get("request_goodput")),
     }
-    for metric in METRICS:
+    for metric in LATENCIES:
         for stat in STATS:
             row[f"{stat}_{metric}_ms"] = _number(data.get(f"{stat}_{metric}_ms"))
     return row
 
 
 REQUEST_COLUMNS = ("request_index", "input_len", "output_len", "ttft_ms", "latency_ms", "tpot_ms",
-                   "itl_mean_ms", "start_time_s", "error")
+                   "itl_mean_ms", "start_time_s", "error", "chunks", "streamed")
 
 
 def parse_request_rows(data: dict) -> list[dict]:
     """Per-request rows from a result saved with ``--save-detailed``; empty without it.
 
     TPOT per request follows vLLM: (latency - TTFT) / (output tokens - 1), for requests with
-    more than one output token. Failed requests keep their error and no timings.
+    more than one output token. Failed requests keep their error and no timings. ``chunks`` is
+    how many streamed chunks the reply came in (the first, then one per recorded gap);
+    ``streamed`` whether it really streamed (see ``validity.request_streamed``).
     """
     if "ttfts" not in data or "latencies" not in data:
         return []
@@ -103,5 +105,7 @@ def parse_request_rows(data: dict) -> list[dict]:
             "itl_mean_ms": sum(gaps) / len(gaps) * 1000 if ok and gaps else None,
             "start_time_s": starts[i],
             "error": error,
+            "chunks": request_chunks(gaps) if ok else None,
+            "streamed": request_streamed(itls[i], output) if ok else None,
         })
     return rows

@@ -18,6 +18,7 @@ def run_row(*, run_id: str, deployment: Deployment, started_at: datetime, finish
             service: ServiceInfo) -> dict:
     """Everything that identifies what produced the run's numbers."""
     used = hardware.gpus_used(used_gpu_ids(deployment))
+    cpu_model = (hardware.facts.get("host") or {}).get("cpu_model")
     return {
         "run_id": run_id, "partition": deployment.key, "started_at": started_at, "finished_at": finished_at,
         "status": status, "git_sha": git_sha, "model_id": weights.model_id,
@@ -30,7 +31,7 @@ def run_row(*, run_id: str, deployment: Deployment, started_at: datetime, finish
         "startup_phases": None if service.reused else json.dumps(service.phase_durations, sort_keys=True),
         "compile_cache": None if service.reused else service.compile_cache,
         "cold_start": service.cold_start, "kv_cache_tokens": service.kv_cache_tokens,
-        "max_concurrency": service.max_concurrency,
+        "max_concurrency_capacity": service.max_concurrency,
         "tensor_parallel_size": deployment.params.tensor_parallel_size,
         "gpu_count": len(used) if deployment.needs_gpu else 0,
         "gpu_model": used[0]["name"] if used else None,
@@ -39,6 +40,9 @@ def run_row(*, run_id: str, deployment: Deployment, started_at: datetime, finish
         "bytes_per_param": deployment.model.bytes_per_param,
         "trust_remote_code": deployment.params.trust_remote_code,
         "device": deployment.runtime.device,
+        # The regression baseline's key: comparable hosts, whatever driver or image they run.
+        "hardware_model": f"{len(used)} x {used[0]['name']}" if used else f"cpu: {cpu_model or 'unknown'}",
+        "cuda_version": hardware.facts.get("cuda_driver_version"),
     }
 
 

@@ -1,5 +1,10 @@
 """Start-up verdicts over a deployment's recorded starts (pure over rows from the runs table).
 
+Every start is judged like a benchmark result, by the one regression rule (``regression.py``): its
+time to healthy and each phase against the same deployment's recent starts in the same cache state
+on the same hardware model, called slower only beyond both the threshold and the noise, with what
+changed since (image, vLLM, weights, config, driver) as the suspects.
+
 A warm start (its compile cache was kept) must give the engine the same KV-cache capacity as the
 deployment's earlier warm starts with the same configuration: vLLM can count a first compile's
 scratch memory as activation peak and hand the KV cache tens of GiB less until the next restart
@@ -8,7 +13,13 @@ scratch memory as activation peak and hand the KV cache tens of GiB less until t
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+
+import pandas as pd
+
+from resources.results.metrics import STARTUP_METRICS, STARTUP_PHASES
+from resources.results.regression import RunJudgement, judge_run
 
 WARM_CACHE = ("hit", "kept")
 
@@ -44,3 +55,48 @@ def kv_capacity_verdict(tokens: int | None, warm_tokens: list[int]) -> CapacityV
                    "next restart (vLLM issue 54122): restart the server (its compile cache is warm now) and run again", baseline)
     return CapacityVerdict(True, f"{tokens:,} KV-cache tokens, as many as this configuration's warm starts "
                                  f"({baseline:,})", baseline)
+
+
+# A start is compared with the deployment's earlier starts in the same cache state: a cold start
+# (it compiled) is never the baseline of a warm one (it loaded the cache), nor the reverse.
+def cache_state(compile_cache) -> str:
+    if compile_cache in WARM_CACHE:
+        return "start-up, warm compile cache"
+    if compile_cache in ("miss", "empty", "load_failed"):
+        return "start-up, cold compile cache"
+    return "start-up"
+
+
+STARTS_SQL = """
+SELECT * FROM runs
+WHERE status = 'succeeded' AND startup_s IS NOT NULL AND NOT coalesce(service_reused, false)
+  AND (? IS NULL OR partition = ?)
+ORDER BY finished_at
+"""
+
+
+def starts_history(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per recorded start, shaped like the benchmark history the regression rule reads:
+    the cache state as the scenario, each phase as a ``startup_<phase>_s`` column."""
+    if runs.empty:
+        return runs
+    history = runs.copy()
+    history["scenario"] = history["compile_cache"].map(cache_state)
+    history["valid"] = True
+    phases = [json.loads(text) if isinstance(text, str) and text else {} for text in history["startup_phases"]]
+    for phase in STARTUP_PHASES:
+        history[f"startup_{phase}_s"] = [p.get(phase) for p in phases]
+    if "hardware_model" not in history or history["hardware_model"].isna().all():
+        history["hardware_model"] = history.get("hardware_fingerprint")
+    return history
+
+
+def judge_start(store, partition: str, run_id: str, threshold: float, window: int) -> RunJudgement:
+    """This run's server start (if it started one) against the partition's earlier starts of the same
+    cache state on the same hardware model: the total and every phase it shows, by the one rule."""
+    history = starts_history(store.query(STARTS_SQL, [partition, partition]))
+    if history.empty or run_id not in set(history["run_id"]):
+        return RunJudgement()
+    row = history[history["run_id"] == run_id].iloc[0]
+    names = [name for name in STARTUP_METRICS if pd.notna(row.get(name))]
+    return judge_run(history, {}, partition, run_id, dict.fromkeys(names, threshold), window)

@@ -35,7 +35,7 @@ RUN_COLUMNS = (
     "hardware_fingerprint", "config_hash", "serve_args", "startup_s", "service_reused", "origin",
     "tensor_parallel_size", "gpu_count", "gpu_model", "driver_version", "active_params_b",
     "bytes_per_param", "trust_remote_code", "device", "error", "startup_phases", "compile_cache", "cold_start",
-    "kv_cache_tokens", "max_concurrency",
+    "kv_cache_tokens", "max_concurrency_capacity", "hardware_model", "cuda_version",
 )
 
 SCENARIO_COLUMNS = ("scenario_group", "num_prompts", "input_len", "output_len", "warmups")
@@ -93,12 +93,32 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE runs ADD COLUMN compile_cache VARCHAR",
         "ALTER TABLE runs ADD COLUMN cold_start BOOLEAN",
         "ALTER TABLE runs ADD COLUMN kv_cache_tokens BIGINT",
-        "ALTER TABLE runs ADD COLUMN max_concurrency DOUBLE",
+        "ALTER TABLE runs ADD COLUMN max_concurrency_capacity DOUBLE",
     ],
     [  # 5: energy per scenario from NVML's energy counter (NULL where not measured: CPU, remote GPUs)
         "ALTER TABLE benchmark_results ADD COLUMN energy_j DOUBLE",
         "ALTER TABLE benchmark_results ADD COLUMN mean_power_w DOUBLE",
         "ALTER TABLE benchmark_results ADD COLUMN joules_per_output_token DOUBLE",
+    ],
+    [  # 6: validity of each result with its reasons, vLLM's own counters over it, what the regression
+        # rule compares and its suspects
+        "ALTER TABLE benchmark_results ADD COLUMN valid BOOLEAN",
+        "ALTER TABLE benchmark_results ADD COLUMN invalid_reasons VARCHAR",
+        "ALTER TABLE benchmark_results ADD COLUMN stream_measured BOOLEAN",
+        "ALTER TABLE benchmark_results ADD COLUMN chunks_per_token DOUBLE",
+        "ALTER TABLE benchmark_results ADD COLUMN host_cpu_cores DOUBLE",
+        "ALTER TABLE benchmark_results ADD COLUMN server_cpu_cores DOUBLE",
+        "ALTER TABLE benchmark_results ADD COLUMN loadgen_cpu_cores DOUBLE",
+        "ALTER TABLE benchmark_results ADD COLUMN other_cpu_cores DOUBLE",
+        "ALTER TABLE benchmark_results ADD COLUMN prefix_cache_hit_rate DOUBLE",
+        "ALTER TABLE benchmark_results ADD COLUMN preemptions DOUBLE",
+        "ALTER TABLE benchmark_results ADD COLUMN mean_queue_time_ms DOUBLE",
+        "ALTER TABLE benchmark_results ADD COLUMN kv_cache_usage_end DOUBLE",
+        "ALTER TABLE benchmark_results ADD COLUMN requests_waiting_end DOUBLE",
+        "ALTER TABLE benchmark_requests ADD COLUMN chunks INTEGER",
+        "ALTER TABLE benchmark_requests ADD COLUMN streamed BOOLEAN",
+        "ALTER TABLE runs ADD COLUMN hardware_model VARCHAR",
+        "ALTER TABLE runs ADD COLUMN cuda_version VARCHAR",
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -44,6 +44,14 @@ def test_a_cpu_deployment_runs_the_whole_chain_and_lands_its_benchmark_in_duckdb
     assert [(r[0], r[1]) for r in requests] == [("ladder/c1", 8), ("ladder/c2", 8), ("ladder/c4", 8),
                                                 ("short-burst", 32)]
     assert all(r[2] > 0 for r in requests)
+    with _db(eval_home) as db:
+        checked = db.execute("SELECT valid, invalid_reasons, host_cpu_cores, server_cpu_cores, prefix_cache_hit_rate,"
+                             " preemptions, mean_queue_time_ms FROM benchmark_results WHERE run_id = ?",
+                             [first_run.run_id]).fetchall()
+    for valid, reasons, host, server, hit_rate, preemptions, queue_ms in checked:
+        assert valid is not None and (valid or reasons) and host > 0 and server > 0
+        # vLLM's own counters over each scenario (fresh prompts per run: few prefix-cache hits).
+        assert 0 <= hit_rate < 0.5 and preemptions >= 0 and queue_ms >= 0
     ladder = {r[0]: r[4] for r in rows if r[0].startswith("ladder")}
     assert ladder["ladder/c4"] > ladder["ladder/c1"], "more concurrency, more throughput on the same server"
 
@@ -57,6 +65,8 @@ def test_every_run_row_carries_its_provenance(first_run, eval_home):
     assert len(run.hardware_fingerprint) == 16 and len(run.config_hash) == 16
     assert run.git_sha and "--enforce-eager" in run.serve_args
     assert run.device == "cpu" and run.gpu_count == 0 and run.tensor_parallel_size == 1
+    # What the regression baseline is keyed on, and the engine capacity its suspects compare.
+    assert run.hardware_model.startswith("cpu: ") and run.kv_cache_tokens > 0 and run.max_concurrency_capacity > 0
 
 
 def test_the_materializations_show_start_up_phases_smoke_ttft_and_the_summary(first_run):
@@ -74,6 +84,13 @@ def test_the_materializations_show_start_up_phases_smoke_ttft_and_the_summary(fi
     assert bench["completed"] == 32 + 3 * 8 and bench["failed"] == 0 and "short-burst" in bench["summary"]
     [regression] = [c for c in first_run.get_asset_check_evaluations() if c.check_name == "no_regression"]
     assert regression.passed, "a first run has no history to regress from"
+    table = regression.metadata["verdicts"].value  # per scenario and metric: no baseline yet, or invalid
+    assert {line.split("|")[3].strip() for line in table.splitlines()[2:]} <= {"no baseline", "invalid"}, table
+    # Each result's validity, measured on this host while it ran, with the reasons when invalid.
+    [validity] = [c for c in first_run.get_asset_check_evaluations() if c.check_name == "valid_measurements"]
+    assert validity.metadata["invalid_results"].value == bench["invalid_results"]
+    assert validity.passed == (bench["invalid_results"] == 0)
+    assert "validity" in bench["summary"] and "verdict" in bench["summary"]
     hardware = _metadata(first_run, "hardware_report")
     assert hardware["nvidia_driver_present"] is False and "no NVIDIA driver" in hardware["report"]
 

@@ -1,14 +1,16 @@
 """The comparison report over a small hand-built results history.
 
 The history is written through the results store's own API (``record_run`` and
-``record_hardware_report``), as the pipeline writes it: an H100 deployment with three nightly runs
-(a burst and a three-point concurrency ladder; the third run on a new image digest and slower),
+``record_hardware_report``), as the pipeline writes it: an H100 deployment with four nightly runs
+(a burst and a three-point concurrency ladder; the last run on a new image digest and slower: the
+regression rule needs three earlier runs to know the noise),
 and a CPU deployment with two runs.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from datetime import datetime, timedelta
 
 import duckdb
@@ -17,8 +19,11 @@ import pytest
 from resources.report.data import load_comparison, pareto_frontier
 from resources.report.build import build_report
 from resources.results.store import ResultsStore
+from resources.serving.startup_log import read_startup_log
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_STARTS = {name: read_startup_log((Path(__file__).resolve().parents[1] / "fixtures" / "vllm" /
+                                   f"startup_gpu_h200_{name}.log").read_text()) for name in ("cold_cache", "warm_cache")}
 NIGHT = datetime(2025, 3, 1, 2, 0)
 
 
@@ -57,8 +62,13 @@ def _result(run: dict, scenario: str, tpot_ms: float, throughput: float, concurr
 @pytest.fixture(scope="module")
 def history(tmp_path_factory):
     store = ResultsStore(tmp_path_factory.mktemp("history") / "results.duckdb")
-    for night in (1, 2, 3):
+    for night in (0, 1, 2, 3):
         run = _run("qwen-h100-tp1", night, gpu=True, image_digest="sha256:aaaa" if night < 3 else "sha256:bbbb")
+        # The first night's server compiled (an empty cache), the later ones loaded its artifacts: the
+        # phases are those of the real H200 starts in tests/fixtures/vllm/.
+        start = _STARTS["cold_cache" if night == 0 else "warm_cache"]
+        run |= {"startup_s": sum(start.phase_durations().values()), "compile_cache": start.compile_cache,
+                "startup_phases": json.dumps(start.phase_durations()), "kv_cache_tokens": start.kv_cache_tokens}
         slow = 1.25 if night == 3 else 1.0  # the third night, on the new image, is 25 % slower
         results = [_result(run, "short", 2.0 * slow, 4000 / slow, 16)]
         results += [_result(run, f"ladder/c{c}", (2.0 + 0.5 * c) * slow, c * 1000 / (2.0 + 0.5 * c) / slow, c)
@@ -102,9 +112,9 @@ def test_a_deployment_that_runs_code_from_its_model_repository_says_so_beside_it
 
 def test_the_history_shows_every_run_of_each_deployment(report):
     counts = report.data.run_counts.set_index("partition")["runs"]
-    assert counts.to_dict() == {"qwen-h100-tp1": 3, "tiny-cpu-eager": 2}
+    assert counts.to_dict() == {"qwen-h100-tp1": 4, "tiny-cpu-eager": 2}
     runs = report.data.recent_runs.groupby("partition")["run_id"].count().to_dict()
-    assert runs == {"qwen-h100-tp1": 3, "tiny-cpu-eager": 2}
+    assert runs == {"qwen-h100-tp1": 4, "tiny-cpu-eager": 2}
     assert "`qwen-h100-tp1` (per scenario: output tok/s · median TPOT ms)" in report.markdown
     assert "3,200.0 · 2.50" in report.markdown and "4,000.0 · 2.00" in report.markdown  # nights 3 and 2
 
@@ -137,11 +147,13 @@ def test_a_changed_image_digest_is_flagged_as_drift(report):
     assert "image digest aaaa → bbbb" in report.markdown
 
 
-def test_the_slower_night_is_called_slower(report):
+def test_the_slower_night_is_called_slower_and_names_the_new_image_as_a_suspect(report):
     row = _latest(report, "qwen-h100-tp1", "short")
     assert row["prev_output_throughput"] == pytest.approx(4000)
     assert report.markdown.count("**slower**") == 4  # the burst and the three ladder points
-    assert "same (±5%)" in report.markdown  # the CPU deployment did not change
+    assert row["verdict"] == "slower"
+    assert "image digest sha256:aaaa -> sha256:bbbb" in report.markdown
+    assert _latest(report, "tiny-cpu-eager", "short")["verdict"] == "within noise"  # it did not change
 
 
 def test_sweeps_and_per_request_rows_are_summarised(report):
@@ -207,10 +219,11 @@ def test_the_comparison_report_asset_puts_the_markdown_in_metadata_and_the_files
     from dagster import materialize
 
     from assets.reporting.comparison_report import comparison_report
-    from resources.dagster_resources import ResultsDatabase
+    from resources.dagster_resources import DeploymentCatalog, ResultsDatabase
     from resources.config.eval_home import reports_dir
 
-    result = materialize([comparison_report], resources={"results_db": ResultsDatabase(path=str(history.path))})
+    result = materialize([comparison_report], resources={"results_db": ResultsDatabase(path=str(history.path)),
+                                                         "deployments": DeploymentCatalog()})
     assert result.success
     [event] = result.get_asset_materialization_events()
     metadata = {k: v.value for k, v in event.materialization.metadata.items()}
@@ -218,3 +231,15 @@ def test_the_comparison_report_asset_puts_the_markdown_in_metadata_and_the_files
     assert metadata["slower_results"] == 4 and metadata["drift_events"] == 1
     assert metadata["html"] == str(reports_dir() / "comparison_report.html")
     assert {"chart_pareto", "chart_sweeps", "chart_trend"} <= set(metadata)
+
+
+def test_the_start_up_section_sets_cold_and_warm_starts_apart_with_their_longest_phases(report):
+    section = report.markdown.split("## Start-up", 1)[1].split("\n## ", 1)[0]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in section.splitlines()
+            if line.startswith("| qwen-h100-tp1")]
+    cold = next(r for r in rows if r[1] == "cold compile cache")
+    warm = next(r for r in rows if r[1] == "warm compile cache")
+    assert cold[2] == "1" and warm[2] == "3", "one cold start, three warm ones"
+    assert "torch_compile 42" in cold[5] and "torch_compile" not in warm[5], \
+        "the cold start's compile is among its longest phases; the warm one loads it in seconds"
+    assert warm[6] == "2,031,120"

@@ -58,3 +58,19 @@ def test_the_capture_code_is_the_hardware_modules_and_nvidia_ml_py_nothing_else(
     prefix = CAPTURE_DIR.lstrip("/")
     assert f"{prefix}/pynvml.py" in names and f"{prefix}/resources/hardware/container_capture.py" in names
     assert not [n for n in names if "runtime" in n or "dagster" in n]
+
+
+def test_the_code_sent_into_the_capture_container_imports_on_its_own(tmp_path):
+    """The capture runs with only what the archive holds on its path: nothing else of the project."""
+    import subprocess
+    import sys
+
+    from resources.runtime.docker.capture import CAPTURE_DIR, capture_code_archive
+
+    with tarfile.open(fileobj=io.BytesIO(capture_code_archive())) as tar:
+        tar.extractall(tmp_path)
+    root = tmp_path / CAPTURE_DIR.lstrip("/")
+    imported = subprocess.run([sys.executable, "-I", "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
+                               "import resources.hardware.container_capture", str(root)],
+                              cwd=tmp_path, capture_output=True, text=True)
+    assert imported.returncode == 0, imported.stderr

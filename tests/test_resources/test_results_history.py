@@ -10,7 +10,7 @@ import pytest
 
 from resources.results.bench_import import import_result_file
 from resources.results.bench_json import BenchResultError, parse_bench_result, parse_request_rows
-from resources.results.regression import HISTORY_SQL, find_regressions
+from resources.results.regression import NO_BASELINE, judge_recorded
 from resources.results.store import MIGRATIONS, SCHEMA_VERSION, ResultsStore
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vllm"
@@ -33,6 +33,10 @@ def _record(store, run_id, when, slowdown=1.0, image_digest="sha256:aaa", finger
         [{"run_id": run_id, "partition": "p", "scenario": "short", **row}])
 
 
+def find_regressions(store, run_id, thresholds, window):
+    return judge_recorded(store, "p", run_id, thresholds, window).regressions
+
+
 @pytest.fixture
 def store(tmp_path):
     return ResultsStore(tmp_path / "results.duckdb")
@@ -43,26 +47,27 @@ def test_a_planted_30_percent_slowdown_trips_the_check_and_names_the_metric_and_
     for night in range(5):
         _record(store, f"night-{night}", start + timedelta(days=night), slowdown=1 + night * 0.01)
     _record(store, "tonight", start + timedelta(days=5), slowdown=1.3, image_digest="sha256:bbb")
-    found = find_regressions(store.query(HISTORY_SQL, ["p"]), "tonight", THRESHOLDS, window=5)
+    found = find_regressions(store, "tonight", THRESHOLDS, window=5)
     metrics = {r.metric for r in found}
     assert metrics == {"median_tpot_ms", "p99_ttft_ms", "output_throughput"}
     tpot = next(r for r in found if r.metric == "median_tpot_ms")
     assert tpot.change == pytest.approx((1.3 - 1.02) / 1.02) and tpot.baseline_runs == 5
-    assert "median_tpot_ms" in tpot.describe() and "image_digest sha256:aaa -> sha256:bbb" in tpot.describe()
+    assert "median TPOT slower" in tpot.describe() and "image digest sha256:aaa -> sha256:bbb" in tpot.describe()
 
 
 def test_noise_within_the_threshold_is_not_a_regression(store):
     start = datetime(2026, 11, 1, 2, 0)
     for night in range(4):
         _record(store, f"night-{night}", start + timedelta(days=night), slowdown=1 + night * 0.02)
-    assert find_regressions(store.query(HISTORY_SQL, ["p"]), "night-3", THRESHOLDS, window=5) == []
+    assert find_regressions(store, "night-3", THRESHOLDS, window=5) == []
 
 
 def test_a_run_on_other_hardware_is_never_compared_with_this_hosts_history(store):
     start = datetime(2026, 11, 1, 2, 0)
     _record(store, "h100-night", start)
     _record(store, "4090-night", start + timedelta(days=1), slowdown=3.0, fingerprint="hw2")
-    assert find_regressions(store.query(HISTORY_SQL, ["p"]), "4090-night", THRESHOLDS, window=5) == []
+    judgement = judge_recorded(store, "p", "4090-night", THRESHOLDS, window=5)
+    assert judgement.regressions == [] and {v.outcome for v in judgement.verdicts} == {NO_BASELINE}
 
 
 def test_runs_are_appended_and_rewriting_one_run_leaves_the_others_untouched(store):

@@ -70,3 +70,15 @@ def test_other_traffic_during_the_smoke_makes_the_server_figure_not_comparable()
     metadata = ttft_comparison(_outcome(HistogramTotals(3, 0.03)))
     assert "server_ttft_ms" not in metadata and "not comparable" in metadata["ttft_comparison"]
     assert "unavailable" in ttft_comparison(_outcome(None))["ttft_comparison"]
+
+
+def test_the_server_side_of_a_benchmark_is_the_change_in_vllms_counters():
+    from resources.serving.server_side import server_side_delta
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "vllm"
+    before = (fixtures / "metrics_cpu_before_stream.txt").read_text()
+    after = (fixtures / "metrics_cpu_after_stream.txt").read_text()
+    side = server_side_delta(before, after)
+    assert side["preemptions"] == 0 and side["prefix_cache_hit_rate"] == 0.0
+    assert 0 < side["mean_queue_time_ms"] < 10 and side["requests_waiting_end"] == 0
+    assert server_side_delta(None, after) == {}

@@ -31,10 +31,12 @@ from resources.runtime.docker.spec import LABEL_PREFIX, device_requests, docker_
 CAPTURE_DIR = "/opt/vllm-eval-capture"
 REPLAY_PATH = "/opt/vllm-eval-capture/nvml_recording.json"
 _PROJECT = Path(__file__).resolve().parents[3]
-CAPTURE_MODULES = ("resources/__init__.py", "resources/hardware/__init__.py", "resources/hardware/report.py",
-                   "resources/hardware/host_facts.py", "resources/hardware/nvml_source.py",
-                   "resources/hardware/nvml_constants.py",
-                   "resources/hardware/container_capture.py")
+
+def _capture_files():
+    """What travels into the capture container: the hardware package (it imports nothing else of
+    the project; a test keeps it so) and the package marker above it."""
+    yield _PROJECT / "resources" / "__init__.py"
+    yield from sorted((_PROJECT / "resources" / "hardware").glob("*.py"))
 
 
 class CaptureError(RuntimeError):
@@ -104,8 +106,8 @@ def capture_code_archive() -> bytes:
 
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for relative in CAPTURE_MODULES:
-            tar.add(_PROJECT / relative, arcname=f"{CAPTURE_DIR.lstrip('/')}/{relative}")
+        for module in _capture_files():
+            tar.add(module, arcname=f"{CAPTURE_DIR.lstrip('/')}/{module.relative_to(_PROJECT)}")
         tar.add(pynvml.__file__, arcname=f"{CAPTURE_DIR.lstrip('/')}/pynvml.py")
     return buffer.getvalue()
 

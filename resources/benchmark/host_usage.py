@@ -1,0 +1,147 @@
+"""How busy the host was while a benchmark ran, and how much of that was the benchmark itself.
+
+Read from ``/proc`` (Linux): the host's busy CPU time from ``/proc/stat``, and the CPU time of
+the server's and the load generator's process trees from ``/proc/<pid>/stat``. On a 2-core
+host the server and the load generator alone keep both cores busy; that is the measurement.
+What counts as contention is the busy time beyond theirs ("others"), in cores.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+_PROC = Path("/proc")
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    at: float
+    host_busy_s: float | None
+    tree_cpu_s: dict[str, float]
+
+
+@dataclass(frozen=True)
+class HostUsage:
+    """CPU use over one benchmark, in cores (CPU seconds per wall second)."""
+
+    wall_s: float
+    cpu_count: int
+    host_cores: float | None  # everything that ran on the host
+    own_cores: dict[str, float]  # per named process tree (server, load generator)
+
+    @property
+    def others_cores(self) -> float | None:
+        if self.host_cores is None:
+            return None
+        return max(0.0, self.host_cores - sum(self.own_cores.values()))
+
+    def as_row(self) -> dict:
+        return {"host_cpu_cores": self.host_cores, "server_cpu_cores": self.own_cores.get("server"),
+                "loadgen_cpu_cores": self.own_cores.get("load_generator"), "other_cpu_cores": self.others_cores,
+                "cpu_count": self.cpu_count}
+
+
+def _host_busy_s() -> float | None:
+    try:
+        fields = (_PROC / "stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return None
+    values = [int(v) for v in fields]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    # guest time is already counted in user time
+    return (sum(values[:8]) - idle) / _TICKS
+
+
+def _children_map() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for entry in _PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    return children
+
+
+def _cpu_s(pid: int) -> float:
+    try:
+        fields = (_PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # utime + stime, plus the time of children it has already waited for (a finished
+    # ``vllm bench serve`` subprocess leaves the tree but its time stays in the parent's).
+    return sum(int(v) for v in fields[11:15]) / _TICKS
+
+
+def tree_cpu_s(root: int, children: dict[int, list[int]] | None = None, skip: set[int] = frozenset()) -> float:
+    """CPU seconds of a process and its living descendants, leaving out the subtrees under ``skip``
+    (a server started by this same process is its own tree, not the load generator's)."""
+    children = children if children is not None else _children_map()
+    total, stack, seen = 0.0, [root], set(skip)
+    while stack:
+        pid = stack.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        total += _cpu_s(pid)
+        stack += children.get(pid, [])
+    return total
+
+
+def snapshot(trees: dict[str, int | None]) -> Snapshot:
+    """``trees`` names the process trees to account for (name -> root pid; None is skipped)."""
+    children = _children_map()
+    roots = {pid for pid in trees.values() if pid}
+    return Snapshot(time.monotonic(), _host_busy_s(),
+                    {name: tree_cpu_s(pid, children, roots - {pid}) for name, pid in trees.items() if pid})
+
+
+def usage_between(before: Snapshot, after: Snapshot) -> HostUsage:
+    wall = max(after.at - before.at, 1e-9)
+    host = None
+    if before.host_busy_s is not None and after.host_busy_s is not None:
+        host = (after.host_busy_s - before.host_busy_s) / wall
+    own = {name: max(0.0, after.tree_cpu_s[name] - before.tree_cpu_s.get(name, 0.0)) / wall
+           for name in after.tree_cpu_s}
+    return HostUsage(wall, os.cpu_count() or 1, host, own)
+
+
+class Sampler:
+    """Samples the host and the named process trees every ``period_s`` in a thread, so the usage
+    of exactly the measured window (not the load generator's start-up) can be read afterwards."""
+
+    def __init__(self, trees: dict[str, int | None], period_s: float = 0.25):
+        self.trees, self.period_s = dict(trees), period_s
+        self.samples: list[Snapshot] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append(snapshot(self.trees))
+            self._stop.wait(self.period_s)
+
+    def __enter__(self) -> "Sampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def last_seconds(self, seconds: float) -> HostUsage | None:
+        """Usage over the last ``seconds`` sampled (at least one sampling period)."""
+        if len(self.samples) < 2:
+            return None
+        after = self.samples[-1]
+        before = next((s for s in reversed(self.samples[:-1]) if after.at - s.at >= seconds), self.samples[0])
+        return usage_between(before, after)
