@@ -125,7 +125,7 @@ def fleet_up(workspace: Path, host: str, port: int, max_concurrent_runs: int) ->
     print(f"fleet-up: {config} (Postgres at {redact_url(os.environ[PG_URL_VAR])}, "
           f"one run per gpu_host, {max_concurrent_runs} in all)", flush=True)
     processes = {name: subprocess.Popen(argv) for name, argv in fleet_process_commands(workspace, host, port).items()}
-    print(f"fleet-up: " + ", ".join(f"{name} pid {p.pid}" for name, p in processes.items())
+    print("fleet-up: " + ", ".join(f"{name} pid {p.pid}" for name, p in processes.items())
           + f"; the UI at http://{host}:{port}", flush=True)
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append("SIGTERM"))
