@@ -26,6 +26,17 @@ def main(argv: list[str] | None = None) -> int:
     restore.add_argument("snapshot", nargs="?", help="a snapshot's folder name or path (default: the newest)")
     restore.add_argument("--db", type=Path, help="the results file (default: EVAL_HOME/results.duckdb)")
     restore.add_argument("--list", action="store_true", help="list the snapshots, newest first, and restore nothing")
+    up = commands.add_parser("fleet-up", help="the production instance: Postgres storage ($DAGSTER_PG_URL), the run "
+                             "queue (one run per GPU host), dagster-daemon and dagster-webserver")
+    up.add_argument("--host", default="127.0.0.1", help="the webserver's address (default 127.0.0.1)")
+    up.add_argument("--port", type=int, default=3000, help="the webserver's port (default 3000)")
+    up.add_argument("--max-runs", type=int, default=8, help="runs at once over all hosts (default 8)")
+    up.add_argument("--workspace", type=Path, default=Path("workspace.yaml"), help="default: workspace.yaml")
+    launch = commands.add_parser("fleet-launch", help="queue deploy_and_evaluate runs on a fleet-up instance, "
+                                 "each tagged with its GPU host")
+    launch.add_argument("partitions", nargs="*", help="deployments to run (default: all)")
+    launch.add_argument("--host", default="127.0.0.1", help="the webserver's address (default 127.0.0.1)")
+    launch.add_argument("--port", type=int, default=3000, help="the webserver's port (default 3000)")
     args = parser.parse_args(argv)
     from resources.results.file_errors import ResultsFileError
 
@@ -65,6 +76,18 @@ def _run(args: argparse.Namespace) -> int:
 
         db_path = args.db or results_db_path()
         return print_snapshots(db_path) if args.list else restore(db_path, args.snapshot)
+    if args.command == "fleet-up":
+        from pipelines.fleet import fleet_up
+
+        return fleet_up(args.workspace, args.host, args.port, args.max_runs)
+    if args.command == "fleet-launch":
+        from pipelines.fleet import launch_through_queue
+        from resources.config.loader import load_deployments
+
+        runs = launch_through_queue(args.partitions or sorted(load_deployments()), args.host, args.port)
+        for partition, run_id in runs.items():
+            print(f"{partition}: queued run {run_id}")
+        return 0
     return 2
 
 

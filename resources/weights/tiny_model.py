@@ -170,7 +170,7 @@ def generate_tiny_model(target: Path) -> GeneratedModel:
     half-written model that a later run would take for a complete one.
     """
     target = Path(target)
-    if (target / "model.safetensors").exists() and (target / "config.json").exists():
+    if _complete(target):
         return _describe(target)
 
     from safetensors.torch import save_file
@@ -208,8 +208,20 @@ def generate_tiny_model(target: Path) -> GeneratedModel:
     # A fixed metadata dict keeps the safetensors header byte-identical across runs.
     save_file(_weights(vocab_size), str(staging / "model.safetensors"), metadata={"format": "pt"})
 
-    if target.exists():
-        shutil.rmtree(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging.rename(target)
+    # Runs on different GPU hosts make the model at the same time. The content is deterministic, so
+    # the first complete folder wins and is never replaced: a server may already have it mounted,
+    # and removing it under the mount would leave that container an empty /model.
+    if not _complete(target):
+        shutil.rmtree(target, ignore_errors=True)  # a folder left half-written by an older version
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            staging.rename(target)
+        except OSError:  # another process renamed its copy into place first
+            if not _complete(target):
+                raise
+    shutil.rmtree(staging, ignore_errors=True)
     return _describe(target)
+
+
+def _complete(folder: Path) -> bool:
+    return (folder / "model.safetensors").exists() and (folder / "config.json").exists()

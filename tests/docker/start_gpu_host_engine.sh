@@ -2,7 +2,9 @@
 # A second Docker Engine playing a remote GPU host: its own network namespace and address
 # (a veth pair, 10.231.0.1 here <-> 10.231.0.2 there), its own host name and weights disk
 # (a UTS and a mount namespace: a 2 GiB tmpfs at $WEIGHTS that only its containers see), reached
-# over tcp:// with TLS (a CA and server/client certificates made here with openssl). The local
+# over tcp:// with TLS (a CA and server/client certificates made here with openssl). Its own bridge
+# (172.31.231.0/24, no iptables: Docker's userland proxy publishes ports on 10.231.0.2) lets a vLLM
+# container there serve this machine, as a GPU host's engine does. The local
 # base image is copied onto it with `docker save | docker load` (no registry is reachable).
 #
 #   tests/docker/start_gpu_host_engine.sh      (idempotent: an engine that answers is kept)
@@ -24,6 +26,11 @@ BASE_IMAGE=vllm/vllm-openai:local-cpu-base
 remote() { docker --tlsverify --tlscacert "$TLS/ca.pem" --tlscert "$TLS/cert.pem" --tlskey "$TLS/key.pem" \
     -H "tcp://$ENGINE_IP:$PORT" "$@"; }
 
+if [ -f "$TLS/cert.pem" ] && remote info >/dev/null 2>&1 && ! remote network inspect bridge >/dev/null 2>&1; then
+    # An engine started without a bridge cannot publish a server's port: restart it with one.
+    kill "$(cat "$RUN/dockerd.pid")" 2>/dev/null || true
+    for _ in $(seq 1 40); do remote info >/dev/null 2>&1 || break; sleep 0.5; done
+fi
 if [ -f "$TLS/cert.pem" ] && remote info >/dev/null 2>&1; then
     echo "GPU host engine already answers at tcp://$ENGINE_IP:$PORT"
 else
@@ -64,7 +71,7 @@ else
         exec dockerd --host tcp://$ENGINE_IP:$PORT --tlsverify --tlscacert $TLS/ca.pem \
             --tlscert $TLS/server-cert.pem --tlskey $TLS/server-key.pem \
             --host unix://$RUN/docker.sock --data-root $STATE/data --exec-root $RUN/exec \
-            --pidfile $RUN/dockerd.pid --bridge none --iptables=false --ip6tables=false" >"$LOG" 2>&1 &
+            --pidfile $RUN/dockerd.pid --bip 172.31.231.1/24 --iptables=false --ip6tables=false" >"$LOG" 2>&1 &
     for _ in $(seq 1 60); do
         remote info >/dev/null 2>&1 && break
         sleep 0.5

@@ -90,3 +90,37 @@ def engine_available(configured: str | None = None, tls=None) -> tuple[bool, str
         return True, client.version().get("Version", "?")
     finally:
         client.close()
+
+
+def _lost_connection_errors() -> tuple[type[BaseException], ...]:
+    import requests.exceptions
+    import urllib3.exceptions
+
+    return (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError,
+            urllib3.exceptions.ProtocolError, ConnectionError)
+
+
+def engine_must_answer(doing: str):
+    """Turns a connection to the engine lost half-way (its dockerd stopped, its host went away) into
+    an ``EngineUnavailable`` that names the engine and its GPU host, for a runtime method: the run
+    on that host fails with that message, and runs on other hosts are untouched."""
+    import functools
+
+    def decorate(method):
+        @functools.wraps(method)
+        def answered(runtime, *args, **kwargs):
+            try:
+                return method(runtime, *args, **kwargs)
+            except EngineUnavailable:
+                raise
+            except _lost_connection_errors() as exc:
+                url = engine_address(runtime.settings.engine).url
+                detail = str(exc).splitlines()[0] if str(exc) else ""
+                raise EngineUnavailable(
+                    f"the Docker Engine at {url} (GPU host {runtime.gpu_host()}) stopped answering while {doing}: "
+                    f"{type(exc).__name__}: {detail}. This run fails; runs on other hosts go on. When the engine "
+                    f"answers again, the next run on it replaces the container it left behind."
+                ) from exc
+        return answered
+
+    return decorate

@@ -17,7 +17,7 @@ from resources.runtime.compile_cache import volume_name, volume_prefix
 from resources.runtime.docker.container import (
     find_reusable, remove_container, service_base_url, start_container,
 )
-from resources.runtime.docker.engine import connect, engine_address
+from resources.runtime.docker.engine import connect, engine_address, engine_must_answer
 from resources.runtime.docker.image import ensure_built, ensure_pulled, probe_vllm_version, vllm_version_from
 from resources.runtime.docker.spec import container_name, docker_run_argv, docker_settings, render_container_spec
 from resources.runtime.values import ContainerInfo, ImageInfo, ServiceInfo
@@ -51,6 +51,7 @@ class DockerRuntime(Runtime):
         settings = self.settings
         return connect(settings.engine, timeout_s=timeout_s, tls=settings.tls)
 
+    @engine_must_answer("getting the image")
     def prepare_image(self, on_line: Log = _quiet) -> ImageInfo:
         settings = self.settings
         client = self.connect()
@@ -68,6 +69,7 @@ class DockerRuntime(Runtime):
                                   "action": info.action, "seconds": round(info.seconds, 2),
                                   "context_hash": info.context_hash, "labels": info.labels})
 
+    @engine_must_answer("starting or checking the vLLM container")
     def ensure_service(self, image: ImageInfo, weights_path: str, config_hash: str,
                        on_progress: Log = _quiet, cold_start: bool = False) -> ServiceInfo:
         settings, deployment = self.settings, self.deployment
@@ -103,6 +105,7 @@ class DockerRuntime(Runtime):
                 environment=spec.environment,  # from the config, so no secrets: those are in spec.secret_env
             ))
 
+    @engine_must_answer("running the benchmark")
     def run_benchmark(self, service: ServiceInfo, bench_args: list[str], result_path: Path,
                       on_line: Log = _quiet, env: dict[str, str] | None = None, context=None) -> dict:
         from resources.runtime.docker.bench import bench_client_container, bench_exec
@@ -123,6 +126,7 @@ class DockerRuntime(Runtime):
         on_line(f"ran in {mode} mode: {' '.join(command)}")
         return result
 
+    @engine_must_answer("stopping the container")
     def stop(self) -> bool:
         client = self.connect()
         try:
@@ -145,6 +149,7 @@ class DockerRuntime(Runtime):
         except Exception:  # no engine, no container: nothing of ours holds a GPU
             return []
 
+    @engine_must_answer("capturing the host's hardware")
     def capture_hardware(self, on_line: Log = _quiet):
         """The engine host's report, read there by a short-lived capture container
         (``resources/runtime/docker/capture.py``): its GPUs, memory, disk and name, not this machine's,

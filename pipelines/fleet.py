@@ -1,0 +1,172 @@
+"""The production profile of the Dagster instance: one orchestrator driving several GPU hosts.
+
+Run, event and schedule storage in PostgreSQL (``dagster-postgres``), the run queue admitting one run
+per ``gpu_host`` tag value and at most ``max_concurrent_runs`` in all, and the two long-running
+processes, ``dagster-daemon`` (which dequeues and launches runs and ticks the schedule) and
+``dagster-webserver``. The Postgres URL is read from ``DAGSTER_PG_URL`` when the instance loads,
+so the rendered ``dagster.yaml`` never holds a password. SQLite (``pipelines/instance.py``) stays the
+embedded default for ``make demo`` and the tests that run in process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from resources.config.eval_home import dagster_home
+
+PG_URL_VAR = "DAGSTER_PG_URL"
+# SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3; dagster-postgres brings psycopg2.
+PG_SCHEME = "postgresql+psycopg2"
+DEFAULT_MAX_RUNS = 8
+
+
+def render_fleet_dagster_yaml(max_concurrent_runs: int = DEFAULT_MAX_RUNS) -> str:
+    """The production ``dagster.yaml``: Postgres storage from ``$DAGSTER_PG_URL``, the queued run
+    coordinator with one run per GPU host and ``max_concurrent_runs`` in all."""
+    if max_concurrent_runs < 1:
+        raise ValueError(f"max_concurrent_runs must be at least 1, got {max_concurrent_runs}")
+    return f"""\
+# The production profile (python -m pipelines fleet-up writes it). Storage for runs, events and
+# schedules is PostgreSQL at ${PG_URL_VAR} (postgresql+psycopg2://user:password@host:5432/db), read
+# when the instance loads: no password is written here.
+telemetry:
+  enabled: false
+nux:
+  enabled: false
+storage:
+  postgres:
+    postgres_url:
+      env: {PG_URL_VAR}
+# Runs wait in a queue the daemon drains: one run per distinct gpu_host tag (the host whose GPUs
+# a deployment occupies; the nightly schedule and fleet-launch set it) and {max_concurrent_runs} in all.
+run_coordinator:
+  module: dagster.core.run_coordinator
+  class: QueuedRunCoordinator
+concurrency:
+  runs:
+    max_concurrent_runs: {max_concurrent_runs}
+    tag_concurrency_limits:
+      - key: gpu_host
+        value:
+          applyLimitPerUniqueValue: true
+        limit: 1
+# A run whose worker process died (its machine rebooted, it was killed) is marked failed instead
+# of holding its host's slot in the queue for ever.
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 300
+  poll_interval_seconds: 15
+"""
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def check_postgres(url: str | None) -> str | None:
+    """Why the instance cannot use Postgres at ``url``, or None when it can."""
+    if not url:
+        return (f"{PG_URL_VAR} is not set: export {PG_URL_VAR}={PG_SCHEME}://USER:PASSWORD@HOST:5432/DATABASE "
+                "(a database the user owns; Dagster creates its tables there)")
+    scheme = urlsplit(url).scheme
+    if scheme != PG_SCHEME:
+        return (f"{PG_URL_VAR} starts with {scheme}://, which SQLAlchemy reads as a driver dagster-postgres does "
+                f"not install: write {PG_SCHEME}://{redact_url(url).split('://', 1)[-1]}")
+    try:
+        import dagster_postgres  # noqa: F401
+        import psycopg2
+    except ImportError as exc:
+        return f"dagster-postgres is not installed ({exc}): `make install` installs it (pyproject.toml)"
+    try:
+        psycopg2.connect(urlunsplit(urlsplit(url)._replace(scheme="postgresql")), connect_timeout=5).close()
+    except psycopg2.Error as exc:
+        return f"cannot connect to {redact_url(url)} ({PG_URL_VAR}): {str(exc).strip()}"
+    return None
+
+
+def write_fleet_instance(home: Path | None = None, max_concurrent_runs: int = DEFAULT_MAX_RUNS) -> Path:
+    """Writes the production ``dagster.yaml`` into DAGSTER_HOME (replacing the embedded one) and exports it."""
+    home = home or dagster_home()
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    config.write_text(render_fleet_dagster_yaml(max_concurrent_runs))
+    os.environ["DAGSTER_HOME"] = str(home)
+    return config
+
+
+def fleet_process_commands(workspace: Path, host: str, port: int) -> dict[str, list[str]]:
+    """The two long-running processes, by name: the daemon and the webserver, on one workspace."""
+    bin_dir = Path(sys.executable).parent
+    return {
+        "dagster-daemon": [str(bin_dir / "dagster-daemon"), "run", "-w", str(workspace)],
+        "dagster-webserver": [str(bin_dir / "dagster-webserver"), "-w", str(workspace), "-h", host, "-p", str(port)],
+    }
+
+
+def fleet_up(workspace: Path, host: str, port: int, max_concurrent_runs: int) -> int:
+    """Brings the production instance up and supervises its two processes until one exits or a
+    signal arrives, then stops the other: a service manager restarts the pair as one unit."""
+    problem = check_postgres(os.environ.get(PG_URL_VAR))
+    if problem:
+        print(f"fleet-up: {problem}", file=sys.stderr)
+        return 1
+    config = write_fleet_instance(max_concurrent_runs=max_concurrent_runs)
+    print(f"fleet-up: {config} (Postgres at {redact_url(os.environ[PG_URL_VAR])}, "
+          f"one run per gpu_host, {max_concurrent_runs} in all)", flush=True)
+    processes = {name: subprocess.Popen(argv) for name, argv in fleet_process_commands(workspace, host, port).items()}
+    print("fleet-up: " + ", ".join(f"{name} pid {p.pid}" for name, p in processes.items())
+          + f"; the UI at http://{host}:{port}", flush=True)
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append("SIGTERM"))
+    try:
+        while not stopping and all(p.poll() is None for p in processes.values()):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        stopping.append("SIGINT")
+    exited = {name: p.returncode for name, p in processes.items() if p.poll() is not None}
+    for p in processes.values():
+        if p.poll() is None:
+            p.terminate()
+    for p in processes.values():
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    if stopping:
+        print(f"fleet-up: stopped on {stopping[0]}", flush=True)
+        return 0
+    print(f"fleet-up: {', '.join(f'{n} exited with {rc}' for n, rc in exited.items())}; stopped the other",
+          file=sys.stderr, flush=True)
+    return 1
+
+
+def launch_through_queue(partitions: list[str], webserver: str = "127.0.0.1", port: int = 3000) -> dict[str, str]:
+    """Submits one ``deploy_and_evaluate`` run per partition to the webserver's queue, each tagged
+    with the host whose GPUs it occupies, and returns {partition: run id}. The daemon starts them
+    as the per-host limit allows: different hosts at once, one host's runs one after another."""
+    from dagster_graphql import DagsterGraphQLClient
+
+    from resources.config.loader import load_deployments
+    from resources.runtime import runtime_for
+
+    deployments = load_deployments()
+    unknown = sorted(set(partitions) - set(deployments))
+    if unknown:
+        raise ValueError(f"no deployment {', '.join(unknown)} under configs/deployments/ "
+                         f"(known: {', '.join(sorted(deployments))})")
+    client = DagsterGraphQLClient(webserver, port_number=port)
+    return {partition: client.submit_job_execution(
+                "deploy_and_evaluate",
+                tags={"dagster/partition": partition, "gpu_host": runtime_for(deployments[partition]).gpu_host()})
+            for partition in partitions}
