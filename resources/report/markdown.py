@@ -7,8 +7,10 @@ import pandas as pd
 from resources.report.sections import Section
 
 
-def markdown_table(frame: pd.DataFrame) -> str:
-    """A GitHub-style pipe table of the frame's cells as text, columns padded to line up.
+def markdown_table(frame: pd.DataFrame, pad: bool = True) -> str:
+    """A GitHub-style pipe table of the frame's cells as text, columns padded to line up (``pad``;
+    unpadded where the text's length matters, as in the Dagster UI, which folds markdown metadata
+    of 1,000 characters or more behind a "Show Markdown" link).
 
     Written out here rather than with ``DataFrame.to_markdown`` (tabulate): the report's cells are
     already strings, and tabulate's type guessing is most of the report's rendering time.
@@ -16,7 +18,7 @@ def markdown_table(frame: pd.DataFrame) -> str:
     header = [str(c).replace("|", "\\|") for c in frame.columns]
     rows = [[str(v).replace("|", "\\|").replace("\n", " ") for v in row]
             for row in frame.to_numpy(dtype=object).tolist()]
-    widths = [max([len(h), 3, *(len(r[i]) for r in rows)]) for i, h in enumerate(header)]
+    widths = [max([len(h), 3, *(len(r[i]) for r in rows)]) if pad else 3 for i, h in enumerate(header)]
     line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
     return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
 
