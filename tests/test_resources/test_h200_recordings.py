@@ -63,6 +63,7 @@ def test_a_cold_start_spends_a_minute_in_torch_compile_and_a_warm_cache_cuts_it_
     ("unknown_argument", "vLLM does not know an argument it was given: --no-such-flag 1", "vllm serve --help"),
     ("no_flashinfer", "imports FlashInfer, which is not installed", "VLLM_USE_FLASHINFER_SAMPLER=0"),
     ("weights_do_not_fit", "nothing is left for the KV cache", "raise gpu_memory_utilization"),
+    ("kv_cache_too_small", "the KV cache does not fit one sequence of max_model_len", "lower max_model_len"),
 ])
 def test_a_real_failed_gpu_start_is_diagnosed_from_its_root_cause_line(log, cause, fix):
     diagnosis = diagnose(_log(log))
