@@ -6,13 +6,13 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
-import yaml
 
 from resources.config.loader import ConfigError, load_deployments
 from resources.config.smoke import SmokePrompt
 from resources.runtime.process import ServiceStartError, start_service
 from resources.serving.smoke_client import run_smoke
 from resources.serving.startup_log import read_startup_log
+from tests.test_resources.config_tree import write_config_tree
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vllm"
 
@@ -61,13 +61,10 @@ def test_an_unknown_vllm_argument_is_named_in_the_diagnosis_of_the_real_log():
 
 
 def test_a_deployment_naming_a_missing_model_lists_the_models_there_are(tmp_path):
-    for folder in ("deployments", "models", "params"):
-        (tmp_path / folder).mkdir()
-    (tmp_path / "models" / "tiny.yaml").write_text("source: generated\n")
-    (tmp_path / "params" / "cpu.yaml").write_text("kv_cache_memory_bytes: 512M\n")
-    (tmp_path / "deployments" / "d.yaml").write_text(yaml.safe_dump({
+    write_config_tree(tmp_path, {
         "model": "qwen", "params": "cpu", "served_model_name": "x", "runtime": {"device": "cpu"},
-        "benchmarks": [{"name": "s", "input_len": 1, "output_len": 1, "num_prompts": 1}]}))
+        "benchmarks": [{"name": "s", "input_len": 1, "output_len": 1, "num_prompts": 1}]},
+        params={"kv_cache_memory_bytes": "512M"})
     with pytest.raises(ConfigError) as error:
         load_deployments(tmp_path)
     assert "d.yaml: model: 'qwen' not found" in str(error.value) and "Available: tiny" in str(error.value)

@@ -6,18 +6,13 @@ import pytest
 import yaml
 
 from resources.config.loader import ConfigError, load_deployments
+from tests.test_resources.config_tree import write_config_tree
 
 PROJECT_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
 def _tree(tmp_path: Path, deployment: dict, params: dict | None = None, model: dict | None = None) -> Path:
-    for folder in ("deployments", "models", "params"):
-        (tmp_path / folder).mkdir()
-    (tmp_path / "models" / "tiny.yaml").write_text(yaml.safe_dump(model or {"source": "generated"}))
-    (tmp_path / "params" / "cpu.yaml").write_text(
-        yaml.safe_dump(params or {"dtype": "float32", "kv_cache_memory_bytes": "512M", "enforce_eager": True}))
-    (tmp_path / "deployments" / "my-model.yaml").write_text(yaml.safe_dump(deployment))
-    return tmp_path
+    return write_config_tree(tmp_path, deployment, params, model, name="my-model")
 
 
 GOOD = {

@@ -103,17 +103,12 @@ def test_cost_per_million_output_tokens_from_the_price_per_hour():
 
 
 def _configs(tmp_path, deployment: dict):
-    import yaml
+    from tests.test_resources.config_tree import write_config_tree
 
-    for folder in ("deployments", "models", "params"):
-        (tmp_path / folder).mkdir()
-    (tmp_path / "models" / "tiny.yaml").write_text("source: generated\n")
-    (tmp_path / "params" / "cpu.yaml").write_text("kv_cache_memory_bytes: 512M\n")
-    (tmp_path / "deployments" / "d.yaml").write_text(yaml.safe_dump({
+    return write_config_tree(tmp_path, {
         "model": "tiny", "params": "cpu", "served_model_name": "x", "runtime": {"device": "cpu"},
         "benchmarks": [{"name": "s", "input_len": 1, "output_len": 1, "num_prompts": 1, "repeat": 3}],
-        **deployment}))
-    return tmp_path
+        **deployment}, params={"kv_cache_memory_bytes": "512M"})
 
 
 def test_a_per_gpu_price_on_a_cpu_deployment_is_refused_with_the_fix(tmp_path):

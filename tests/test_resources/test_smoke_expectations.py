@@ -16,12 +16,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-import yaml
 
 from resources.config.loader import ConfigError, load_deployments
 from resources.config.smoke import SmokePrompt
 from resources.serving.smoke_client import run_smoke
 from resources.serving.smoke_expectations import known_share
+from tests.test_resources.config_tree import write_config_tree
 
 REPLIES = Path(__file__).resolve().parents[1] / "fixtures" / "smoke_replies"
 WEATHER_TOOL = {"type": "function", "function": {
@@ -194,14 +194,11 @@ def test_the_gibberish_guard_counts_letters_of_the_expected_scripts_and_digits()
      "smoke.0: extra_body.chat_template_kwargs.enable_thinking: set 'enable_thinking' on the prompt"),
 ])
 def test_a_bad_expectation_is_a_config_error_naming_the_file_and_field(tmp_path, expect, extra, message):
-    for folder in ("deployments", "models", "params"):
-        (tmp_path / folder).mkdir()
-    (tmp_path / "models" / "tiny.yaml").write_text("source: generated\n")
-    (tmp_path / "params" / "cpu.yaml").write_text("kv_cache_memory_bytes: 512M\n")
-    (tmp_path / "deployments" / "d.yaml").write_text(yaml.safe_dump({
+    write_config_tree(tmp_path, {
         "model": "tiny", "params": "cpu", "served_model_name": "x", "runtime": {"device": "cpu"},
         "smoke": [{"name": "arithmetic", "expect": expect, **extra}],
-        "benchmarks": [{"name": "s", "input_len": 1, "output_len": 1, "num_prompts": 1}]}))
+        "benchmarks": [{"name": "s", "input_len": 1, "output_len": 1, "num_prompts": 1}]},
+        params={"kv_cache_memory_bytes": "512M"})
     with pytest.raises(ConfigError) as error:
         load_deployments(tmp_path)
     assert str(tmp_path / "deployments" / "d.yaml") in str(error.value) and message in str(error.value)
