@@ -135,14 +135,18 @@ SELECT partition, count(*) AS runs, count(*) FILTER (WHERE status = 'succeeded')
 FROM runs GROUP BY partition ORDER BY partition
 """
 
-# Per-request view of the latest results, aggregated in DuckDB (the table can hold millions of rows).
-REQUESTS_SQL = """
+# The latest succeeded run of each (partition, scenario), as a CTE the per-request queries share.
+LATEST_CTE = """
 WITH latest AS (
     SELECT b.run_id, b.partition, b.scenario
     FROM benchmark_results b JOIN runs r ON r.run_id = b.run_id AND r.partition = b.partition
     WHERE r.status = 'succeeded'
     QUALIFY row_number() OVER (PARTITION BY b.partition, b.scenario ORDER BY r.finished_at DESC, r.run_id DESC) = 1
 )
+"""
+
+# Per-request view of the latest results, aggregated in DuckDB (the table can hold millions of rows).
+REQUESTS_SQL = LATEST_CTE + """
 SELECT q.partition, q.scenario, count(*) AS requests, count(q.error) AS errors,
        quantile_cont(q.ttft_ms, 0.5) AS p50_ttft_ms, quantile_cont(q.ttft_ms, 0.9) AS p90_ttft_ms,
        quantile_cont(q.ttft_ms, 0.99) AS p99_ttft_ms, quantile_cont(q.tpot_ms, 0.5) AS p50_tpot_ms,
@@ -156,13 +160,7 @@ ORDER BY q.scenario, q.partition
 
 # The per-request values behind the latest results' latency intervals (a bootstrap in Python, over
 # the latest runs only: a few thousand values).
-LATEST_REQUEST_VALUES_SQL = """
-WITH latest AS (
-    SELECT b.run_id, b.partition, b.scenario
-    FROM benchmark_results b JOIN runs r ON r.run_id = b.run_id AND r.partition = b.partition
-    WHERE r.status = 'succeeded'
-    QUALIFY row_number() OVER (PARTITION BY b.partition, b.scenario ORDER BY r.finished_at DESC, r.run_id DESC) = 1
-)
+LATEST_REQUEST_VALUES_SQL = LATEST_CTE + """
 SELECT q.partition, q.scenario,
        list(q.ttft_ms) FILTER (WHERE q.ttft_ms IS NOT NULL AND q.error IS NULL) AS ttft_ms,
        list(q.tpot_ms) FILTER (WHERE q.tpot_ms IS NOT NULL AND q.error IS NULL) AS tpot_ms

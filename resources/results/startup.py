@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from resources.results.metrics import STARTUP_METRICS, STARTUP_PHASES
-from resources.results.regression import RunJudgement, judge_run
+from resources.results.regression import RunJudgement, hardware_model, judge_run
 
 WARM_CACHE = ("hit", "kept")
 
@@ -86,8 +86,7 @@ def starts_history(runs: pd.DataFrame) -> pd.DataFrame:
     phases = [json.loads(text) if isinstance(text, str) and text else {} for text in history["startup_phases"]]
     for phase in STARTUP_PHASES:
         history[f"startup_{phase}_s"] = [p.get(phase) for p in phases]
-    if "hardware_model" not in history or history["hardware_model"].isna().all():
-        history["hardware_model"] = history.get("hardware_fingerprint")
+    history["hardware_model"] = hardware_model(history)  # older rows: GPU model and count, else fingerprint
     return history
 
 
