@@ -18,6 +18,9 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import yaml
+
+from pipelines.instance import instance_config
 from resources.config.eval_home import dagster_home
 
 PG_URL_VAR = "DAGSTER_PG_URL"
@@ -31,38 +34,20 @@ def render_fleet_dagster_yaml(max_concurrent_runs: int = DEFAULT_MAX_RUNS) -> st
     coordinator with one run per GPU host and ``max_concurrent_runs`` in all."""
     if max_concurrent_runs < 1:
         raise ValueError(f"max_concurrent_runs must be at least 1, got {max_concurrent_runs}")
+    config = instance_config(
+        max_concurrent_runs,
+        storage={"postgres": {"postgres_url": {"env": PG_URL_VAR}}},
+        run_coordinator={"module": "dagster.core.run_coordinator", "class": "QueuedRunCoordinator"},
+        run_monitoring={"enabled": True, "start_timeout_seconds": 300, "poll_interval_seconds": 15},
+    )
     return f"""\
 # The production profile (python -m pipelines fleet-up writes it). Storage for runs, events and
 # schedules is PostgreSQL at ${PG_URL_VAR} (postgresql+psycopg2://user:password@host:5432/db), read
-# when the instance loads: no password is written here.
-telemetry:
-  enabled: false
-nux:
-  enabled: false
-storage:
-  postgres:
-    postgres_url:
-      env: {PG_URL_VAR}
-# Runs wait in a queue the daemon drains: one run per distinct gpu_host tag (the host whose GPUs
-# a deployment occupies; the nightly schedule and fleet-launch set it) and {max_concurrent_runs} in all.
-run_coordinator:
-  module: dagster.core.run_coordinator
-  class: QueuedRunCoordinator
-concurrency:
-  runs:
-    max_concurrent_runs: {max_concurrent_runs}
-    tag_concurrency_limits:
-      - key: gpu_host
-        value:
-          applyLimitPerUniqueValue: true
-        limit: 1
-# A run whose worker process died (its machine rebooted, it was killed) is marked failed instead
-# of holding its host's slot in the queue for ever.
-run_monitoring:
-  enabled: true
-  start_timeout_seconds: 300
-  poll_interval_seconds: 15
-"""
+# when the instance loads: no password is written here. Runs wait in a queue the daemon drains:
+# one run per distinct gpu_host tag (the host whose GPUs a deployment occupies; the nightly
+# schedule and fleet-launch set it) and {max_concurrent_runs} in all. Run monitoring marks a run whose
+# worker process died as failed, instead of letting it hold its host's slot in the queue for ever.
+""" + yaml.safe_dump(config, sort_keys=False)
 
 
 def redact_url(url: str) -> str:

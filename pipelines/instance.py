@@ -5,23 +5,25 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import yaml
+
 from resources.config.eval_home import dagster_home
 
 # One run per GPU host at a time: runs carry a gpu_host tag and the queue admits one run per
 # distinct value. Launches that bypass the queue are guarded by the runtime itself.
-DAGSTER_YAML = """\
-telemetry:
-  enabled: false
-nux:
-  enabled: false
-concurrency:
-  runs:
-    tag_concurrency_limits:
-      - key: gpu_host
-        value:
-          applyLimitPerUniqueValue: true
-        limit: 1
-"""
+GPU_HOST_LIMIT = {"key": "gpu_host", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
+
+
+def instance_config(max_concurrent_runs: int | None = None, **sections) -> dict:
+    """The project's dagster.yaml as a dict: the one-run-per-GPU-host limit (and a cap on runs in
+    all, if given), telemetry and the first-visit pop-up off, plus any other ``sections``."""
+    runs: dict = {"tag_concurrency_limits": [GPU_HOST_LIMIT]}
+    if max_concurrent_runs is not None:
+        runs = {"max_concurrent_runs": max_concurrent_runs, **runs}
+    return {"telemetry": {"enabled": False}, "nux": {"enabled": False}, **sections, "concurrency": {"runs": runs}}
+
+
+DAGSTER_YAML = yaml.safe_dump(instance_config(), sort_keys=False)
 
 
 def ensure_dagster_home() -> Path:
