@@ -38,6 +38,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SUFFIX = os.environ["EVAL_TEST_DOCKER_SUFFIX"]  # set by tests/conftest.py, as the port offset
 TEST_PORT_OFFSET = int(os.environ.get("EVAL_TEST_PORT_OFFSET", "10000"))
 WEBSERVER_PORT = 8090 + TEST_PORT_OFFSET
+# 8170-8173 (+ the offset): clear of the configs' own servers (8101, 8102), which earlier tests
+# leave warm, and of the other test-only partitions (8189-8199 and the docker range 8230-8300).
+FLEET_PORT = 8170 + TEST_PORT_OFFSET
 LOCAL = [f"fleet-local-{n}-{SUFFIX}" for n in ("a", "b")]
 REMOTE = [f"fleet-remote-{n}-{SUFFIX}" for n in ("a", "b")]
 RUNS_TIMEOUT_S = 600
@@ -98,7 +101,7 @@ def fleet_env(test_configs, tmp_path_factory, pg_url, docker_client, gpu_host_en
     docker_deployment = yaml.safe_load((configs / "deployments" / f"tiny-cpu-docker-{SUFFIX}.yaml").read_text())
     for index, partition in enumerate(LOCAL + REMOTE):
         remote = partition in REMOTE and not ONE_HOST
-        deployment = _deployment(docker_deployment, 8100 + TEST_PORT_OFFSET + index, remote)
+        deployment = _deployment(docker_deployment, FLEET_PORT + index, remote)
         (configs / "deployments" / f"{partition}.yaml").write_text(yaml.safe_dump(deployment, sort_keys=False))
     env = {**os.environ, "EVAL_CONFIG_DIR": str(configs), "EVAL_HOME": str(root / "eval"),
            "DAGSTER_HOME": str(root / "eval" / "dagster"), "DAGSTER_PG_URL": pg_url, "PYTHONUNBUFFERED": "1",
