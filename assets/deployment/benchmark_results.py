@@ -27,6 +27,7 @@ from resources.results.run_record import result_row, run_row
 from resources.results.startup import judge_start
 from resources.results.validity import judge_validity
 from resources.serving.server_metrics import fetch_metrics
+from resources.serving.server_peaks import ServerPeaks
 from resources.serving.server_side import server_side_delta
 
 SUMMARY_COLUMNS = ["scenario", "completed", "failed", "output_throughput", "mean_ttft_ms", "p99_ttft_ms",
@@ -187,7 +188,8 @@ def _measure(context, runtime, vllm_service: ServiceInfo, model_weights: Weights
     context.log.info(f"{label}: vllm bench serve {' '.join(args)}")
     metrics_before = fetch_metrics(vllm_service.base_url, api_key)
     meter = runtime.energy_meter()
-    with meter or nullcontext(), Sampler(_process_trees(vllm_service)) as sampler:
+    with meter or nullcontext(), Sampler(_process_trees(runtime, vllm_service)) as sampler, \
+            ServerPeaks(vllm_service.base_url, api_key) as peaks:
         raw = runtime.run_benchmark(vllm_service, args, result_file,
                                     on_line=lambda line: _log_progress(context, line, meter),
                                     env={"OPENAI_API_KEY": api_key} if api_key else None,
@@ -204,7 +206,7 @@ def _measure(context, runtime, vllm_service: ServiceInfo, model_weights: Weights
                       bench_args=args, result_file=str(result_file))
            | scenario_energy(meter, parsed, result_file)
            | validity.as_row() | {k: v for k, v in (usage or {}).items() if k != "cpu_count"}
-           | server_side)
+           | server_side | peaks.as_row())
     if not validity.valid:
         context.log.warning(f"{label}: INVALID: {validity.reason_text}")
     context.log.info(
@@ -214,11 +216,10 @@ def _measure(context, runtime, vllm_service: ServiceInfo, model_weights: Weights
     return row, [{"run_id": run_id, "partition": partition, "scenario": point.name, **r} for r in point_requests]
 
 
-def _process_trees(service: ServiceInfo) -> dict[str, int | None]:
-    """The processes whose CPU time is the measurement itself: the server (a local process; a
-    container's or an endpoint's is not visible here, and has no pid) and this step's tree, which
-    runs the load generator."""
-    return {"server": service.pid, "load_generator": os.getpid()}
+def _process_trees(runtime, service: ServiceInfo) -> dict:
+    """What is the measurement itself: the server (its process tree, or its container's control
+    group; None where this machine cannot see it) and this step's tree, which runs the load generator."""
+    return {"server": runtime.server_cpu_source(service), "load_generator": os.getpid()}
 
 
 def _usage_row(sampler: Sampler, duration_s: float) -> dict | None:

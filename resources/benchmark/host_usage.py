@@ -1,7 +1,9 @@
 """How busy the host was while a benchmark ran, and how much of that was the benchmark itself.
 
 Read from ``/proc`` (Linux): the host's busy CPU time from ``/proc/stat``, and the CPU time of
-the server's and the load generator's process trees from ``/proc/<pid>/stat``. On a 2-core
+the server's and the load generator's process trees from ``/proc/<pid>/stat``, or, for a server
+in a container on this machine's engine, of the container's control group (every process in it,
+``docker exec``'d ones included, which are not descendants of its first process). On a 2-core
 host the server and the load generator alone keep both cores busy; that is the measurement.
 What counts as contention is the busy time beyond theirs ("others"), in cores.
 """
@@ -81,6 +83,53 @@ def _cpu_s(pid: int) -> float:
     return sum(int(v) for v in fields[11:15]) / _TICKS
 
 
+@dataclass(frozen=True)
+class Cgroup:
+    """A control group's CPU counter: ``cpu.stat`` (cgroup v2, microseconds) or
+    ``cpuacct.usage`` (v1, nanoseconds)."""
+
+    usage_file: str
+
+    def cpu_s(self) -> float:
+        try:
+            text = Path(self.usage_file).read_text()
+        except OSError:
+            return 0.0
+        if self.usage_file.endswith("cpu.stat"):
+            fields = dict(line.split() for line in text.splitlines() if line.strip())
+            return int(fields.get("usage_usec", 0)) / 1e6
+        return int(text.strip() or 0) / 1e9
+
+
+def cgroup_of(pid: int, root: Path = Path("/sys/fs/cgroup")) -> Cgroup | None:
+    """The CPU counter of the control group a process lives in, or None when it cannot be read."""
+    try:
+        lines = (_PROC / str(pid) / "cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    return cgroup_usage_file(lines, root)
+
+
+def cgroup_usage_file(lines: list[str], root: Path) -> Cgroup | None:
+    """From ``/proc/<pid>/cgroup`` lines: v1's cpuacct hierarchy where mounted, else v2's unified one."""
+    # The root group is the whole host, not the process: None, as for a process with no group.
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if "cpuacct" in controllers.split(",") and path not in ("", "/"):
+            for mount in (controllers, "cpuacct", "cpu,cpuacct"):
+                candidate = root / mount / path.lstrip("/") / "cpuacct.usage"
+                if candidate.exists():
+                    return Cgroup(str(candidate))
+    for line in lines:
+        hierarchy, controllers, path = line.split(":", 2)
+        if hierarchy == "0" and controllers == "":
+            for base in (root, root / "unified"):
+                candidate = base / path.lstrip("/") / "cpu.stat"
+                if candidate.exists() and path not in ("", "/"):
+                    return Cgroup(str(candidate))
+    return None
+
+
 def tree_cpu_s(root: int, children: dict[int, list[int]] | None = None, skip: set[int] = frozenset()) -> float:
     """CPU seconds of a process and its living descendants, leaving out the subtrees under ``skip``
     (a server started by this same process is its own tree, not the load generator's)."""
@@ -96,12 +145,14 @@ def tree_cpu_s(root: int, children: dict[int, list[int]] | None = None, skip: se
     return total
 
 
-def snapshot(trees: dict[str, int | None]) -> Snapshot:
-    """``trees`` names the process trees to account for (name -> root pid; None is skipped)."""
+def snapshot(trees: dict[str, int | Cgroup | None]) -> Snapshot:
+    """``trees`` names what to account for: a process tree (its root pid) or a control group;
+    None is skipped."""
     children = _children_map()
-    roots = {pid for pid in trees.values() if pid}
-    return Snapshot(time.monotonic(), _host_busy_s(),
-                    {name: tree_cpu_s(pid, children, roots - {pid}) for name, pid in trees.items() if pid})
+    roots = {pid for pid in trees.values() if isinstance(pid, int)}
+    def cpu_s(source):
+        return source.cpu_s() if isinstance(source, Cgroup) else tree_cpu_s(source, children, roots - {source})
+    return Snapshot(time.monotonic(), _host_busy_s(), {name: cpu_s(source) for name, source in trees.items() if source})
 
 
 def usage_between(before: Snapshot, after: Snapshot) -> HostUsage:
@@ -118,7 +169,7 @@ class Sampler:
     """Samples the host and the named process trees every ``period_s`` in a thread, so the usage
     of exactly the measured window (not the load generator's start-up) can be read afterwards."""
 
-    def __init__(self, trees: dict[str, int | None], period_s: float = 0.25):
+    def __init__(self, trees: dict[str, int | Cgroup | None], period_s: float = 0.25):
         self.trees, self.period_s = dict(trees), period_s
         self.samples: list[Snapshot] = []
         self._stop = threading.Event()

@@ -46,6 +46,7 @@ RESULT_FIELDS = {
     "valid": "BOOLEAN", "invalid_reasons": "VARCHAR", "stream_measured": "BOOLEAN", "chunks_per_token": "DOUBLE",
     "other_cpu_cores": "DOUBLE", "loadgen_cpu_cores": "DOUBLE",
     "prefix_cache_hit_rate": "DOUBLE", "preemptions": "DOUBLE", "mean_queue_time_ms": "DOUBLE",
+    "kv_cache_usage_peak": "DOUBLE",
     "repetitions": "INTEGER", "valid_repetitions": "INTEGER", "throughput_interval": "VARCHAR",
     **{f"{name}_{end}": "DOUBLE" for name in ("output_throughput", "request_throughput") for end in ("low", "high")},
 }

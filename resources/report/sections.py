@@ -244,6 +244,8 @@ def _latest_tables(latest: pd.DataFrame) -> Section:
             # vLLM's own counters over the run: a warm prefix cache, evictions, queueing.
             "prefix hits": rows["prefix_cache_hit_rate"].map(lambda v: "–" if pd.isna(v) else f"{v:.0%}"),
             "preemptions": rows["preemptions"].map(num0),
+            # The fullest the KV cache got while the scenario ran (vLLM's gauge, read four times a second).
+            "peak KV %": rows["kv_cache_usage_peak"].map(lambda v: "–" if pd.isna(v) else f"{v:.0%}"),
             "queue ms": rows["mean_queue_time_ms"].map(lambda v: num(v, 2)),
             "hardware": rows["hardware_fingerprint"].map(lambda v: short(v, 8)),
             # Code from the model's repository runs inside the server: say so wherever results show.

@@ -140,6 +140,12 @@ MIGRATIONS: list[list[str]] = [
           for name in ("request_throughput", "output_throughput", "total_token_throughput") for end in ("low", "high")),
         "ALTER TABLE runs ADD COLUMN price_per_hour_usd DOUBLE",
     ],
+    [  # 8: the highest KV-cache usage and queue depths vLLM reported while the scenario ran
+        "ALTER TABLE benchmark_results ADD COLUMN kv_cache_usage_peak DOUBLE",
+        "ALTER TABLE benchmark_results ADD COLUMN requests_running_peak DOUBLE",
+        "ALTER TABLE benchmark_results ADD COLUMN requests_waiting_peak DOUBLE",
+        "ALTER TABLE benchmark_results ADD COLUMN server_scrapes INTEGER",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -56,6 +56,12 @@ class Runtime(ABC):
         a CPU build, an external endpoint, a remote engine."""
         return None
 
+    def server_cpu_source(self, service: ServiceInfo):
+        """What the server's CPU time is read from while a benchmark runs, for the contention
+        figure: its process tree (a pid), a control group (``host_usage.Cgroup``), or None where
+        this machine cannot see it (a remote host, an endpoint): contention is then not judged."""
+        return service.pid
+
     def own_pids(self) -> list[int]:
         """Host pids of the deployment's running server, which the idle-GPU gate must not count as a
         stranger. Never raises: nothing found is an empty list."""

@@ -46,12 +46,18 @@ def test_a_cpu_deployment_runs_the_whole_chain_and_lands_its_benchmark_in_duckdb
     assert all(r[2] > 0 for r in requests)
     with _db(eval_home) as db:
         checked = db.execute("SELECT valid, invalid_reasons, host_cpu_cores, server_cpu_cores, prefix_cache_hit_rate,"
-                             " preemptions, mean_queue_time_ms FROM benchmark_results WHERE run_id = ?",
+                             " preemptions, mean_queue_time_ms, scenario, requests_running_peak, kv_cache_usage_peak, server_scrapes"
+                             " FROM benchmark_results WHERE run_id = ?",
                              [first_run.run_id]).fetchall()
-    for valid, reasons, host, server, hit_rate, preemptions, queue_ms in checked:
+    for valid, reasons, host, server, hit_rate, preemptions, queue_ms, scenario, running, kv_peak, scrapes in checked:
         assert valid is not None and (valid or reasons) and host > 0 and server > 0
         # vLLM's own counters over each scenario (fresh prompts per run: few prefix-cache hits).
         assert 0 <= hit_rate < 0.5 and preemptions >= 0 and queue_ms >= 0
+        # Its gauges read while the scenario ran; the burst's 32 requests were in flight at once and
+        # held KV-cache blocks (the ladder's points may end between two reads).
+        assert scrapes >= 1 and 0 <= kv_peak <= 1
+        if scenario == "short-burst":
+            assert running >= 2 and kv_peak > 0
     ladder = {r[0]: r[4] for r in rows if r[0].startswith("ladder")}
     assert ladder["ladder/c4"] > ladder["ladder/c1"], "more concurrency, more throughput on the same server"
 

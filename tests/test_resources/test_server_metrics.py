@@ -82,3 +82,20 @@ def test_the_server_side_of_a_benchmark_is_the_change_in_vllms_counters():
     assert side["preemptions"] == 0 and side["prefix_cache_hit_rate"] == 0.0
     assert 0 < side["mean_queue_time_ms"] < 10 and side["requests_waiting_end"] == 0
     assert server_side_delta(None, after) == {}
+
+
+def test_the_peaks_of_a_benchmark_are_the_highest_gauges_read_while_it_ran():
+    from resources.serving.server_peaks import highest
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "vllm"
+    idle = (fixtures / "metrics_cpu_after_stream.txt").read_text()  # a real scrape, nothing in flight
+    # The same scrape with requests in flight, as the gauges read mid-benchmark.
+    busy = (idle.replace('vllm:num_requests_running{engine="0",model_name="tiny"} 0.0',
+                         'vllm:num_requests_running{engine="0",model_name="tiny"} 12.0')
+                .replace('vllm:num_requests_waiting{engine="0",model_name="tiny"} 0.0',
+                         'vllm:num_requests_waiting{engine="0",model_name="tiny"} 3.0'))
+    assert busy != idle
+    peaks = highest([idle, None, busy, idle])
+    assert peaks["requests_running_peak"] == 12 and peaks["requests_waiting_peak"] == 3
+    assert peaks["server_scrapes"] == 3 and 0 <= peaks["kv_cache_usage_peak"] <= 1
+    assert highest([None, None]) == {}  # a server without /metrics: nothing claimed

@@ -134,6 +134,25 @@ class DockerRuntime(Runtime):
         finally:
             client.close()
 
+    def server_cpu_source(self, service: ServiceInfo):
+        """The container's control group, when its engine runs on this machine (its processes are
+        this kernel's) and the load generator runs inside it (``bench: exec``): the group then holds
+        the server and the load generator together. A client container, or a remote engine's host,
+        is not visible from here: None, and contention is not judged."""
+        from resources.benchmark.host_usage import cgroup_of
+
+        if self.settings.bench != "exec" or not engine_address(self.settings.engine).is_local:
+            return None
+        try:
+            client = self.connect(timeout_s=10)
+            try:
+                pid = client.containers.get(service.container.name).attrs["State"]["Pid"]
+            finally:
+                client.close()
+        except Exception:  # a figure for the contention check, never a reason to fail the benchmark
+            return None
+        return cgroup_of(pid) if pid else None
+
     def own_pids(self) -> list[int]:
         try:
             client = self.connect(timeout_s=10)
