@@ -143,3 +143,10 @@ def test_vllm_serves_the_model_from_the_volume_on_the_remote_host(gpu_host_engin
     finally:
         remove_container(gpu_host_engine, deployment.key)
         volumes.append(cache_volume_name(deployment.key, "weights-on-host"))
+
+
+def test_the_hardware_report_measures_the_disk_the_volume_fills_on_the_remote_host(gpu_host_engine):
+    root = gpu_host_engine.info()["DockerRootDir"]
+    report = runtime_for(_on_remote_host(f"tiny-llama-{SUFFIX}")).capture_hardware().report
+    assert report.host.weights_dir == f"{root}/volumes" and report.host.weights_dir_total_bytes > 0
+    assert report.host.engine == ENGINE

@@ -179,7 +179,8 @@ class DockerRuntime(Runtime):
         client = self.connect()
         try:
             ensure_pulled(client, image, on_line)
-            recording = run_capture(client, capture_container_kwargs(self.deployment, image, engine_weights_dir(self.deployment)))
+            weights_dir = engine_weights_dir(self.deployment, client.info().get("DockerRootDir"))
+            recording = run_capture(client, capture_container_kwargs(self.deployment, image, weights_dir))
         finally:
             client.close()
         return capture_from_recording(recording, engine_address(self.settings.engine).url)
