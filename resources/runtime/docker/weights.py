@@ -74,10 +74,13 @@ def run_placing_container(client, kwargs: dict, on_line: Log, doing: str, upload
         raise WeightsError(f"the container for {doing} could not be created from {kwargs['image']}: "
                            f"{exc.explanation or exc}") from None
     try:
-        container.put_archive("/", code_archive(token))
-        for path, data in uploads:
-            container.put_archive(path, data)
-        container.start()
+        try:
+            container.put_archive("/", code_archive(token))
+            for path, data in uploads:
+                container.put_archive(path, data)
+            container.start()
+        except docker.errors.APIError as exc:  # e.g. the host's disk filled up during the copy
+            raise WeightsError(mask(f"{doing} failed: {exc.explanation or exc}", token)) from None
         started = last_said = time.monotonic()
         while True:
             container.reload()
@@ -89,7 +92,7 @@ def run_placing_container(client, kwargs: dict, on_line: Log, doing: str, upload
             if now - last_said >= 3 * PROGRESS_EVERY_S:
                 on_line(f"{doing}: still running ({now - started:.0f} s)")
                 last_said = now
-            time.sleep(0.5)
+            time.sleep(min(2.0, 0.1 + (now - started) / 10))  # small models are done in a second
         status = container.wait(timeout=60)
         out = container.logs(stdout=True, stderr=False).decode(errors="replace")
         if status.get("StatusCode") != 0:
