@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 import urllib.request
 
 import pytest
+import yaml
 
 from resources.config.docker import DockerSettings
 from resources.config.loader import load_deployments
@@ -150,3 +152,34 @@ def test_the_hardware_report_measures_the_disk_the_volume_fills_on_the_remote_ho
     report = runtime_for(_on_remote_host(f"tiny-llama-{SUFFIX}")).capture_hardware().report
     assert report.host.weights_dir == f"{root}/volumes" and report.host.weights_dir_total_bytes > 0
     assert report.host.engine == ENGINE
+
+
+def test_model_weights_says_which_host_volume_hash_and_bytes(gpu_host_engine, test_configs, tmp_path, volumes):
+    """The asset itself, on a config folder whose docker deployment names the remote engine."""
+    from dagster import build_asset_context
+
+    from assets.deployment.model_weights import model_weights
+    from resources.dagster_resources import DeploymentCatalog
+
+    configs = tmp_path / "configs"
+    shutil.copytree(test_configs, configs)
+    model = f"tiny-llama-asset-{SUFFIX}"  # a volume of its own: other sessions place "tiny-llama"
+    shutil.copy(configs / "models" / "tiny-llama.yaml", configs / "models" / f"{model}.yaml")
+    partition = f"tiny-cpu-docker-{SUFFIX}"
+    deployment_file = configs / "deployments" / f"{partition}.yaml"
+    data = yaml.safe_load(deployment_file.read_text())
+    data["model"] = model
+    data["runtime"]["docker"].update(engine=ENGINE, tls=TLS.model_dump(), image={"pull": BASE_IMAGE})
+    deployment_file.write_text(yaml.safe_dump(data, sort_keys=False))
+
+    with build_asset_context(partition_key=partition) as context:
+        result = model_weights(context, deployments=DeploymentCatalog(config_root=str(configs)), vllm_image=IMAGE)
+    metadata = {key: getattr(value, "value", value) for key, value in result.metadata.items()}
+    volumes.append(metadata["volume"])
+    print("\n--- model_weights metadata\n" + json.dumps(metadata, indent=1, default=str))
+    weights = result.value
+    assert metadata["engine"] == ENGINE and metadata["host"] == "10.231.0.2"
+    assert metadata["volume"].startswith(f"vllm-eval-weights-{model}-") and metadata["action"] == "copied"
+    assert metadata["path"] == f"volume {metadata['volume']} on 10.231.0.2"
+    assert metadata["content_hash_on_host"] == weights.revision == f"sha256:{folder_content_hash(weights.path)}"
+    assert metadata["bytes_on_host"] == weights.size_bytes and metadata["verified_on_host"] is True
