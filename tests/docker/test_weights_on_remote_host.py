@@ -183,3 +183,33 @@ def test_model_weights_says_which_host_volume_hash_and_bytes(gpu_host_engine, te
     assert metadata["path"] == f"volume {metadata['volume']} on 10.231.0.2"
     assert metadata["content_hash_on_host"] == weights.revision == f"sha256:{folder_content_hash(weights.path)}"
     assert metadata["bytes_on_host"] == weights.size_bytes and metadata["verified_on_host"] is True
+
+
+def test_a_hub_download_on_a_host_without_the_hub_fails_naming_the_model_and_never_shows_the_token(
+        gpu_host_engine, volumes, monkeypatch):
+    """The real download container (huggingface_hub's snapshot_download) on the remote host, which,
+    like every machine here, cannot reach the hub: the failure is the hub's, the token is nowhere."""
+    secret = "hf_" + "n0tAreal" * 4
+    monkeypatch.setenv("EVAL_TEST_HUB_TOKEN", secret)
+    deployment = _on_remote_host(f"hub-{SUFFIX}")
+    # A closed port as the hub's address: refused at once (an unresolvable name takes half a minute).
+    runtime = deployment.runtime.model_copy(update={"env": {**deployment.runtime.env, "HF_ENDPOINT": "http://127.0.0.1:9"}})
+    deployment = deployment.model_copy(update={
+        "spec": deployment.spec.model_copy(update={"runtime": runtime}),
+        "model": deployment.model.model_copy(update={
+            "source": "huggingface", "repo": "Qwen/Qwen3-0.6B", "revision": "c1899de289a04d12100db370d81485cdf75e47ca",
+            "token_env": "EVAL_TEST_HUB_TOKEN"})})
+    said: list[str] = []
+    with pytest.raises(WeightsError) as failed:
+        runtime_for(deployment).place_weights(IMAGE, on_line=said.append)
+    volumes.extend(v.name for v in gpu_host_engine.volumes.list(filters={"label": "vllm-eval.weights-model"})
+                   if v.attrs["Labels"].get("vllm-eval.weights-model") == f"hub-{SUFFIX}")
+    message = str(failed.value)
+    print("\n" + "\n".join(said) + "\n--- failed\n" + message)
+    assert message.startswith(f"model 'hub-{SUFFIX}': downloading Qwen/Qwen3-0.6B@c1899de289a04d12100db370d81485cdf75e47ca "
+                              "on 10.231.0.2 exited with 1: huggingface_hub.errors.LocalEntryNotFoundError")
+    assert "reaches the hub (or a mirror named by HF_ENDPOINT in runtime.env)" in message
+    assert secret not in message and not any(secret in line for line in said)
+    assert any("token: from $EVAL_TEST_HUB_TOKEN" in line for line in said)
+    assert gpu_host_engine.containers.list(all=True, filters={"label": "vllm-eval.weights-download"}) == []
+    assert len(volumes) == 1 and volumes[0].startswith(f"vllm-eval-weights-hub-{SUFFIX}-")

@@ -86,6 +86,11 @@ def test_the_hub_download_runs_on_the_host_at_the_pinned_revision_with_the_token
     assert "network_mode" not in kwargs, "it downloads: the engine's default network"
     assert kwargs["environment"]["HF_HUB_OFFLINE"] == "0" and kwargs["image"] == "vllm/vllm-openai:v0.10.1.1"
     assert secret not in json.dumps(kwargs), "no token in what docker inspect would show"
+    mirrored = _deployment(engine=REMOTE, tls=TLS)
+    runtime = mirrored.runtime.model_copy(update={"env": {"HF_ENDPOINT": "https://hf-mirror.internal", "NCCL_P2P_DISABLE": "1"}})
+    mirrored = mirrored.model_copy(update={"spec": mirrored.spec.model_copy(update={"runtime": runtime})})
+    environment = hub_download_kwargs(mirrored, "img:1", "vol-qwen")["environment"]
+    assert environment["HF_ENDPOINT"] == "https://hf-mirror.internal" and "NCCL_P2P_DISABLE" not in environment
     with tarfile.open(fileobj=io.BytesIO(code_archive(secret))) as tar:
         token = tar.getmember(TOKEN_FILE.lstrip("/"))
         assert token.mode == 0o400 and tar.extractfile(token).read().decode() == secret

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -51,6 +52,12 @@ def with_progress(chunks: Iterable[bytes], total: int, label: str, on_line: Log,
             last = now
     seconds = time.monotonic() - started
     on_line(f"{label}: {_mib(sent)} sent in {seconds:.1f} s ({sent / 2**20 / max(seconds, 1e-3):,.1f} MiB/s)")
+
+
+def failure_line(stderr_lines: list[str]) -> str:
+    """The exception a Python traceback ended with (what went wrong, without the stack), else the last lines."""
+    errors = [line.strip() for line in stderr_lines if re.match(r"^[\w.]+(Error|Exception)\b", line.strip())]
+    return errors[-1] if errors else " | ".join(stderr_lines[-5:])
 
 
 def ensure_volume(client, name: str, labels: dict[str, str]):
@@ -98,7 +105,7 @@ def run_placing_container(client, kwargs: dict, on_line: Log, doing: str, upload
         if status.get("StatusCode") != 0:
             err = container.logs(stdout=False, stderr=True).decode(errors="replace").strip().splitlines()
             raise WeightsError(mask(f"{doing} exited with {status.get('StatusCode')}: "
-                                    f"{' | '.join(err[-5:]) or out[-500:]}", token))
+                                    f"{failure_line(err) or out[-500:]}", token))
     finally:
         try:
             container.remove(force=True)
@@ -162,9 +169,15 @@ def _download_there(client, deployment: Deployment, image: str, engine: str, hos
     token = os.environ.get(model.token_env) if model.token_env else None
     on_line(f"downloading {model.repo} at {model.revision} on {host} into volume {volume} "
             f"(token: {'from $' + model.token_env if token else 'none'})")
-    found = run_placing_container(client, hub_download_kwargs(deployment, image, volume), on_line,
-                                  f"downloading {model.repo}@{model.revision} on {host}", token=token,
-                                  timeout_s=DOWNLOAD_TIMEOUT_S)
+    try:
+        found = run_placing_container(client, hub_download_kwargs(deployment, image, volume), on_line,
+                                      f"downloading {model.repo}@{model.revision} on {host}", token=token,
+                                      timeout_s=DOWNLOAD_TIMEOUT_S)
+    except WeightsError as exc:
+        raise WeightsError(
+            f"model '{deployment.model_name}': {exc}. Check that the revision exists, that {host} reaches the hub "
+            f"(or a mirror named by HF_ENDPOINT in runtime.env), and that ${model.token_env or 'HF_TOKEN'} is set "
+            "for a gated model.") from None
     on_line(f"volume {volume} on {host} holds {found['files']} files, {_mib(found['bytes'])}, "
             f"content sha256:{found['content_hash']} (hashed there)")
     return Weights(Path(MODEL_PATH), model.repo, "huggingface", model.revision, found["bytes"], on_host=WeightsOnHost(

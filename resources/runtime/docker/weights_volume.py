@@ -95,7 +95,9 @@ def hub_download_kwargs(deployment: Deployment, image: str, volume: str) -> dict
                         ["-m", "resources.weights.host_download", model.repo, model.revision, PLACE_DIR, TOKEN_FILE],
                         volume, read_only=False)
     del kwargs["network_mode"]
-    kwargs["environment"] |= {"HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "0"}
+    # The deployment's HF_* settings (HF_ENDPOINT for a mirror the host reaches, say) apply here too.
+    hub_env = {key: value for key, value in deployment.runtime.env.items() if key.startswith("HF_")}
+    kwargs["environment"] |= hub_env | {"HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "0"}
     return kwargs
 
 
