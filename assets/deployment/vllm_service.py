@@ -29,8 +29,10 @@ def vllm_service(
 ):
     runtime = deployments.runtime(context.partition_key)
     hash_ = config_hash(runtime.deployment, model_weights.identity, vllm_image.image_digest)
+    placed = model_weights.on_host
     service = runtime.ensure_service(vllm_image, str(model_weights.path), hash_, on_progress=context.log.info,
-                                     cold_start=wants_cold_start(context.run.tags))
+                                     cold_start=wants_cold_start(context.run.tags),
+                                     weights_volume=placed.volume if placed else None)
     metadata = {
         "runtime": runtime.kind,
         "base_url": service.base_url,

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 _SIZE = re.compile(r"^\d+(\.\d+)?[bkmg]?$", re.IGNORECASE)
 _ENGINE = re.compile(r"^(unix|tcp|ssh|npipe)://.+")
+_VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")  # what the Docker Engine accepts
 _IMAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9._/-]*(:[0-9]+/[a-z0-9._/-]+)?$")
 
 
@@ -138,6 +139,12 @@ class DockerSettings(_Strict):
         None, description="where the weights are on the engine's host, when that is not this machine "
         "(a remote engine bind-mounts from its own disk); default: the path model_weights reports"
     )
+    weights_volume: bool | str | None = Field(
+        None, description="put the weights into a named volume on the engine's host, verified there by content "
+        "hash: true (a volume named after the model and its revision or content hash), a volume name, or false "
+        "(mount the path model_weights reports, or weights_path). Default: a volume when the engine is remote "
+        "(not unix://) and weights_path is not set"
+    )
     bench: Literal["exec", "client"] = Field(
         "exec", description="exec: vllm bench serve inside the service container; client: a separate "
         "run-to-completion container of the same image (dagster-docker's PipesDockerClient)"
@@ -188,6 +195,24 @@ class DockerSettings(_Strict):
             )
         if self.tls is not None and not tcp:
             raise ValueError("tls applies to a tcp:// engine only; ssh:// and unix:// are secured by their transport")
+        return self
+
+    @field_validator("weights_volume")
+    @classmethod
+    def _weights_volume(cls, value: bool | str | None) -> bool | str | None:
+        if isinstance(value, str) and not _VOLUME_NAME.match(value):
+            raise ValueError(
+                f"weights_volume '{value}' is not a Docker volume name (letters, digits, _ . -, starting with a "
+                "letter or digit); write true for a name made from the model and its revision, or false for none")
+        return value
+
+    @model_validator(mode="after")
+    def _one_weights_place(self) -> "DockerSettings":
+        if self.weights_path and self.weights_volume not in (None, False):
+            raise ValueError(
+                f"weights_path ({self.weights_path}) and weights_volume ({self.weights_volume}) both say where the "
+                "weights are on the engine's host: keep weights_path for weights you put there yourself, or "
+                "weights_volume for weights model_weights places and verifies there")
         return self
 
     @model_validator(mode="after")

@@ -36,11 +36,22 @@ class Runtime(ABC):
     def prepare_image(self, on_line: Log = _quiet) -> ImageInfo:
         """What will serve, with the exact identity a replay must reproduce."""
 
+    def place_weights(self, image: ImageInfo, on_line: Log = _quiet):
+        """The deployment's ``Weights`` where its server will read them, at their pinned identity.
+        Here: on this machine (generated, found in a local folder, or downloaded into the Hugging
+        Face cache); ``image`` is what will serve, for runtimes that place them with it."""
+        from resources.weights.fetch import fetch_weights
+
+        return fetch_weights(self.deployment.model_name, self.deployment.model)
+
     @abstractmethod
     def ensure_service(self, image: ImageInfo, weights_path: str, config_hash: str,
-                       on_progress: Log = _quiet, cold_start: bool = False) -> ServiceInfo:
+                       on_progress: Log = _quiet, cold_start: bool = False,
+                       weights_volume: str | None = None) -> ServiceInfo:
         """A healthy server: the running one when it serves ``config_hash``, else a new one.
-        ``cold_start``: never reuse, and start from an empty compile cache."""
+        ``cold_start``: never reuse, and start from an empty compile cache. ``weights_volume``: the
+        named volume on the serving host that holds the weights (``place_weights`` put them there),
+        mounted instead of ``weights_path``."""
 
     @abstractmethod
     def run_benchmark(self, service: ServiceInfo, bench_args: list[str], result_path: Path,

@@ -58,7 +58,8 @@ class ExternalRuntime(Runtime):
         return describe_endpoint(self.deployment.runtime.base_url, os.environ.get(api_key_env) if api_key_env else None)
 
     def ensure_service(self, image: ImageInfo, weights_path: str, config_hash: str,
-                       on_progress: Log = _quiet, cold_start: bool = False) -> ServiceInfo:
+                       on_progress: Log = _quiet, cold_start: bool = False,
+                       weights_volume: str | None = None) -> ServiceInfo:
         base_url = self.deployment.runtime.base_url
         check_endpoint(base_url)
         on_progress(f"external endpoint {base_url} answers /health; the pipeline does not start or stop it")

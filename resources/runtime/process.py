@@ -216,7 +216,8 @@ class ProcessRuntime(Runtime):
         return describe_local_vllm()
 
     def ensure_service(self, image: ImageInfo, weights_path: str, config_hash: str,
-                       on_progress: Log = _quiet, cold_start: bool = False) -> ServiceInfo:
+                       on_progress: Log = _quiet, cold_start: bool = False,
+                       weights_volume: str | None = None) -> ServiceInfo:
         from resources.benchmark import worker
         from resources.serving import smoke_client
         from resources.serving.vllm_args import render_serve_args

@@ -17,7 +17,8 @@ from pathlib import Path
 from resources.config.models import Deployment, ModelConfig
 from resources.config.eval_home import models_dir
 from resources.config.secrets import mask
-from resources.weights.tiny_model import folder_content_hash, generate_tiny_model
+from resources.weights.content_hash import folder_content_hash
+from resources.weights.tiny_model import generate_tiny_model
 
 
 class WeightsError(RuntimeError):
@@ -25,12 +26,28 @@ class WeightsError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class WeightsOnHost:
+    """Weights placed on the serving host: in a named volume of its Docker Engine, their content
+    hash computed there."""
+
+    engine: str
+    host: str
+    volume: str
+    content_hash: str
+    size_bytes: int
+    files: int
+    action: str  # "copied", "reused" (the volume held the same content) or "downloaded" (there, from the hub)
+    seconds: float
+
+
+@dataclass(frozen=True)
 class Weights:
-    path: Path
+    path: Path  # on this machine; for weights only on the serving host, their path in the service container
     model_id: str
     source: str
     revision: str
     size_bytes: int
+    on_host: WeightsOnHost | None = None  # None: the server reads them from ``path`` on this machine
 
     @property
     def identity(self) -> str:

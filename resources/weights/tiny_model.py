@@ -8,12 +8,13 @@ a fixed corpus and a chat template, so ``/v1/chat/completions`` and ``vllm bench
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+
+from resources.weights.content_hash import folder_content_hash
 
 HIDDEN_SIZE = 128
 INTERMEDIATE_SIZE = 256
@@ -125,18 +126,6 @@ def _weights(vocab_size: int) -> dict:
     tensors["model.norm.weight"] = torch.ones(HIDDEN_SIZE)
     tensors["lm_head.weight"] = normal(vocab_size, HIDDEN_SIZE)
     return tensors
-
-
-def folder_content_hash(folder: Path) -> str:
-    """sha256 over every file's relative path and bytes, in sorted order."""
-    digest = hashlib.sha256()
-    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(file.relative_to(folder).as_posix().encode() + b"\0")
-        with file.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-        digest.update(b"\0")
-    return digest.hexdigest()
 
 
 def _describe(path: Path) -> GeneratedModel:

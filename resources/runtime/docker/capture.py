@@ -59,11 +59,15 @@ def capture_image(deployment: Deployment) -> str:
     return settings.image.pull
 
 
-def engine_weights_dir(deployment: Deployment) -> str:
-    """The folder whose disk the weights fill on the engine's host: the model folder named by
-    ``weights_path`` (its nearest existing parent is measured), else the same folder as here."""
+def engine_weights_dir(deployment: Deployment, docker_root: str | None = None) -> str:
+    """The folder whose disk the weights fill on the engine's host: the engine's volumes folder when
+    they go into a named volume there (``docker_root``: the engine's DockerRootDir), else the model
+    folder named by ``weights_path`` (its nearest existing parent is measured), else the same folder as here."""
+    from resources.runtime.docker.weights_volume import uses_weights_volume
     from resources.weights.fetch import weights_landing_dir
 
+    if uses_weights_volume(deployment):
+        return f"{docker_root or '<the engine DockerRootDir>'}/volumes"
     return docker_settings(deployment).weights_path or str(weights_landing_dir(deployment))
 
 

@@ -18,6 +18,7 @@ from resources.runtime.docker.engine import engine_address
 from resources.runtime.docker.image import build_labels, build_tag, context_hash
 from resources.weights.fetch import planned_weights_path
 from resources.runtime.docker.spec import container_name, docker_run_argv, docker_settings, render_container_spec
+from resources.runtime.docker.weights_volume import placement_plan, planned_volume, uses_weights_volume
 
 CONFIG_HASH_PLACEHOLDER = "<config-hash>"
 SEED_PLACEHOLDER = "<per-run-seed>"
@@ -68,9 +69,17 @@ def render_plan(deployment: Deployment, config_root: Path) -> str:
     model = deployment.model
     weights = planned_weights_path(deployment)
     identity = f"{model.repo} at revision {model.revision}" if model.source == "huggingface" else model.source
-    out += ["", f"# 2. weights: {identity}, mounted read-only from {settings.weights_path or weights}"]
+    volume = None
+    if uses_weights_volume(deployment):
+        volume, _ = planned_volume(deployment)
+        out += ["", f"# 2. weights: {identity}, in volume {volume} on the engine's host, their content hash "
+                "computed there (a container of the image, no network unless downloading)"]
+        for step in placement_plan(deployment, image, weights):
+            out.append(step if isinstance(step, str) else shell_join(_with_engine(step, engine, tls)))
+    else:
+        out += ["", f"# 2. weights: {identity}, mounted read-only from {settings.weights_path or weights}"]
 
-    spec = render_container_spec(deployment, image, weights, CONFIG_HASH_PLACEHOLDER)
+    spec = render_container_spec(deployment, image, weights, CONFIG_HASH_PLACEHOLDER, volume)
     out += ["", "# 3. service: reused when a healthy container with the same config hash runs; else replaced",
             shell_join(_with_engine(["docker", "rm", "-f", name], engine, tls)),
             shell_join(_with_engine(docker_run_argv(spec), engine, tls)),

@@ -69,12 +69,29 @@ class DockerRuntime(Runtime):
                                   "action": info.action, "seconds": round(info.seconds, 2),
                                   "context_hash": info.context_hash, "labels": info.labels})
 
+    @engine_must_answer("placing the weights")
+    def place_weights(self, image: ImageInfo, on_line: Log = _quiet):
+        """In a named volume on the engine's host, verified there by content hash, when the engine is
+        remote or ``weights_volume`` asks for it (``weights_volume.py``); else on this machine."""
+        from resources.runtime.docker.weights import place_on_engine
+        from resources.runtime.docker.weights_volume import uses_weights_volume
+
+        if not uses_weights_volume(self.deployment):
+            return super().place_weights(image, on_line)
+        client = self.connect()
+        try:
+            return place_on_engine(client, self.deployment, image.image_ref, engine_address(self.settings.engine).url,
+                                   self.gpu_host(), on_line)
+        finally:
+            client.close()
+
     @engine_must_answer("starting or checking the vLLM container")
     def ensure_service(self, image: ImageInfo, weights_path: str, config_hash: str,
-                       on_progress: Log = _quiet, cold_start: bool = False) -> ServiceInfo:
+                       on_progress: Log = _quiet, cold_start: bool = False,
+                       weights_volume: str | None = None) -> ServiceInfo:
         settings, deployment = self.settings, self.deployment
         runtime = deployment.runtime
-        spec = render_container_spec(deployment, image.image_ref, weights_path, config_hash)
+        spec = render_container_spec(deployment, image.image_ref, weights_path, config_hash, weights_volume)
         engine = engine_address(settings.engine).url
         base_url = service_base_url(engine, runtime.host, runtime.port)
         client = self.connect()
@@ -181,7 +198,8 @@ class DockerRuntime(Runtime):
         client = self.connect()
         try:
             ensure_pulled(client, image, on_line)
-            recording = run_capture(client, capture_container_kwargs(self.deployment, image, engine_weights_dir(self.deployment)))
+            weights_dir = engine_weights_dir(self.deployment, client.info().get("DockerRootDir"))
+            recording = run_capture(client, capture_container_kwargs(self.deployment, image, weights_dir))
         finally:
             client.close()
         return capture_from_recording(recording, engine_address(self.settings.engine).url)

@@ -55,9 +55,13 @@ def docker_settings(deployment: Deployment) -> DockerSettings:
     return deployment.runtime.docker
 
 
-def weights_mount(host_path: str) -> tuple[str, str]:
-    """(bind mount, model path in the container). A Hugging Face snapshot folder holds links into
-    its repository's ``blobs/``, so the whole repository folder is mounted, not the snapshot."""
+def weights_mount(host_path: str, volume: str | None = None) -> tuple[str, str]:
+    """(mount, model path in the container). ``volume``: the named volume on the serving host that
+    model_weights placed the weights in, mounted read-only at /model. Otherwise a bind mount of
+    ``host_path``: a Hugging Face snapshot folder holds links into its repository's ``blobs/``, so
+    the whole repository folder is mounted, not the snapshot."""
+    if volume:
+        return f"{volume}:/model:ro", "/model"
     path = PurePosixPath(host_path)
     if path.parent.name == "snapshots":
         return f"{path.parent.parent}:/model-repo:ro", f"/model-repo/snapshots/{path.name}"
@@ -71,10 +75,11 @@ def _with_host(args: list[str], host: str) -> list[str]:
     return args
 
 
-def render_container_spec(deployment: Deployment, image: str, weights_path: str, config_hash: str) -> ContainerSpec:
+def render_container_spec(deployment: Deployment, image: str, weights_path: str, config_hash: str,
+                          weights_volume: str | None = None) -> ContainerSpec:
     settings = docker_settings(deployment)
     runtime = deployment.runtime
-    weights_volume, model_path = weights_mount(settings.weights_path or weights_path)
+    weights_mounted, model_path = weights_mount(settings.weights_path or weights_path, weights_volume)
     # Inside its own network namespace vLLM listens on every interface; what is reachable from
     # outside is decided by the published port's host address (loopback unless configured).
     serve_args = _with_host(render_serve_args(deployment, model_path), "0.0.0.0")
@@ -111,7 +116,7 @@ def render_container_spec(deployment: Deployment, image: str, weights_path: str,
         secret_env=secret_env,
         port=runtime.port,
         host_ip=runtime.host,
-        volumes=[weights_volume, *cache_volume, *settings.volumes],
+        volumes=[weights_mounted, *cache_volume, *settings.volumes],
         # With host IPC Docker ignores the size (the host's /dev/shm is used); passed anyway, as
         # the recipe does, so switching to a private namespace keeps a sized /dev/shm.
         shm_size=settings.shm_size,
