@@ -20,7 +20,7 @@ import yaml
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # EVAL_TEST_PORT_OFFSET moves the configs' servers elsewhere, so two test sessions on one machine
 # need not share ports (the test-only partitions below keep their fixed ports).
-TEST_PORT_OFFSET = int(os.environ.get("EVAL_TEST_PORT_OFFSET", "10000"))
+TEST_PORT_OFFSET = int(os.environ.setdefault("EVAL_TEST_PORT_OFFSET", "10000"))  # tests read it back
 
 _session_dir = Path(tempfile.mkdtemp(prefix="vllm-eval-tests-"))
 _configs = _session_dir / "configs"

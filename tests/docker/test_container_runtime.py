@@ -3,6 +3,7 @@ the container's state shows (killed for memory, a taken port). No vLLM starts he
 
 from __future__ import annotations
 
+import os
 import dataclasses
 import socket
 import sys
@@ -10,10 +11,13 @@ import uuid
 
 import pytest
 
+
 from resources.config.loader import load_deployments
 from resources.runtime.docker.container import ContainerStartError, GpusTaken, container_gpus, start_container
 from resources.runtime.docker.spec import ContainerSpec, render_container_spec, sdk_create_kwargs
 from resources.serving.startup_diagnosis import diagnose_container_state
+
+PORT = 8000 + int(os.environ["EVAL_TEST_PORT_OFFSET"])  # the qwen deployment's port, as tests/conftest.py moves it
 
 HF_SNAPSHOT = "/srv/hf/hub/models--Qwen--Qwen3-30B-A3B-Instruct-2507-FP8/snapshots/" + "a" * 40
 
@@ -44,7 +48,7 @@ def test_the_qwen_container_asks_the_engine_for_gpus_0_and_1_with_the_recipes_se
     assert request["DeviceIDs"] == ["0", "1"] and request["Capabilities"] == [["gpu"]]
     assert host["IpcMode"] == "host" and host["ShmSize"] == 16 * 2**30
     assert host["RestartPolicy"]["Name"] == "unless-stopped" and host["Init"] is True
-    assert host["PortBindings"] == {"18000/tcp": [{"HostIp": "127.0.0.1", "HostPort": "18000"}]}
+    assert host["PortBindings"] == {f"{PORT}/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(PORT)}]}
     assert host["Binds"] == [f"{HF_SNAPSHOT.rsplit('/snapshots/', 1)[0]}:/model-repo:ro",
                              "vllm-eval-cache-qwen3-30b-a3b-fp8-2x24gb-0123456789abcdef:/vllm-cache"]
     config = docker_client.api.inspect_container(container.id)["Config"]

@@ -36,7 +36,7 @@ pytestmark = pytest.mark.e2e
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SUFFIX = os.environ["EVAL_TEST_DOCKER_SUFFIX"]  # set by tests/conftest.py, as the port offset
-TEST_PORT_OFFSET = int(os.environ.get("EVAL_TEST_PORT_OFFSET", "10000"))
+TEST_PORT_OFFSET = int(os.environ["EVAL_TEST_PORT_OFFSET"])  # set by tests/conftest.py
 WEBSERVER_PORT = 8090 + TEST_PORT_OFFSET
 # 8170-8173 (+ the offset): clear of the configs' own servers (8101, 8102), which earlier tests
 # leave warm, and of the other test-only partitions (8189-8199 and the docker range 8230-8300).

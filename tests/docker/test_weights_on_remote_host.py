@@ -32,7 +32,7 @@ from tests.docker.gpu_host import ENGINE, TLS
 pytestmark = pytest.mark.e2e
 
 SUFFIX = os.environ["EVAL_TEST_DOCKER_SUFFIX"]  # this session's own model names, so its own volumes
-PORT = 8175 + int(os.environ.get("EVAL_TEST_PORT_OFFSET", "10000"))  # clear of the fleet test's 8170-8173
+PORT = 8175 + int(os.environ["EVAL_TEST_PORT_OFFSET"])  # clear of the fleet test's 8170-8173
 IMAGE = ImageInfo(runtime="docker", image_ref=BASE_IMAGE, image_digest=BASE_IMAGE, vllm_version="test")
 
 

@@ -3,6 +3,7 @@ rendered without a Docker Engine, with secrets masked."""
 
 from __future__ import annotations
 
+import os
 import shlex
 
 import pytest
@@ -11,6 +12,8 @@ from pipelines.__main__ import main
 from resources.config.loader import config_dir, load_deployments
 from resources.runtime.command_line import mask_argv, shell_join
 from resources.runtime.docker.plan import render_plan
+
+PORT = 8000 + int(os.environ["EVAL_TEST_PORT_OFFSET"])  # the qwen deployment's port, as tests/conftest.py moves it
 
 QWEN = "qwen3-30b-a3b-fp8-2x24gb"
 GLM5 = "glm5-int4-4gpu"
@@ -42,7 +45,7 @@ def test_the_qwen_plan_pulls_the_pinned_release_and_runs_the_recipe_on_two_gpus(
     assert _flag(run, "--gpus") == '"device=0,1"'
     assert _flag(run, "--shm-size") == "16g" and _flag(run, "--ipc") == "host"
     assert _flag(run, "--restart") == "unless-stopped" and "--init" in run
-    assert _flag(run, "-p") == "127.0.0.1:18000:18000"  # the tests move every port up by 10000
+    assert _flag(run, "-p") == f"127.0.0.1:{PORT}:{PORT}"  # the tests move every port up by the offset
     assert "NCCL_P2P_DISABLE=1" in run and f"vllm-eval.partition={QWEN}" in run
     assert _flag(run, "--entrypoint") == "vllm"
     serve = run[run.index("vllm/vllm-openai:v0.10.1.1") + 1:]
@@ -58,7 +61,7 @@ def test_the_qwen_plan_pulls_the_pinned_release_and_runs_the_recipe_on_two_gpus(
 def test_the_qwen_plan_benchmarks_with_the_recipes_load_from_inside_the_container():
     bench = _command(_plan(QWEN), "docker exec")
     assert bench[:3] == ["docker", "exec", f"vllm-eval-{QWEN}"] and bench[3:6] == ["vllm", "bench", "serve"]
-    assert _flag(bench, "--base-url") == "http://127.0.0.1:18000"
+    assert _flag(bench, "--base-url") == f"http://127.0.0.1:{PORT}"
     assert _flag(bench, "--random-input-len") == "8000" and _flag(bench, "--random-output-len") == "1024"
     assert _flag(bench, "--request-rate") == "10" and _flag(bench, "--num-prompts") == "32"
     assert "--ignore-eos" in bench and _flag(bench, "--seed") == "<per-run-seed>"
@@ -91,7 +94,7 @@ def test_a_remote_engine_appears_in_every_docker_command():
     plan = _plan(QWEN, docker=docker, host="10.0.0.5")
     commands = [line for line in plan.splitlines() if line.startswith("docker")]
     assert commands and all(shlex.split(c)[1:3] == ["-H", "ssh://ops@gpu-4090-box"] for c in commands)
-    assert "-p 10.0.0.5:18000:18000" in plan
+    assert f"-p 10.0.0.5:{PORT}:{PORT}" in plan
 
 
 def test_secrets_are_never_printed_only_the_variables_they_come_from(monkeypatch):
