@@ -79,10 +79,15 @@ def main() -> int:
     parser.add_argument("--burners", type=int, default=6)
     parser.add_argument("--prefix", default="", help="file name prefix of this series")
     parser.add_argument("--first", type=int, default=0, help="number of the series' first file (to extend one)")
+    parser.add_argument("--num-prompts", type=int, help="prompts per run (default: the scenario's 32); more prompts "
+                        "make longer runs, whose run-to-run noise is smaller")
     parser.add_argument("--port", type=int, default=8101 + int(os.environ.get("EVAL_TEST_PORT_OFFSET", "0")))
     args = parser.parse_args()
     deployment = load_deployment(ROOT / "configs" / "deployments" / "tiny-cpu-eager.yaml")
-    point = expand_scenario(next(s for s in deployment.spec.benchmarks if s.name == "short-burst"))[0]
+    scenario = next(s for s in deployment.spec.benchmarks if s.name == "short-burst")
+    if args.num_prompts:
+        scenario = scenario.model_copy(update={"num_prompts": args.num_prompts})
+    point = expand_scenario(scenario)[0]
     work = Path(tempfile.mkdtemp(prefix="record-bench-"))
     model = generate_tiny_model(work / "model").path
     serve = [sys.executable, "-m", "resources.serving.vllm_cli", "serve",

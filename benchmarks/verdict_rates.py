@@ -9,7 +9,7 @@ recorded real runs (``tests/fixtures/bench_history/``, see its README).
   then judged against the real runs before it; caught = some metric called "slower" with the
   vLLM version among the suspects.
 
-    python benchmarks/verdict_rates.py --series quiet-unchanged
+    python benchmarks/verdict_rates.py --series warm-unchanged
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ def detection(series: list[dict], slowdown: float, policy: RegressionPolicy, fol
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--series", default="quiet-unchanged", help="file name prefix of the unchanged runs")
+    parser.add_argument("--series", default="warm-unchanged", help="file name prefix of the unchanged runs")
     parser.add_argument("--min-baseline", type=int, default=3)
     parser.add_argument("--ignore-host-usage", action="store_true",
                         help="accept runs that other work on the host competed with (to see the rule on noisy runs)")
