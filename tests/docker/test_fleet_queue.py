@@ -204,7 +204,11 @@ def _failure_of(instance, run_id: str) -> str:
     events = [e.dagster_event for e in instance.all_logs(run_id) if e.dagster_event]
     for event in events:
         if event.event_type_value == "STEP_FAILURE":
-            return f"{event.step_key}: {event.event_specific_data.error.to_string()[-2500:]}"
+            error, messages = event.event_specific_data.error, []
+            while error is not None:  # Dagster's wrapper first, then what the step raised
+                messages.append(error.message.strip())
+                error = error.cause
+            return f"{event.step_key}: " + " <- ".join(messages)
     messages = [e.message for e in events if e.event_type_value in ("RUN_FAILURE", "ENGINE_EVENT") and e.message]
     return " | ".join(messages[-3:])
 
