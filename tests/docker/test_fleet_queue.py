@@ -13,7 +13,7 @@ host's runs one after the other and the two hosts at work at the same time; ever
 in the one DuckDB file.
 
 Then a host is lost mid-run: the ssh host's dockerd is killed (SIGKILL, as a host that loses power
-leaves it) while its run starts the vLLM container. That run fails with an error naming the engine
+leaves it) while vLLM starts in its run's container. That run fails with an error naming the engine
 and its host; the run on the other host lands; the engine comes back (its start script, as an
 operator would) and the next run of the same deployment finds the container left behind and
 replaces it.
@@ -313,8 +313,9 @@ def test_an_engine_lost_mid_run_fails_that_run_naming_its_host_and_the_next_run_
     launched_at = time.time()
     queued = _launch(fleet_env, [LOST, BESIDE])
     try:
-        # The container exists and vLLM is starting in it when the host goes.
-        _wait_for_message(instance, queued[LOST], f"created container {container_name(LOST)}", fleet)
+        # vLLM is starting in its container when the host goes. Not earlier: a dockerd killed while it
+        # starts a container leaves runc's half-made container, and its address on the bridge, behind.
+        _wait_for_message(instance, queued[LOST], "start-up phase reached:", fleet)
         os.kill(int(ssh_host.DOCKERD_PIDFILE.read_text()), signal.SIGKILL)
         lost_at = time.time()
         records = _wait_for(instance, queued.values(), fleet)
