@@ -348,6 +348,9 @@ def test_an_engine_lost_mid_run_fails_that_run_naming_its_host_and_the_next_run_
         messages = [e.user_message for e in instance.all_logs(again[LOST])]
         replaced = f"found stale container {container_name(LOST)} ({stale.short_id}, exited), not reusable: replacing it"
         assert any(replaced in m for m in messages), f"no '{replaced}' in the run's log"
+        with capsys.disabled():
+            print(f"--- the next run on the returned host: {record.dagster_run.status.value} in "
+                  f"{record.end_time - record.start_time:.1f} s; its log: {replaced}")
         assert client.containers.list(all=True, filters={"name": container_name(LOST)}) == [], \
             "teardown: stop removes the new container at the end of the run"
     finally:
