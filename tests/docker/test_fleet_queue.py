@@ -31,16 +31,16 @@ import subprocess
 import sys
 import time
 import urllib.request
-from urllib.parse import urlparse
 from pathlib import Path
+from urllib.parse import urlparse
 
 import duckdb
 import pytest
 import yaml
 
+from tests.docker import gpu_host, ssh_host
 from tests.docker.conftest import _require
 from tests.docker.fleet import ADMIN_URL, START_SCRIPT, database_url
-from tests.docker import gpu_host, ssh_host
 
 pytestmark = pytest.mark.e2e
 
