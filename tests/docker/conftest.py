@@ -66,3 +66,21 @@ def gpu_host_engine(base_image):
         _require(False, f"the GPU host engine lacks {base_image}: run {START_SCRIPT}, which copies it there")
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def ssh_host_engine(base_image):
+    """A client of the engine reached over ssh:// (tests/docker/start_ssh_host_engine.sh, which .ci/run calls)."""
+    from resources.runtime.docker.engine import connect, engine_available
+    from tests.docker.ssh_host import ENGINE, START_SCRIPT
+
+    available, why = engine_available(ENGINE)
+    _require(available, f"no ssh host engine: {why}; run {START_SCRIPT} (as root: it makes a network namespace "
+             "and an OpenSSH server, as .ci/run does)")
+    client = connect(ENGINE)
+    try:
+        client.images.get(base_image)
+    except Exception:
+        _require(False, f"the ssh host engine lacks {base_image}: run {START_SCRIPT}, which copies it there")
+    yield client
+    client.close()

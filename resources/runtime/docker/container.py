@@ -109,6 +109,15 @@ def foreign_gpu_holders(client, partition: str, gpus) -> list[str]:
     return holders
 
 
+def left_behind(client, partition: str) -> str | None:
+    """The partition's container that a reuse check turned down, described for the run's log
+    (its id and state: e.g. exited after its engine restarted), or None when there is none."""
+    container = _get(client, container_name(partition))
+    if container is None:
+        return None
+    return f"{container.name} ({container.short_id}, {container.status})"
+
+
 def remove_container(client, partition: str) -> bool:
     """Stops and removes the partition's container. True if there was one."""
     container = _get(client, container_name(partition))

@@ -49,6 +49,8 @@ def connect(configured: str | None = None, timeout_s: float = 600, tls=None):
     address = engine_address(configured)
     try:
         if tls is None:
+            if address.url.startswith("ssh://"):
+                _ssh_sockets_close_quietly()
             client = docker.DockerClient(base_url=address.url, timeout=int(timeout_s),
                                          use_ssh_client=address.url.startswith("ssh://"))
         else:
@@ -62,6 +64,29 @@ def connect(configured: str | None = None, timeout_s: float = 600, tls=None):
             f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}; {hint}"
         ) from None
     return client
+
+
+def _ssh_sockets_close_quietly() -> None:
+    """docker-py's socket over the ssh binary writes to ssh's stdin when it is closed; after a
+    request whose stream the engine ends itself (a non-streamed ``docker exec``), ssh may already
+    have exited, and that write raises BrokenPipeError although the request succeeded. Closing an
+    ended connection is not an error: its socket class is swapped, once, for one that says so.
+    A connection lost during a request still fails that request, where it is read or written."""
+    from docker.transport import sshconn
+
+    if getattr(sshconn.SSHSocket, "closes_quietly", False):
+        return
+
+    class QuietlyClosingSSHSocket(sshconn.SSHSocket):
+        closes_quietly = True
+
+        def close(self):
+            try:
+                super().close()
+            except (BrokenPipeError, ValueError):  # ValueError: its stdin was closed already
+                self.proc.terminate()
+
+    sshconn.SSHSocket = QuietlyClosingSSHSocket
 
 
 def _tls_client(url: str, tls, timeout_s: float):

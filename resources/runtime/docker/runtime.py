@@ -15,7 +15,7 @@ from resources.config.docker import BuildImage
 from resources.runtime.base import Log, Runtime, _quiet
 from resources.runtime.compile_cache import volume_name, volume_prefix
 from resources.runtime.docker.container import (
-    find_reusable, remove_container, service_base_url, start_container,
+    find_reusable, left_behind, remove_container, service_base_url, start_container,
 )
 from resources.runtime.docker.engine import connect, engine_address, engine_must_answer
 from resources.runtime.docker.image import ensure_built, ensure_pulled, probe_vllm_version, vllm_version_from
@@ -101,6 +101,9 @@ class DockerRuntime(Runtime):
                 on_progress(f"reusing healthy container {container.name} at {base_url} (config {config_hash})")
                 reading, startup_s = diagnose(container.logs().decode(errors="replace")), None
             else:
+                stale = left_behind(client, deployment.key)
+                if stale:  # stopped by its engine's restart, another config, or not answering /health
+                    on_progress(f"found stale container {stale}, not reusable: replacing it")
                 remove_container(client, deployment.key)  # a volume in use cannot be removed
                 prepare_cache_volumes(client, deployment.key, config_hash, cold_start, on_progress)
                 on_progress(f"starting container {spec.name}: vllm serve {' '.join(spec.serve_args)}")
