@@ -3,8 +3,12 @@ client, its key and known_hosts from ~/.ssh/config, and the far side's `docker s
 
 from __future__ import annotations
 
+import pytest
+
 from tests.docker.conftest import BASE_IMAGE
 from tests.docker.ssh_host import HOST_NAME
+
+pytestmark = pytest.mark.e2e
 
 
 def test_the_ssh_engine_is_the_other_host_and_answers_many_short_execs_in_a_row(ssh_host_engine, docker_client):
