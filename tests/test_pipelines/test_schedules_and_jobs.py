@@ -49,3 +49,33 @@ def test_the_job_covers_the_six_partitioned_assets_and_the_report_job_the_report
 def test_every_deployment_file_is_a_partition_of_the_job():
     chain = defs.resolve_job_def("deploy_and_evaluate")
     assert sorted(chain.partitions_def.get_partition_keys()) == sorted(load_deployments())
+
+
+def test_a_backfill_of_the_job_queues_each_run_with_its_gpu_host_tag(tmp_path):
+    """``dagster job backfill`` (or the job's "Launch backfill" in the UI) goes through the job's
+    partitioned config, so the run queue's one-run-per-host limit holds for backfills too."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from dagster import DagsterInstance, DagsterRunStatus
+    from dagster._core.instance.ref import InstanceRef
+
+    from resources.runtime import runtime_for
+
+    env = {**os.environ, "EVAL_HOME": str(tmp_path / "eval"), "DAGSTER_HOME": str(tmp_path / "eval" / "dagster")}
+    subprocess.run([sys.executable, "-c", "from pipelines.instance import ensure_dagster_home; ensure_dagster_home()"],
+                   env=env, check=True)
+    partitions = ["tiny-cpu-eager", "tiny-gpu-tp2"]
+    backfill = subprocess.run(
+        [str(Path(sys.executable).parent / "dagster"), "job", "backfill", "-m", "pipelines.definitions",
+         "-j", "deploy_and_evaluate", "--partitions", ",".join(partitions), "--noprompt"],
+        env=env, capture_output=True, text=True, timeout=180)
+    assert backfill.returncode == 0, backfill.stdout[-2000:] + backfill.stderr[-2000:]
+    instance = DagsterInstance.from_ref(InstanceRef.from_dir(env["DAGSTER_HOME"]))
+    runs = instance.get_runs()  # no daemon here: they wait in the queue
+    deployments = load_deployments()
+    assert {r.tags["dagster/partition"]: r.tags["gpu_host"] for r in runs} == {
+        p: runtime_for(deployments[p]).gpu_host() for p in partitions}
+    assert {r.status for r in runs} == {DagsterRunStatus.QUEUED}
