@@ -74,6 +74,9 @@ def benchmark_results(
     api_key = os.environ.get(deployment.runtime.api_key_env) if deployment.runtime.api_key_env else None
     out_dir = bench_dir() / context.partition_key / run_id
     points = [point for scenario in deployment.spec.benchmarks for point in expand_scenario(scenario)]
+    # The server's process tree or container group is the same for every load point: found once
+    # (for a container, that is a question to its engine).
+    trees = _process_trees(runtime, vllm_service)
     rows, requests, repetition_rows = [], [], []
     try:
         for number, point in enumerate(points, start=1):
@@ -82,7 +85,7 @@ def benchmark_results(
             for repetition in range(1, repeat + 1):
                 label = f"[{number}/{len(points)}] {point.name}" + (f" #{repetition}/{repeat}" if repeat > 1 else "")
                 suffix = f"_rep{repetition}" if repeat > 1 else ""
-                measured.append(_measure(context, runtime, vllm_service, model_weights, api_key, point, label,
+                measured.append(_measure(context, runtime, vllm_service, model_weights, api_key, trees, point, label,
                                          out_dir / f"{point.name.replace('/', '_')}{suffix}.json",
                                          repetition_seed(point.name, run_id, point.scenario.seed, repetition)))
             point_rows = [row for row, _ in measured]
@@ -178,8 +181,8 @@ def benchmark_results(
     )
 
 
-def _measure(context, runtime, vllm_service: ServiceInfo, model_weights: Weights, api_key: str | None, point,
-             label: str, result_file, seed: int) -> tuple[dict, list[dict]]:
+def _measure(context, runtime, vllm_service: ServiceInfo, model_weights: Weights, api_key: str | None,
+             trees: dict, point, label: str, result_file, seed: int) -> tuple[dict, list[dict]]:
     """One ``vllm bench serve`` call of a load point: its result row and its per-request rows."""
     run_id, partition = context.run.run_id, context.partition_key
     deployment = runtime.deployment
@@ -188,7 +191,7 @@ def _measure(context, runtime, vllm_service: ServiceInfo, model_weights: Weights
     context.log.info(f"{label}: vllm bench serve {' '.join(args)}")
     metrics_before = fetch_metrics(vllm_service.base_url, api_key)
     meter = runtime.energy_meter()
-    with meter or nullcontext(), Sampler(_process_trees(runtime, vllm_service)) as sampler, \
+    with meter or nullcontext(), Sampler(trees) as sampler, \
             ServerPeaks(vllm_service.base_url, api_key) as peaks:
         raw = runtime.run_benchmark(vllm_service, args, result_file,
                                     on_line=lambda line: _log_progress(context, line, meter),
