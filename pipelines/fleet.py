@@ -142,8 +142,8 @@ def launch_through_queue(partitions: list[str], webserver: str = "127.0.0.1", po
     as the per-host limit allows: different hosts at once, one host's runs one after another."""
     from dagster_graphql import DagsterGraphQLClient
 
+    from pipelines.jobs import gpu_host_tags
     from resources.config.loader import load_deployments
-    from resources.runtime import runtime_for
 
     deployments = load_deployments()
     unknown = sorted(set(partitions) - set(deployments))
@@ -153,5 +153,5 @@ def launch_through_queue(partitions: list[str], webserver: str = "127.0.0.1", po
     client = DagsterGraphQLClient(webserver, port_number=port)
     return {partition: client.submit_job_execution(
                 "deploy_and_evaluate",
-                tags={"dagster/partition": partition, "gpu_host": runtime_for(deployments[partition]).gpu_host()})
+                tags={"dagster/partition": partition, **gpu_host_tags(partition)})
             for partition in partitions}

@@ -9,13 +9,19 @@ from pipelines.schedules import nightly_evaluation
 from resources.config.loader import load_deployments
 
 
+def _tick(night):
+    """The tick's run requests as the daemon gets them: tags resolved through the job."""
+    context = build_schedule_context(scheduled_execution_time=night, repository_def=defs.get_repository_def())
+    return list(nightly_evaluation.evaluate_tick(context).run_requests)
+
+
 def test_the_nightly_schedule_requests_every_partition_once_per_night():
     night = datetime(2026, 11, 26, 2, 0, tzinfo=timezone.utc)
-    requests = list(nightly_evaluation(build_schedule_context(scheduled_execution_time=night)))
+    requests = _tick(night)
     assert all(isinstance(r, RunRequest) for r in requests)
     assert sorted(r.partition_key for r in requests) == sorted(load_deployments())
     assert {r.run_key for r in requests} == {f"2026-11-26:{p}" for p in load_deployments()}
-    again = list(nightly_evaluation(build_schedule_context(scheduled_execution_time=night)))
+    again = _tick(night)
     assert [r.run_key for r in again] == [r.run_key for r in requests], "a re-evaluated tick asks for the same runs"
     assert all(r.tags["gpu_host"] for r in requests)
 
