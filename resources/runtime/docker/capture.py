@@ -16,7 +16,6 @@ disk and ``/dev/shm``, shares the host's UTS namespace for its name, and is remo
 from __future__ import annotations
 
 import io
-import json
 import tarfile
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from resources.config.models import Deployment
 from resources.hardware.host_facts import HostFacts
 from resources.hardware.nvml_source import ReplayNvml
 from resources.hardware.report import HardwareReport, collect_hardware_report
+from resources.runtime.docker.one_shot import marked_result, removed_afterwards, wait_finished
 from resources.runtime.docker.spec import LABEL_PREFIX, device_requests, docker_settings
 
 CAPTURE_DIR = "/opt/vllm-eval-capture"
@@ -125,30 +125,23 @@ def run_capture(client, kwargs: dict, timeout_s: float = 120) -> dict:
     except docker.errors.APIError as exc:
         raise CaptureError(f"the hardware capture container could not be created from {kwargs['image']}: "
                            f"{exc.explanation or exc}") from None
-    try:
+    with removed_afterwards(container):
         container.put_archive("/", capture_code_archive())
         try:
             container.start()
         except docker.errors.APIError as exc:
             raise CaptureError(f"the hardware capture container did not start: {exc.explanation or exc} "
                                "(a GPU request fails on an engine without the NVIDIA container runtime)") from None
-        status = container.wait(timeout=timeout_s)
-        out = container.logs(stdout=True, stderr=False).decode(errors="replace")
-        if status.get("StatusCode") != 0:
-            err = container.logs(stdout=False, stderr=True).decode(errors="replace").strip().splitlines()
-            raise CaptureError(f"the hardware capture in {kwargs['image']} exited with {status.get('StatusCode')}: "
-                               f"{' | '.join(err[-5:]) or out[-500:]}")
-    finally:
-        try:
-            container.remove(force=True)
-        except docker.errors.APIError:
-            pass
+        finished = wait_finished(container, timeout_s)
+        if finished.failed:
+            raise CaptureError(f"the hardware capture in {kwargs['image']} exited with {finished.status_code}: "
+                               f"{' | '.join(finished.err_lines[-5:]) or finished.out[-500:]}")
     from resources.hardware.container_capture import RESULT_MARKER
 
-    lines = [line for line in out.splitlines() if line.startswith(RESULT_MARKER)]
-    if not lines:
-        raise CaptureError(f"the hardware capture printed no result; its output ended: {out[-500:]}")
-    return json.loads(lines[-1][len(RESULT_MARKER):])
+    recording = marked_result(finished.out, RESULT_MARKER)
+    if recording is None:
+        raise CaptureError(f"the hardware capture printed no result; its output ended: {finished.out[-500:]}")
+    return recording
 
 
 def report_from_recording(recording: dict, engine: str) -> HardwareReport:

@@ -9,7 +9,6 @@ A volume already holding the same content is reused without copying: the usual n
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
 import time
@@ -18,6 +17,7 @@ from typing import Callable, Iterable, Iterator
 
 from resources.config.models import Deployment
 from resources.config.secrets import mask
+from resources.runtime.docker.one_shot import marked_result, removed_afterwards, wait_finished
 from resources.runtime.docker.weights_volume import (
     PLACE_DIR, code_archive, hash_container_kwargs, hub_download_kwargs, hub_identity, mismatch_message,
     volume_labels, weights_volume_name,
@@ -80,7 +80,7 @@ def run_placing_container(client, kwargs: dict, on_line: Log, doing: str, upload
     except docker.errors.APIError as exc:
         raise WeightsError(f"the container for {doing} could not be created from {kwargs['image']}: "
                            f"{exc.explanation or exc}") from None
-    try:
+    with removed_afterwards(container):
         try:
             container.put_archive("/", code_archive(token))
             for path, data in uploads:
@@ -100,21 +100,14 @@ def run_placing_container(client, kwargs: dict, on_line: Log, doing: str, upload
                 on_line(f"{doing}: still running ({now - started:.0f} s)")
                 last_said = now
             time.sleep(min(2.0, 0.1 + (now - started) / 10))  # small models are done in a second
-        status = container.wait(timeout=60)
-        out = container.logs(stdout=True, stderr=False).decode(errors="replace")
-        if status.get("StatusCode") != 0:
-            err = container.logs(stdout=False, stderr=True).decode(errors="replace").strip().splitlines()
-            raise WeightsError(mask(f"{doing} exited with {status.get('StatusCode')}: "
-                                    f"{failure_line(err) or out[-500:]}", token))
-    finally:
-        try:
-            container.remove(force=True)
-        except docker.errors.APIError:
-            pass
-    lines = [line for line in out.splitlines() if line.startswith(RESULT_MARKER)]
-    if not lines:
-        raise WeightsError(f"{doing} printed no content hash; its output ended: {mask(out[-500:], token)}")
-    return json.loads(lines[-1][len(RESULT_MARKER):])
+        finished = wait_finished(container, timeout_s=60)
+        if finished.failed:
+            raise WeightsError(mask(f"{doing} exited with {finished.status_code}: "
+                                    f"{failure_line(finished.err_lines) or finished.out[-500:]}", token))
+    summary = marked_result(finished.out, RESULT_MARKER)
+    if summary is None:
+        raise WeightsError(f"{doing} printed no content hash; its output ended: {mask(finished.out[-500:], token)}")
+    return summary
 
 
 def place_on_engine(client, deployment: Deployment, image: str, engine: str, host: str,
