@@ -120,7 +120,7 @@ def false_calls(series: list[dict], policy: RegressionPolicy, folder: Path, hard
 
 
 def detection(series: list[dict], slowdown: float, policy: RegressionPolicy, folder: Path,
-              min_baseline: int) -> dict:
+              min_baseline: int, hardware: str, version: str) -> dict:
     store = ResultsStore(folder / f"planted-{slowdown:g}.duckdb")
     trials = caught = named = 0
     outcomes = []
