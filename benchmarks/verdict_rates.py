@@ -77,7 +77,8 @@ def next_version(version: str) -> str:
 
 
 def record(store: ResultsStore, raw: dict, *, partition: str, run_id: str, finished_at: datetime,
-           vllm_version: str = "0.32.0+cpu", hardware: str = HARDWARE) -> dict:
+           vllm_version: str = "0.32.0+cpu", hardware: str = HARDWARE,
+           first_load_after_start: bool | None = None) -> dict:
     """One recorded result as the pipeline records a run: provenance, validity (with the host
     usage measured while it was recorded), per-request rows. Returns the result row."""
     parsed = parse_bench_result(raw)
@@ -90,6 +91,7 @@ def record(store: ResultsStore, raw: dict, *, partition: str, run_id: str, finis
            "gpu_count": 0, "tensor_parallel_size": 1, "origin": "pipeline"}
     row = {"run_id": run_id, "partition": partition, "scenario": SCENARIO, **parsed, "scenario_group": SCENARIO,
            "input_len": raw["input_lens"][0], "output_len": raw["output_lens"][0], "num_prompts": raw.get("num_prompts"), "metric_definitions": "vllm",
+           "first_load_after_start": first_load_after_start,
            **validity.as_row(), **{k: v for k, v in (raw.get("host_usage") or {}).items() if k != "cpu_count"}}
     store.record_run(run, [row], [{"run_id": run_id, "partition": partition, "scenario": SCENARIO, **r}
                                   for r in requests])

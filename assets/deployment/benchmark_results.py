@@ -96,6 +96,12 @@ def benchmark_results(
                     for r in point_requests:
                         r["repetition"] = k
             row = combine_repetitions(point_rows, [r for _, r in measured])
+            # Whatever ran first on a server this run started met it cold (kernels compiled on
+            # first use): recorded, so a slower first scenario can be told from a slower vLLM.
+            row["first_load_after_start"] = number == 1 and not vllm_service.reused
+            if row["first_load_after_start"]:
+                context.log.info(f"[1/{len(points)}] {point.name} was the first load on the server this run started: "
+                                 "one-time kernel compilation may show in its first requests' TTFT")
             rows.append(row)
             requests += [r for _, point_requests in measured for r in point_requests]
             if repeat > 1:

@@ -51,7 +51,10 @@ NO_BASELINE, INVALID, NOT_MEASURED = "no baseline", "invalid", "not measured"
 SUSPECTS = (("image_digest", "image digest"), ("vllm_version", "vLLM version"),
             ("weights_revision", "weights revision"), ("config_hash", "config hash"),
             ("driver_version", "driver"), ("cuda_version", "CUDA"), ("kv_cache_tokens", "engine KV-cache tokens"),
-            ("max_concurrency_capacity", "engine maximum concurrency"))
+            ("max_concurrency_capacity", "engine maximum concurrency"),
+            # A result column: the first load on a freshly started server pays one-time kernel
+            # compilation in its first batches (on an H200, a TTFT 13x the warm one).
+            ("first_load_after_start", "first load on a freshly started server"))
 _RUN_COLUMNS = {"finished_at": "TIMESTAMP", "hardware_model": "VARCHAR", "hardware_fingerprint": "VARCHAR",
                 "gpu_model": "VARCHAR", "gpu_count": "INTEGER", "device": "VARCHAR", "image_digest": "VARCHAR",
                 "vllm_version": "VARCHAR", "weights_revision": "VARCHAR", "config_hash": "VARCHAR",

@@ -146,6 +146,10 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE benchmark_results ADD COLUMN requests_waiting_peak DOUBLE",
         "ALTER TABLE benchmark_results ADD COLUMN server_scrapes INTEGER",
     ],
+    [  # 9: the run's first load point on a server this run started (its first batches may pay
+       # one-time kernel compilation), so the regression rule can name it as a suspect
+        "ALTER TABLE benchmark_results ADD COLUMN first_load_after_start BOOLEAN",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

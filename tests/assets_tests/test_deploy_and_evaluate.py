@@ -62,6 +62,15 @@ def test_a_cpu_deployment_runs_the_whole_chain_and_lands_its_benchmark_in_duckdb
     assert ladder["ladder/c4"] > ladder["ladder/c1"], "more concurrency, more throughput on the same server"
 
 
+def test_the_first_load_on_a_server_the_run_started_is_marked_and_no_other(first_run, eval_home):
+    started = not _metadata(first_run, "vllm_service")["reused"]
+    with _db(eval_home) as db:
+        marked = dict(db.execute("SELECT scenario, first_load_after_start FROM benchmark_results WHERE run_id = ?",
+                                 [first_run.run_id]).fetchall())
+    # short-burst is the deployment's first scenario: the first load whenever this run started the server.
+    assert marked == {"short-burst": started, "ladder/c1": False, "ladder/c2": False, "ladder/c4": False}
+
+
 def test_every_run_row_carries_its_provenance(first_run, eval_home):
     with _db(eval_home) as db:
         run = db.execute("SELECT * FROM runs WHERE run_id = ?", [first_run.run_id]).df().iloc[0]
@@ -117,6 +126,10 @@ def test_a_replay_reuses_the_healthy_server_and_appends_a_second_run(run_chain, 
     assert {first_run.run_id, replay.run_id} <= {r[0] for r in runs}
     assert before.equals(after), "a later run must not change an earlier run's rows"
     assert len(seeds) == 2, "each run draws fresh prompts so a warm prefix cache does not inflate results"
+    with _db(eval_home) as db:
+        marked = db.execute("SELECT count(*) FROM benchmark_results WHERE run_id = ? AND first_load_after_start",
+                            [replay.run_id]).fetchone()[0]
+    assert marked == 0, "a reused server met no load of this run cold"
 
 
 def test_the_comparison_report_lists_the_latest_results_of_each_partition(first_run, instance):

@@ -130,6 +130,21 @@ def test_on_a_quiet_gpu_host_a_planted_20_percent_slowdown_with_a_new_vllm_is_ca
     assert 0.19 < tpot.change < 0.21 and tpot.noise < 0.02
 
 
+def test_a_first_load_on_a_freshly_started_gpu_server_is_called_slower_and_names_the_fresh_start(tmp_path):
+    # H200 run 00 was the first load after a cold start: every request waited 1.36 s for its
+    # first token (about 0.10 s later on) while decode ran at the usual 6.28 ms per token.
+    store = ResultsStore(tmp_path / "results.duckdb")
+    for day, raw in enumerate(H200[1:7]):
+        record(store, raw, partition="h200", run_id=f"warm-{day}", finished_at=START + timedelta(days=day),
+               first_load_after_start=False, **H200_FACTS)
+    record(store, H200[0], partition="h200", run_id="fresh", finished_at=START + timedelta(days=7),
+           first_load_after_start=True, **H200_FACTS)
+    verdicts = {v.metric: v for v in judge(store, "h200", "fresh").verdicts}
+    assert verdicts["p99_ttft_ms"].outcome == SLOWER and verdicts["p99_ttft_ms"].change > 5
+    assert verdicts["median_tpot_ms"].outcome == WITHIN_NOISE
+    assert verdicts["p99_ttft_ms"].suspects == ("first load on a freshly started server False -> True",)
+
+
 def test_the_same_run_unplanted_is_not_called_slower(tmp_path):
     store = ResultsStore(tmp_path / "results.duckdb")
     record_history(store, WARM[:PLANT_AT + 1], "p")
