@@ -36,6 +36,7 @@ FIXTURES = ROOT / "tests" / "fixtures" / "bench_history"
 START = datetime(2026, 12, 1, 2, 0)
 SCENARIO = "short-burst"
 HARDWARE = "cpu: recorded host"
+CPU_VLLM_VERSION = "0.32.0+cpu"
 # What each recorded series ran on, as the pipeline would record it (hardware model, vLLM version).
 SERIES_FACTS = {"h200-": ("gpu: NVIDIA H200 x1", "0.24.0")}
 
@@ -67,7 +68,7 @@ IGNORE_HOST = False  # --ignore-host-usage: judge validity without the host meas
 def series_facts(prefix: str) -> tuple[str, str]:
     """The hardware model and vLLM version a recorded series ran with."""
     return next((facts for start, facts in SERIES_FACTS.items() if prefix.startswith(start)),
-                (HARDWARE, "0.32.0+cpu"))
+                (HARDWARE, CPU_VLLM_VERSION))
 
 
 def next_version(version: str) -> str:
@@ -77,7 +78,7 @@ def next_version(version: str) -> str:
 
 
 def record(store: ResultsStore, raw: dict, *, partition: str, run_id: str, finished_at: datetime,
-           vllm_version: str = "0.32.0+cpu", hardware: str = HARDWARE,
+           vllm_version: str = CPU_VLLM_VERSION, hardware: str = HARDWARE,
            first_load_after_start: bool | None = None) -> dict:
     """One recorded result as the pipeline records a run: provenance, validity (with the host
     usage measured while it was recorded), per-request rows. Returns the result row."""
@@ -90,7 +91,8 @@ def record(store: ResultsStore, raw: dict, *, partition: str, run_id: str, finis
            "weights_revision": "generated", "config_hash": "cfg", "device": "cpu", "model_id": "tiny",
            "gpu_count": 0, "tensor_parallel_size": 1, "origin": "pipeline"}
     row = {"run_id": run_id, "partition": partition, "scenario": SCENARIO, **parsed, "scenario_group": SCENARIO,
-           "input_len": raw["input_lens"][0], "output_len": raw["output_lens"][0], "num_prompts": raw.get("num_prompts"), "metric_definitions": "vllm",
+           "input_len": raw["input_lens"][0], "output_len": raw["output_lens"][0],
+           "num_prompts": raw.get("num_prompts"), "metric_definitions": "vllm",
            "first_load_after_start": first_load_after_start,
            **validity.as_row(), **{k: v for k, v in (raw.get("host_usage") or {}).items() if k != "cpu_count"}}
     store.record_run(run, [row], [{"run_id": run_id, "partition": partition, "scenario": SCENARIO, **r}

@@ -10,13 +10,13 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from benchmarks.verdict_rates import START, load_series, next_version, plant_slowdown, record, record_history, series_facts
+from benchmarks.verdict_rates import (START, load_series, next_version, plant_slowdown, record, record_history,
+                                     series_facts)
 from resources.config.models import RegressionPolicy
 from resources.report.data import best_by_scenario, load_comparison, pareto_points, sweeps
 from resources.results.bench_json import parse_bench_result, parse_request_rows
 from resources.results.regression import (FASTER, INVALID, NO_BASELINE, NOISE_RUNS, SLOWER, TOO_NOISY, WITHIN_NOISE,
-                                          judge_recorded,
-                                          mann_whitney_p)
+                                          judge_recorded, mann_whitney_p)
 from resources.results.store import ResultsStore
 from resources.results.validity import judge_validity
 
