@@ -59,24 +59,33 @@ def _host_busy_s() -> float | None:
     return (sum(values[:8]) - idle) / _TICKS
 
 
+def _stat_fields(pid: int | str) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state, ppid, ...), or None for a
+    process that is gone or half gone: one that exits between the listing and the read can give
+    an error or an empty file, and a sampler must step over it, not stop."""
+    try:
+        text = (_PROC / str(pid) / "stat").read_bytes()
+    except OSError:
+        return None
+    _, paren, rest = text.rpartition(b")")  # the command name may itself hold ")" or any byte
+    fields = rest.split()
+    return [f.decode("ascii", "replace") for f in fields] if paren and len(fields) > 14 else None
+
+
 def _children_map() -> dict[int, list[int]]:
     children: dict[int, list[int]] = {}
     for entry in _PROC.iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
+        fields = _stat_fields(entry.name)
+        if fields is not None:
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
     return children
 
 
 def _cpu_s(pid: int) -> float:
-    try:
-        fields = (_PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+    fields = _stat_fields(pid)
+    if fields is None:
         return 0.0
     # utime + stime, plus the time of children it has already waited for (a finished
     # ``vllm bench serve`` subprocess leaves the tree but its time stays in the parent's).
@@ -167,20 +176,33 @@ def usage_between(before: Snapshot, after: Snapshot) -> HostUsage:
 
 class Sampler:
     """Samples the host and the named process trees every ``period_s`` in a thread, so the usage
-    of exactly the measured window (not the load generator's start-up) can be read afterwards."""
+    of exactly the measured window (not the load generator's start-up) can be read afterwards.
+
+    The first sample is taken on entry and the last on exit, in the caller's thread: however short
+    the benchmark, and however little CPU the sampling thread got on a busy host, the window has
+    both ends. A sample that fails (a /proc file that vanished mid-read) is skipped, not fatal."""
 
     def __init__(self, trees: dict[str, int | Cgroup | None], period_s: float = 0.25):
         self.trees, self.period_s = dict(trees), period_s
         self.samples: list[Snapshot] = []
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread = threading.Thread(target=self._run, name="host-usage", daemon=True)
+        self._lock = threading.Lock()
+
+    def _sample(self) -> None:
+        try:
+            taken = snapshot(self.trees)
+        except Exception:  # a figure for the contention check, never a reason to fail the benchmark
+            return
+        with self._lock:
+            self.samples.append(taken)
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            self.samples.append(snapshot(self.trees))
-            self._stop.wait(self.period_s)
+        while not self._stop.wait(self.period_s):
+            self._sample()
 
     def __enter__(self) -> "Sampler":
+        self._sample()
         self._thread.start()
         return self
 
@@ -188,6 +210,7 @@ class Sampler:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
+        self._sample()
 
     def last_seconds(self, seconds: float) -> HostUsage | None:
         """Usage over the last ``seconds`` sampled (at least one sampling period)."""
