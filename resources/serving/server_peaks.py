@@ -52,6 +52,10 @@ def highest(scrapes) -> dict:
 class ServerPeaks:
     """``with ServerPeaks(base_url, api_key) as peaks: ...`` then ``peaks.as_row()``."""
 
+    # A server whose event loop is busy streaming (a CPU build on a few cores) answers /metrics
+    # late: a timeout as short as the interval would drop exactly the scrapes taken at the peak.
+    SCRAPE_TIMEOUT_S = 2.0
+
     def __init__(self, base_url: str, api_key: str | None = None, interval_s: float = 0.25):
         self.base_url, self.api_key, self.interval_s = base_url, api_key, interval_s
         self._scrapes: list[str | None] = []
@@ -60,7 +64,7 @@ class ServerPeaks:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._scrapes.append(fetch_metrics(self.base_url, self.api_key, timeout_s=self.interval_s * 2))
+            self._scrapes.append(fetch_metrics(self.base_url, self.api_key, timeout_s=self.SCRAPE_TIMEOUT_S))
             self._stop.wait(self.interval_s)
 
     def __enter__(self) -> "ServerPeaks":
@@ -69,7 +73,7 @@ class ServerPeaks:
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
-        self._thread.join(timeout=self.interval_s * 3)
+        self._thread.join(timeout=self.SCRAPE_TIMEOUT_S + self.interval_s)
 
     def as_row(self) -> dict:
         return highest(list(self._scrapes))
