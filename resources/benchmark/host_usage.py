@@ -59,10 +59,10 @@ def _host_busy_s() -> float | None:
     return (sum(values[:8]) - idle) / _TICKS
 
 
-def _stat_fields(pid: int | str) -> list[str] | None:
-    """The fields of ``/proc/<pid>/stat`` after the command name (state, ppid, ...), or None for a
-    process that is gone or half gone: one that exits between the listing and the read can give
-    an error or an empty file, and a sampler must step over it, not stop."""
+def proc_stat_fields(pid: int | str) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state, ppid, pgrp, ...), or None
+    for a process that is gone or half gone: one that exits between a listing of /proc and the
+    read can give an error or an empty file, and whoever walks /proc must step over it, not stop."""
     try:
         text = (_PROC / str(pid) / "stat").read_bytes()
     except OSError:
@@ -77,14 +77,14 @@ def _children_map() -> dict[int, list[int]]:
     for entry in _PROC.iterdir():
         if not entry.name.isdigit():
             continue
-        fields = _stat_fields(entry.name)
+        fields = proc_stat_fields(entry.name)
         if fields is not None:
             children.setdefault(int(fields[1]), []).append(int(entry.name))
     return children
 
 
 def _cpu_s(pid: int) -> float:
-    fields = _stat_fields(pid)
+    fields = proc_stat_fields(pid)
     if fields is None:
         return 0.0
     # utime + stime, plus the time of children it has already waited for (a finished
@@ -187,15 +187,13 @@ class Sampler:
         self.samples: list[Snapshot] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="host-usage", daemon=True)
-        self._lock = threading.Lock()
 
     def _sample(self) -> None:
+        # Never two at once: the caller's samples come before the thread starts and after it ends.
         try:
-            taken = snapshot(self.trees)
+            self.samples.append(snapshot(self.trees))
         except Exception:  # a figure for the contention check, never a reason to fail the benchmark
-            return
-        with self._lock:
-            self.samples.append(taken)
+            pass
 
     def _run(self) -> None:
         while not self._stop.wait(self.period_s):

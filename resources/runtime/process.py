@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
+from resources.benchmark.host_usage import proc_stat_fields
 from resources.config.eval_home import PROJECT_ROOT, compile_cache_dir, project_pythonpath, services_dir
 from resources.runtime.base import Log, Runtime, _quiet
 from resources.runtime.compile_cache import CACHE_ENV, cache_env, local_cache
@@ -89,11 +90,8 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     # A zombie (exited, not yet reaped by its parent) counts as gone.
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
+    fields = proc_stat_fields(pid)
+    return fields is None or fields[0] != "Z"
 
 
 def port_in_use(host: str, port: int) -> bool:
@@ -195,13 +193,10 @@ def serve_argv(serve_args: list[str]) -> list[str]:
 def process_group_pids(leader: int) -> list[int]:
     """Every process in the group a server leads (its engine and workers)."""
     pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == leader:  # fields after the command: state, ppid, pgrp
-            pids.append(int(stat.parent.name))
+    for entry in Path("/proc").glob("[0-9]*"):
+        fields = proc_stat_fields(entry.name)
+        if fields is not None and int(fields[2]) == leader:  # state, ppid, pgrp
+            pids.append(int(entry.name))
     return pids
 
 
