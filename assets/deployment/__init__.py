@@ -1,2 +1,2 @@
 """The partitioned chain: hardware_report -> vllm_image -> model_weights -> vllm_service ->
-smoke_test -> benchmark_results. Each partition is one deployment."""
+smoke_test -> answer_accuracy -> benchmark_results. Each partition is one deployment."""

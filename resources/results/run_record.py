@@ -14,12 +14,18 @@ from resources.runtime.values import ImageInfo, ServiceInfo
 from resources.weights.fetch import Weights
 
 
+def hardware_model(deployment: Deployment, hardware: HardwareSnapshot) -> str:
+    """The regression baselines' key: comparable hosts, whatever driver or image they run."""
+    used = hardware.gpus_used(used_gpu_ids(deployment))
+    cpu_model = (hardware.facts.get("host") or {}).get("cpu_model")
+    return f"{len(used)} x {used[0]['name']}" if used else f"cpu: {cpu_model or 'unknown'}"
+
+
 def run_row(*, run_id: str, deployment: Deployment, started_at: datetime, finished_at: datetime,
             status: str, git_sha: str, hardware: HardwareSnapshot, image: ImageInfo, weights: Weights,
             service: ServiceInfo) -> dict:
     """Everything that identifies what produced the run's numbers."""
     used = hardware.gpus_used(used_gpu_ids(deployment))
-    cpu_model = (hardware.facts.get("host") or {}).get("cpu_model")
     return {
         "run_id": run_id, "partition": deployment.key, "started_at": started_at, "finished_at": finished_at,
         "status": status, "git_sha": git_sha, "model_id": weights.model_id,
@@ -41,8 +47,7 @@ def run_row(*, run_id: str, deployment: Deployment, started_at: datetime, finish
         "bytes_per_param": deployment.model.bytes_per_param,
         "trust_remote_code": deployment.params.trust_remote_code,
         "device": deployment.runtime.device,
-        # The regression baseline's key: comparable hosts, whatever driver or image they run.
-        "hardware_model": f"{len(used)} x {used[0]['name']}" if used else f"cpu: {cpu_model or 'unknown'}",
+        "hardware_model": hardware_model(deployment, hardware),
         "cuda_version": hardware.facts.get("cuda_driver_version"),
         # The price in force for this run: the history keeps what each result cost then.
         "price_per_hour_usd": price_per_hour(deployment.spec.cost, len(used) if deployment.needs_gpu else 0),

@@ -2,7 +2,9 @@
 
 Tables: ``runs`` (one row per Dagster run and partition, with provenance), ``benchmark_results``
 (one row per run and scenario), ``benchmark_repetitions`` (one per repetition of a scenario run
-several times; ``benchmark_results`` holds their combination), ``hardware_reports`` (one per run). Rows are appended per run
+several times; ``benchmark_results`` holds their combination), ``hardware_reports`` (one per run),
+``accuracy_runs`` (one per run: the evaluation set's score, interval and verdict, with what the
+answers depend on) and ``accuracy_items`` (one per run and item: the greedy reply and its score). Rows are appended per run
 and never overwritten by another run; writing the same run again replaces only that run's rows,
 so a retried step is idempotent. DuckDB allows one writer process at a time and Dagster runs
 steps in parallel processes, so each write is one short transaction, retried while the file is
@@ -37,6 +39,18 @@ RUN_COLUMNS = (
     "tensor_parallel_size", "gpu_count", "gpu_model", "driver_version", "active_params_b",
     "bytes_per_param", "trust_remote_code", "device", "error", "startup_phases", "compile_cache", "cold_start",
     "kv_cache_tokens", "max_concurrency_capacity", "hardware_model", "cuda_version", "price_per_hour_usd",
+)
+
+ACCURACY_RUN_COLUMNS = (
+    ("run_id", "VARCHAR"), ("partition", "VARCHAR"), ("eval_set", "VARCHAR"), ("eval_set_sha", "VARCHAR"),
+    ("items", "INTEGER"), ("correct", "INTEGER"), ("errors", "INTEGER"), ("accuracy", "DOUBLE"),
+    ("accuracy_low", "DOUBLE"), ("accuracy_high", "DOUBLE"), ("seconds", "DOUBLE"), ("hardware_model", "VARCHAR"),
+    ("hardware_fingerprint", "VARCHAR"), ("weights_source", "VARCHAR"), ("weights_revision", "VARCHAR"),
+    ("dtype", "VARCHAR"), ("kv_cache_dtype", "VARCHAR"), ("vllm_version", "VARCHAR"), ("image_ref", "VARCHAR"),
+    ("image_digest", "VARCHAR"), ("chat_template_sha", "VARCHAR"), ("max_tokens", "INTEGER"),
+    ("config_hash", "VARCHAR"), ("verdict", "VARCHAR"), ("verdict_sentence", "VARCHAR"),
+    ("baseline_run_id", "VARCHAR"), ("paired_items", "INTEGER"), ("lost", "INTEGER"), ("gained", "INTEGER"),
+    ("changed_texts", "INTEGER"), ("p_value", "DOUBLE"), ("suspects", "VARCHAR"),
 )
 
 SCENARIO_COLUMNS = ("scenario_group", "num_prompts", "input_len", "output_len", "warmups")
@@ -149,6 +163,15 @@ MIGRATIONS: list[list[str]] = [
     [  # 9: the run's first load point on a server this run started (its first batches may pay
        # one-time kernel compilation), so the regression rule can name it as a suspect
         "ALTER TABLE benchmark_results ADD COLUMN first_load_after_start BOOLEAN",
+    ],
+    [  # 10: answers: an evaluation set's score per run, its verdict against the earlier run, and
+       # every item's greedy reply (the paired test and the drift count need them)
+        "CREATE TABLE IF NOT EXISTS accuracy_runs (run_id VARCHAR NOT NULL, partition VARCHAR NOT NULL, "
+        + ", ".join(f"{name} {kind}" for name, kind in ACCURACY_RUN_COLUMNS[2:])
+        + ", recorded_at TIMESTAMP NOT NULL DEFAULT current_timestamp, PRIMARY KEY (run_id, partition))",
+        "CREATE TABLE IF NOT EXISTS accuracy_items (run_id VARCHAR NOT NULL, partition VARCHAR NOT NULL, "
+        "item_id VARCHAR NOT NULL, category VARCHAR, correct BOOLEAN NOT NULL, extracted VARCHAR, "
+        "reply VARCHAR, completion_tokens INTEGER, error VARCHAR, PRIMARY KEY (run_id, partition, item_id))",
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -336,6 +359,38 @@ class ResultsStore:
             _insert(connection, "runs", {k: run.get(k) for k in RUN_COLUMNS if k in run} | {"status": "failed"})
 
         self._write(work)
+
+    def record_accuracy(self, run: dict, items: list[dict]) -> None:
+        """One run's evaluation: its ``accuracy_runs`` row and every item's row, in one transaction;
+        writing the same run again replaces them (a retried step is idempotent)."""
+        key = [run["run_id"], run["partition"]]
+
+        def work(connection):
+            for table in ("accuracy_items", "accuracy_runs"):
+                connection.execute(f"DELETE FROM {table} WHERE run_id = ? AND partition = ?", key)
+            _insert(connection, "accuracy_runs", {name: run.get(name) for name, _ in ACCURACY_RUN_COLUMNS})
+            for item in items:
+                _insert(connection, "accuracy_items", {"run_id": run["run_id"], "partition": run["partition"], **item})
+
+        self._write(work)
+
+    def accuracy_baseline(self, partition: str, hardware_model: str, eval_set_sha: str,
+                          before_run_id: str) -> tuple[dict | None, dict[str, tuple[bool, str]]]:
+        """The deployment's latest earlier valid evaluation on the same hardware model and items:
+        its row and item id -> (correct, reply); (None, {}) when there is none."""
+        if not self.path.exists():
+            return None, {}
+        self.ensure_schema()
+        found = self.query(
+            "SELECT * FROM accuracy_runs WHERE partition = ? AND hardware_model = ? AND eval_set_sha = ? "
+            "AND run_id <> ? AND errors = 0 ORDER BY recorded_at DESC LIMIT 1",
+            [partition, hardware_model, eval_set_sha, before_run_id])
+        if found.empty:
+            return None, {}
+        row = found.iloc[0].to_dict()
+        items = self.query("SELECT item_id, correct, reply FROM accuracy_items WHERE run_id = ? AND partition = ?",
+                           [row["run_id"], partition])
+        return row, {r.item_id: (bool(r.correct), r.reply or "") for r in items.itertuples()}
 
     def record_hardware_report(self, run_id: str, partition: str, fingerprint: str | None,
                                driver_present: bool, report_json: str) -> None:

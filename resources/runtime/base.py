@@ -42,7 +42,7 @@ class Runtime(ABC):
         Face cache); ``image`` is what will serve, for runtimes that place them with it."""
         from resources.weights.fetch import fetch_weights
 
-        return fetch_weights(self.deployment.model_name, self.deployment.model)
+        return fetch_weights(self.deployment.model_name, self.deployment.model, on_progress=on_line)
 
     @abstractmethod
     def ensure_service(self, image: ImageInfo, weights_path: str, config_hash: str,

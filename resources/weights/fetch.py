@@ -6,6 +6,9 @@
 - ``huggingface``: ``snapshot_download`` at the pinned revision (the real download code);
   identified by the resolved commit. With no hub reachable it resolves from the local cache.
 - ``local``: a folder the user provides; identified by content hash.
+- ``package``: a model file shipped in a Python package at a pinned version (a GGUF), checked
+  against the package's RECORD and converted once into a folder vLLM loads (``gguf_convert``);
+  identified by the file's sha256 plus the converter's version.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from resources.config.models import Deployment, ModelConfig
 from resources.config.eval_home import models_dir
@@ -59,13 +63,15 @@ def _size(folder: Path) -> int:
 
 
 def fetch_weights(model_name: str, model: ModelConfig, hf_cache_dir: Path | None = None,
-                  offline: bool | None = None) -> Weights:
+                  offline: bool | None = None, on_progress: Callable[[str], None] = lambda line: None) -> Weights:
     if model.source == "generated" and model.shape:
-        from resources.weights.shape_model import generate_shape_model
+        from resources.weights.shape_model import generate_shape_model_in_child
         from resources.weights.shapes import shape_by_name
 
-        made = generate_shape_model(models_dir() / model_name, shape_by_name(model.shape))
+        made = generate_shape_model_in_child(models_dir() / model_name, shape_by_name(model.shape), on_progress)
         return Weights(made.path, model_name, "generated", f"shape-{model.shape}@{made.identity}", made.size_bytes)
+    if model.source == "package":
+        return _from_package(model_name, model, on_progress)
     if model.source == "generated":
         generated = generate_tiny_model(models_dir() / model_name)
         return Weights(generated.path, model_name, "generated", f"sha256:{generated.content_hash}",
@@ -92,6 +98,10 @@ def weights_present_locally(model_name: str, model: ModelConfig, hf_cache_dir: P
         return (models_dir() / model_name / "model.safetensors").exists()
     if model.source == "local":
         return (Path(model.path).expanduser() / "config.json").is_file()
+    if model.source == "package":
+        from resources.weights.gguf_convert import MARKER_FILE
+
+        return (models_dir() / model_name / MARKER_FILE).is_file()
     from huggingface_hub import snapshot_download
 
     try:
@@ -100,6 +110,34 @@ def weights_present_locally(model_name: str, model: ModelConfig, hf_cache_dir: P
         return True
     except Exception:  # not cached: any failure here just means "not present"
         return False
+
+
+def _from_package(model_name: str, model: ModelConfig, on_progress: Callable[[str], None]) -> Weights:
+    from resources.weights.gguf_convert import ConversionError, convert_in_child, existing_conversion
+    from resources.weights.package_file import PackageFileError, find_package_file, install_hint
+
+    try:
+        shipped = find_package_file(model.package, model.version, model.file)
+    except PackageFileError as exc:
+        raise WeightsError(f"model '{model_name}': {exc}") from None
+    target = models_dir() / model_name
+    if not existing_conversion(target, shipped.sha256):
+        on_progress(f"converting {model.file} of {model.package}=={model.version} "
+                    f"({shipped.size_bytes / 2**20:.1f} MiB, sha256 {shipped.sha256[:12]}) into {target}")
+    try:
+        converted = convert_in_child(shipped.path, shipped.sha256, target, on_progress)
+    except ConversionError as exc:
+        raise WeightsError(
+            f"model '{model_name}': converting {model.file} of package {model.package}=={model.version} failed "
+            f"({exc}). A damaged install is the usual cause: reinstall with `{install_hint(model.package, model.version)}"
+            " --force-reinstall`; the converter needs the gguf and accelerate packages (`make install` puts them in)"
+        ) from None
+    if converted.seconds:
+        on_progress(f"converted in {converted.seconds:.1f} s (transformers {converted.transformers_version})")
+    else:
+        on_progress(f"reusing the conversion at {target} ({converted.identity})")
+    return Weights(converted.path, f"{model.package}=={model.version}:{model.file}", "package", converted.identity,
+                   converted.size_bytes)
 
 
 def _from_hub(model_name: str, model: ModelConfig, cache_dir: Path | None, offline: bool | None) -> Weights:

@@ -7,6 +7,11 @@ on a GPU the random numbers are drawn there (31 GB in about half a minute on an 
 CPU-only host with torch's CPU generator (for reduced shapes in tests). ``shapes.py`` says what
 such a model measures and what it does not.
 
+The run's own process never generates: ``generate_shape_model_in_child`` runs the writer in a
+child interpreter. On a GPU the writer creates a CUDA context, which torch keeps until its
+process exits; left in the run's process, it made the serving host's busy-GPU check refuse the
+run's own server on every first run from an empty EVAL_HOME. A child exits and takes it along.
+
 The folder is identified by what determines its bytes (the shape, the seed, this writer's
 version), not by hashing tens of GB; it is written beside its target and renamed into place,
 so an interrupted run never leaves a folder that looks complete.
@@ -114,6 +119,40 @@ def generate_shape_model(target: Path, shape: MoeShape, device: str | None = Non
     return ShapeModel(target, identity, _size(target), time.monotonic() - started)
 
 
+RESULT_MARKER = "VLLM_EVAL_SHAPE_MODEL "
+
+
+def generate_shape_model_in_child(target: Path, shape: MoeShape,
+                                  on_progress: Callable[[str], None] = lambda message: None) -> ShapeModel:
+    """``generate_shape_model`` in a child interpreter, so that no CUDA context (and none of the
+    memory it holds) stays in the calling process; its progress lines go to ``on_progress``."""
+    import subprocess
+    import sys
+
+    from resources.config.eval_home import project_pythonpath
+
+    target = Path(target)
+    if existing_shape_model(target, shape):
+        return ShapeModel(target, shape_identity(shape), _size(target), 0.0)
+    command = [sys.executable, "-m", "resources.weights.shape_model", "--shape-json", json.dumps(asdict(shape)),
+               str(target)]
+    env = {**os.environ, "PYTHONPATH": project_pythonpath(), "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                               errors="replace")
+    tail, result = [], None
+    for line in process.stdout:
+        line = line.rstrip()
+        if line.startswith(RESULT_MARKER):
+            result = json.loads(line[len(RESULT_MARKER):])
+        elif line:
+            tail = (tail + [line])[-8:]
+            on_progress(line)
+    code = process.wait()
+    if code != 0 or result is None:
+        raise RuntimeError(f"the shape-model writer for {target} exited with {code}: " + " | ".join(tail[-4:]))
+    return ShapeModel(Path(result["path"]), result["identity"], result["size_bytes"], result["seconds"])
+
+
 def _write_tokenizer(folder: Path) -> dict[str, int]:
     """A byte-level BPE (any text encodes) trained on seeded pseudo-words, with ChatML specials."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -142,22 +181,26 @@ def _size(folder: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m resources.weights.shape_model SHAPE OUTDIR [--layers N]``: the same writer by hand."""
+    """``python -m resources.weights.shape_model SHAPE OUTDIR [--layers N]``: the same writer by hand
+    (``--shape-json`` instead of SHAPE: a shape given whole, as ``generate_shape_model_in_child`` does)."""
     import argparse
 
     from resources.weights.shapes import shape_by_name
 
     parser = argparse.ArgumentParser(description="write a shape-only model (random weights)")
-    parser.add_argument("shape")
+    parser.add_argument("shape", nargs="?", help="a known shape's name, e.g. qwen3-30b-a3b-fp8")
     parser.add_argument("outdir", type=Path)
+    parser.add_argument("--shape-json", help="the shape's fields as JSON, instead of a name")
     parser.add_argument("--layers", type=int, default=None, help="fewer decoder layers than the real model")
     args = parser.parse_args(argv)
-    shape = shape_by_name(args.shape)
+    if (args.shape is None) == (args.shape_json is None):
+        parser.error("give a shape's name or --shape-json, not both")
+    shape = MoeShape(**json.loads(args.shape_json)) if args.shape_json else shape_by_name(args.shape)
     if args.layers:
         shape = shape.with_layers(args.layers)
     made = generate_shape_model(args.outdir, shape, on_progress=lambda m: print(m, flush=True))
-    print(json.dumps({"path": str(made.path), "identity": made.identity, "size_bytes": made.size_bytes,
-                      "seconds": round(made.seconds, 1)}), flush=True)
+    print(RESULT_MARKER + json.dumps({"path": str(made.path), "identity": made.identity,
+                                      "size_bytes": made.size_bytes, "seconds": round(made.seconds, 1)}), flush=True)
     return 0
 
 

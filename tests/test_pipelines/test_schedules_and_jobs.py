@@ -44,10 +44,11 @@ def test_deployments_on_different_docker_hosts_get_different_gpu_host_tags():
     assert hosts, "every deployment names a host"
 
 
-def test_the_job_covers_the_six_partitioned_assets_and_the_report_job_the_report():
+def test_the_job_covers_the_seven_partitioned_assets_and_the_report_job_the_report():
     chain = defs.resolve_job_def("deploy_and_evaluate")
     assert {k.to_user_string() for k in chain.asset_layer.executable_asset_keys} == {
-        "hardware_report", "vllm_image", "model_weights", "vllm_service", "smoke_test", "benchmark_results"}
+        "hardware_report", "vllm_image", "model_weights", "vllm_service", "smoke_test", "answer_accuracy",
+        "benchmark_results"}
     report = defs.resolve_job_def("refresh_comparison_report")
     assert {k.to_user_string() for k in report.asset_layer.executable_asset_keys} == {"comparison_report"}
 

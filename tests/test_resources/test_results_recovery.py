@@ -263,7 +263,7 @@ def test_a_snapshot_missing_a_table_is_refused_and_the_current_file_is_left_in_p
     assert f"not restored: {snapshot}: the database could not be rebuilt from it" in capsys.readouterr().err
     assert _sha(copy) == before and sorted(p.name for p in copy.parent.iterdir()) == ["results.duckdb", "snapshots"]
     assert cli(["restore", "--db", str(copy), "--list"]) == 0
-    assert f"{snapshot.name}: benchmark_repetitions 0, benchmark_requests 1,280, benchmark_results 40" in \
+    assert f"{snapshot.name}: accuracy_items 0, accuracy_runs 0, benchmark_repetitions 0, benchmark_requests 1,280, benchmark_results 40" in \
         capsys.readouterr().out
 
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -71,3 +74,29 @@ def test_the_writer_lays_out_a_hugging_face_folder_with_fp8_blocks_and_reuses_it
     again = generate_shape_model(tmp_path / "m", small, device="cpu")
     assert again.seconds == 0.0 and again.identity == made.identity == shape_identity(small)
     assert not existing_shape_model(made.path, QWEN), "another shape is not taken for this one"
+
+
+def test_a_first_run_generates_the_shape_model_in_a_child_so_its_own_process_holds_no_gpu_context(tmp_path):
+    """On a bare GPU host the writer's CUDA context stayed in the run's process, and the busy-GPU
+    check then refused the run's own server. The run's process must never load torch to generate."""
+    code = (
+        "import dataclasses, json, sys\n"
+        "from pathlib import Path\n"
+        "from resources.weights.shapes import shape_by_name\n"
+        "from resources.weights.shape_model import generate_shape_model_in_child\n"
+        "small = dataclasses.replace(shape_by_name('qwen3-30b-a3b-fp8'), num_layers=1, num_experts=2,\n"
+        "                            experts_per_token=1, vocab_size=4096)\n"
+        "lines = []\n"
+        "made = generate_shape_model_in_child(Path(sys.argv[1]), small, lines.append)\n"
+        "print(json.dumps({'torch_in_this_process': 'torch' in sys.modules, 'path': str(made.path),\n"
+        "                  'identity': made.identity, 'progress': lines}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m")], capture_output=True, text=True,
+                          timeout=300, cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["torch_in_this_process"] is False
+    assert (Path(result["path"]) / "config.json").is_file() and existing_shape_model(
+        Path(result["path"]), dataclasses.replace(QWEN, num_layers=1, num_experts=2, experts_per_token=1,
+                                                  vocab_size=4096))
+    assert any("shard 1/" in line for line in result["progress"])

@@ -116,8 +116,8 @@ def place_on_engine(client, deployment: Deployment, image: str, engine: str, hos
     if deployment.model.source == "huggingface":
         return _download_there(client, deployment, image, engine, host, on_line)
     started = time.monotonic()
-    local = fetch_weights(deployment.model_name, deployment.model)
-    if local.revision.startswith("sha256:"):
+    local = fetch_weights(deployment.model_name, deployment.model, on_progress=on_line)
+    if re.fullmatch(r"sha256:[0-9a-f]{64}", local.revision):  # a folder's content hash
         expected = local.revision.removeprefix("sha256:")
     else:  # identified by what determines its bytes (a shape model): hash them for the comparison
         on_line(f"hashing the weights at {local.path} ({_mib(local.size_bytes)}) to check them on {host}")
