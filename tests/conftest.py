@@ -109,3 +109,17 @@ def _stop_servers_at_end():
 
     for folder in services_dir().glob("*"):
         stop_service(folder.name)
+
+
+# Fixtures that reach something beyond Python, and the marker a test using one must carry (see
+# pyproject.toml): a test without it would run in `make test-fast`, where that thing is absent.
+PREREQUISITE_MARKERS = {"docker_client": "docker", "base_image": "docker", "gpu_host_engine": "docker",
+                        "ssh_host_engine": "docker", "pg_url": "postgres", "chromium_executable": "browser"}
+
+
+def pytest_collection_modifyitems(config, items):
+    unmarked = [f"{item.nodeid}: uses {fixture}, so mark it @pytest.mark.{marker}"
+                for item in items for fixture, marker in PREREQUISITE_MARKERS.items()
+                if fixture in item.fixturenames and item.get_closest_marker(marker) is None]
+    if unmarked:
+        raise pytest.UsageError("tests that need more than Python must be marked with what:\n" + "\n".join(unmarked))

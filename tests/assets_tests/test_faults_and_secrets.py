@@ -28,7 +28,7 @@ def _db_rows(eval_home, sql, params):
         return db.execute(sql, params).fetchall()
 
 
-@pytest.mark.e2e
+@pytest.mark.vllm
 def test_an_api_key_is_enforced_and_never_written_to_logs_metadata_results_or_files(
         run_chain, instance, eval_home, monkeypatch):
     from resources.runtime.process import read_state
@@ -56,7 +56,7 @@ def test_an_api_key_is_enforced_and_never_written_to_logs_metadata_results_or_fi
     assert len(places) > 20, "the search covered the event log, the results database and every file"
 
 
-@pytest.mark.e2e
+@pytest.mark.vllm
 def test_a_server_killed_mid_benchmark_fails_the_run_records_it_and_leaves_no_rows_or_process(run_chain, eval_home):
     from resources.config.eval_home import bench_dir
     from resources.runtime.process import port_in_use, read_state
@@ -87,7 +87,7 @@ def test_a_server_killed_mid_benchmark_fails_the_run_records_it_and_leaves_no_ro
     assert read_state("tiny-cpu-long") is None and not port_in_use("127.0.0.1", 18196)
 
 
-@pytest.mark.e2e
+@pytest.mark.vllm
 def test_two_partitions_run_at_the_same_time_from_the_command_line_and_both_land_their_rows(eval_home):
     dagster = Path(sys.executable).parent / "dagster"
     runs = {

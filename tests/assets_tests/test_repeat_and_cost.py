@@ -9,7 +9,7 @@ import duckdb
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.vllm
 
 PARTITION = "tiny-cpu-repeated"
 

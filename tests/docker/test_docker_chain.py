@@ -11,7 +11,7 @@ import duckdb
 import pytest
 from dagster import DagsterInstance, MaterializeResult, asset, materialize
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.docker, pytest.mark.vllm]
 
 SUFFIX = os.environ["EVAL_TEST_DOCKER_SUFFIX"]  # set by tests/conftest.py: this session's own partitions
 PARTITION = f"tiny-cpu-docker-{SUFFIX}"
