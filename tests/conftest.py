@@ -80,11 +80,12 @@ _expects_42 = {**_eager, "runtime": {**_eager["runtime"], "port": 8190 + TEST_PO
     {"name": "arithmetic", "messages": [{"role": "user", "content": "What is 17 + 25? Answer with the number only."}],
      "max_tokens": 16, "temperature": 0, "expect": {"contains": "42"}}]}
 (_configs / "deployments" / "tiny-cpu-expects-42.yaml").write_text(yaml.safe_dump(_expects_42, sort_keys=False))
-# A deployment whose one scenario runs twice per run, priced per host-hour
-# (tests/assets_tests/test_repeat_and_cost.py).
+# A deployment whose one scenario runs three times per run, priced per host-hour
+# (tests/assets_tests/test_repeat_and_cost.py). Three, so the result always has an interval: two
+# when at least two repetitions are valid, three when fewer are (as on a busy machine).
 _repeated = {**_eager, "runtime": {**_eager["runtime"], "port": 8189 + TEST_PORT_OFFSET},
              "cost": {"per_hour_usd": 0.40, "unit": "host"}, "benchmarks": [
-    {"name": "short-twice", "input_len": 64, "output_len": 32, "num_prompts": 16, "repeat": 2}]}
+    {"name": "short-thrice", "input_len": 64, "output_len": 32, "num_prompts": 16, "repeat": 3}]}
 (_configs / "deployments" / "tiny-cpu-repeated.yaml").write_text(yaml.safe_dump(_repeated, sort_keys=False))
 os.environ["EVAL_CONFIG_DIR"] = str(_configs)
 os.environ["EVAL_HOME"] = str(_session_dir / "eval")
