@@ -196,7 +196,9 @@ def test_the_idle_gpu_gate_knows_the_kept_containers_processes_as_its_own(first_
     pids = runtime_for(load_deployments()[PARTITION]).own_pids()
     # Exactly the container's processes, as this machine numbers them (NVML reports host pids).
     assert set(pids) == _processes_in(container.id) and container.attrs["State"]["Pid"] in pids
-    [server] = [pid for pid in pids if b"resources.serving.vllm_cli" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    # The server's own process (`python -m resources.serving.vllm_cli serve`), not docker-init above it.
+    [server] = [pid for pid in pids
+                if Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[1:3] == [b"-m", b"resources.serving.vllm_cli"]]
 
     # A recorded two-GPU host on which that server holds 1,000 MiB of GPU 0: ours, so the GPU
     # counts as idle; anyone else's there is a busy GPU.
