@@ -38,8 +38,9 @@ docker-base:
 test: install
 	$(PY) -m pytest
 
+# The tests that need no vLLM server, Docker Engine, PostgreSQL or browser (markers in pyproject.toml).
 test-fast: install
-	$(PY) -m pytest -m "not e2e"
+	$(PY) -m pytest -m "not (vllm or docker or postgres or browser)"
 
 # How long the comparison report takes over a synthetic history of 10,000 runs and 1,000,000 request rows.
 bench-report: install

@@ -80,11 +80,12 @@ _expects_42 = {**_eager, "runtime": {**_eager["runtime"], "port": 8190 + TEST_PO
     {"name": "arithmetic", "messages": [{"role": "user", "content": "What is 17 + 25? Answer with the number only."}],
      "max_tokens": 16, "temperature": 0, "expect": {"contains": "42"}}]}
 (_configs / "deployments" / "tiny-cpu-expects-42.yaml").write_text(yaml.safe_dump(_expects_42, sort_keys=False))
-# A deployment whose one scenario runs twice per run, priced per host-hour
-# (tests/assets_tests/test_repeat_and_cost.py).
+# A deployment whose one scenario runs three times per run, priced per host-hour
+# (tests/assets_tests/test_repeat_and_cost.py). Three, so the result always has an interval: two
+# when at least two repetitions are valid, three when fewer are (as on a busy machine).
 _repeated = {**_eager, "runtime": {**_eager["runtime"], "port": 8189 + TEST_PORT_OFFSET},
              "cost": {"per_hour_usd": 0.40, "unit": "host"}, "benchmarks": [
-    {"name": "short-twice", "input_len": 64, "output_len": 32, "num_prompts": 16, "repeat": 2}]}
+    {"name": "short-thrice", "input_len": 64, "output_len": 32, "num_prompts": 16, "repeat": 3}]}
 (_configs / "deployments" / "tiny-cpu-repeated.yaml").write_text(yaml.safe_dump(_repeated, sort_keys=False))
 os.environ["EVAL_CONFIG_DIR"] = str(_configs)
 os.environ["EVAL_HOME"] = str(_session_dir / "eval")
@@ -109,3 +110,17 @@ def _stop_servers_at_end():
 
     for folder in services_dir().glob("*"):
         stop_service(folder.name)
+
+
+# Fixtures that reach something beyond Python, and the marker a test using one must carry (see
+# pyproject.toml): a test without it would run in `make test-fast`, where that thing is absent.
+PREREQUISITE_MARKERS = {"docker_client": "docker", "base_image": "docker", "gpu_host_engine": "docker",
+                        "ssh_host_engine": "docker", "pg_url": "postgres", "chromium_executable": "browser"}
+
+
+def pytest_collection_modifyitems(config, items):
+    unmarked = [f"{item.nodeid}: uses {fixture}, so mark it @pytest.mark.{marker}"
+                for item in items for fixture, marker in PREREQUISITE_MARKERS.items()
+                if fixture in item.fixturenames and item.get_closest_marker(marker) is None]
+    if unmarked:
+        raise pytest.UsageError("tests that need more than Python must be marked with what:\n" + "\n".join(unmarked))

@@ -9,7 +9,7 @@ import pytest
 
 from resources.config.eval_home import compile_cache_dir
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.vllm
 
 
 def _files(folder: Path) -> set[str]:

@@ -1,5 +1,6 @@
 """Faults and secrets, for real: a server killed mid-benchmark, two runs at once, a database held by
-another process, and an API key that must never be written anywhere."""
+another process, and an API key that must never be written anywhere. (What the failure sensor
+records after a failed run: tests/test_pipelines/test_sensors.py.)"""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
@@ -28,7 +30,7 @@ def _db_rows(eval_home, sql, params):
         return db.execute(sql, params).fetchall()
 
 
-@pytest.mark.e2e
+@pytest.mark.vllm
 def test_an_api_key_is_enforced_and_never_written_to_logs_metadata_results_or_files(
         run_chain, instance, eval_home, monkeypatch):
     from resources.runtime.process import read_state
@@ -56,7 +58,7 @@ def test_an_api_key_is_enforced_and_never_written_to_logs_metadata_results_or_fi
     assert len(places) > 20, "the search covered the event log, the results database and every file"
 
 
-@pytest.mark.e2e
+@pytest.mark.vllm
 def test_a_server_killed_mid_benchmark_fails_the_run_records_it_and_leaves_no_rows_or_process(run_chain, eval_home):
     from resources.config.eval_home import bench_dir
     from resources.runtime.process import port_in_use, read_state
@@ -87,22 +89,55 @@ def test_a_server_killed_mid_benchmark_fails_the_run_records_it_and_leaves_no_ro
     assert read_state("tiny-cpu-long") is None and not port_in_use("127.0.0.1", 18196)
 
 
-@pytest.mark.e2e
-def test_two_partitions_run_at_the_same_time_from_the_command_line_and_both_land_their_rows(eval_home):
+@pytest.mark.vllm
+def test_two_partitions_run_at_the_same_time_from_the_command_line_and_both_land_their_rows(
+        instance, eval_home, tmp_path):
+    from dagster import RunsFilter
+
     dagster = Path(sys.executable).parent / "dagster"
+    before = datetime.now(timezone.utc)
+    # Each writes its log to a file: a pipe left unread while waiting for the other would stall it.
+    logs = {partition: tmp_path / f"{partition}.log" for partition in ("tiny-cpu-eager", "tiny-cpu-beside")}
     runs = {
         partition: subprocess.Popen(
             [str(dagster), "job", "execute", "-m", "pipelines.definitions", "-j", "deploy_and_evaluate",
              "--tags", json.dumps({"dagster/partition": partition})],
-            cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for partition in ("tiny-cpu-eager", "tiny-cpu-beside")
+            cwd=PROJECT_ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT)
+        for partition, log in logs.items()
     }
     for partition, process in runs.items():
-        output, _ = process.communicate(timeout=900)
-        assert process.returncode == 0, f"{partition} failed:\n{output[-3000:]}"
-    landed = dict(_db_rows(eval_home, "SELECT partition, count(*) FROM runs WHERE status = 'succeeded' AND "
-                           "partition IN ('tiny-cpu-eager', 'tiny-cpu-beside') GROUP BY partition", []))
-    assert landed.get("tiny-cpu-eager", 0) >= 1 and landed.get("tiny-cpu-beside", 0) >= 1
+        process.wait(timeout=900)
+        assert process.returncode == 0, f"{partition} failed:\n{logs[partition].read_text()[-3000:]}"
+    # Each process's run, from the instance both wrote to.
+    records = {partition: instance.get_run_records(RunsFilter(
+        job_name="deploy_and_evaluate", tags={"dagster/partition": partition}, created_after=before))
+        for partition in runs}
+    assert all(len(found) == 1 for found in records.values()), records
+    runs_at = {partition: (found[0].start_time, found[0].end_time) for partition, found in records.items()}
+    serving_at = {partition: _serving_and_measuring(instance, found[0].dagster_run.run_id)
+                  for partition, found in records.items()}
+    print(f"\n[figures] two runs at once (epoch s): runs {runs_at}; serving and measuring {serving_at}")
+    assert _overlap(*runs_at.values()), f"the runs went one after the other: {runs_at}"
+    assert _overlap(*serving_at.values()), f"one server started only after the other run had finished: {serving_at}"
+    for partition, [record] in records.items():
+        assert _db_rows(eval_home, "SELECT status FROM runs WHERE run_id = ? AND partition = ?",
+                        [record.dagster_run.run_id, partition]) == [("succeeded",)], f"{partition}'s row landed"
+
+
+def _serving_and_measuring(instance, run_id: str) -> tuple[float, float]:
+    """From the start of the run's vllm_service step to the end of its benchmark_results step."""
+    from dagster import DagsterEventType
+
+    events = instance.all_logs(run_id, of_type={DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS})
+    [start] = [e.timestamp for e in events
+               if e.step_key == "vllm_service" and e.dagster_event_type == DagsterEventType.STEP_START]
+    [end] = [e.timestamp for e in events
+             if e.step_key == "benchmark_results" and e.dagster_event_type == DagsterEventType.STEP_SUCCESS]
+    return start, end
+
+
+def _overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
 
 
 def _hold_database(path: Path, seconds: float) -> subprocess.Popen:
@@ -140,16 +175,3 @@ def test_a_write_that_cannot_wait_long_enough_fails_clearly_and_loses_nothing(tm
         store.record_run(_run_row("too-late"), [])
     holder.wait()
     assert store.query("SELECT run_id FROM runs")["run_id"].tolist() == ["before"]
-
-
-def test_a_failed_run_reported_by_the_sensor_is_recorded_without_touching_a_succeeded_one(eval_home):
-    from pipelines.failure_cleanup import clean_up_failed_run
-    from resources.config.eval_home import results_db_path
-
-    store = ResultsStore(results_db_path())
-    store.record_run({"run_id": "done-run", "partition": "tiny-cpu-eager", "status": "succeeded"}, [])
-    clean_up_failed_run("done-run", "tiny-cpu-eager", "late failure event")
-    clean_up_failed_run("killed-run", "tiny-cpu-eager", "run terminated from the UI")
-    rows = dict(store.query("SELECT run_id, status FROM runs WHERE run_id IN ('done-run', 'killed-run')")
-                .itertuples(index=False, name=None))
-    assert rows == {"done-run": "succeeded", "killed-run": "failed"}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.vllm
 
 PARTITION = "tiny-cpu-expects-42"
 

@@ -16,6 +16,9 @@ from resources.config.loader import load_deployments
 from resources.runtime.docker.container import ContainerStartError, GpusTaken, container_gpus, start_container
 from resources.runtime.docker.spec import ContainerSpec, render_container_spec, sdk_create_kwargs
 from resources.serving.startup_diagnosis import diagnose_container_state
+from tests.prerequisites import require
+
+pytestmark = pytest.mark.docker
 
 PORT = 8000 + int(os.environ["EVAL_TEST_PORT_OFFSET"])  # the qwen deployment's port, as tests/conftest.py moves it
 
@@ -119,8 +122,8 @@ def test_a_container_killed_for_memory_is_recognised_from_state_oomkilled(docker
     container.wait(timeout=60)
     container.reload()
     state = container.attrs["State"]
-    if not state.get("OOMKilled"):
-        pytest.skip(f"this engine's cgroup does not enforce memory limits (exit {state.get('ExitCode')})")
+    require(bool(state.get("OOMKilled")), f"this engine's cgroup does not enforce memory limits (the container "
+            f"exited {state.get('ExitCode')}): run dockerd where the memory controller is delegated to it")
     cause, hint = diagnose_container_state(state)
     assert "out of memory" in cause and "OOMKilled" in cause
     assert "max_model_len" in hint

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import duckdb
 import pytest
 from dagster import DagsterInstance, MaterializeResult, asset, materialize
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.docker, pytest.mark.vllm]
 
 SUFFIX = os.environ["EVAL_TEST_DOCKER_SUFFIX"]  # set by tests/conftest.py: this session's own partitions
 PARTITION = f"tiny-cpu-docker-{SUFFIX}"
@@ -170,12 +171,43 @@ def test_a_container_that_fails_to_start_is_diagnosed_and_removed(instance, dock
     assert not _containers(docker_client, BROKEN), "nothing is left behind"
 
 
-def test_the_idle_gpu_gate_knows_the_kept_containers_processes_as_its_own(first_run):
-    from resources.config.loader import load_deployments
-    from resources.runtime import runtime_for
+def _processes_in(container_id: str) -> set[int]:
+    """This machine's processes whose control group is the container's, read from /proc."""
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and container_id in (entry / "cgroup").read_text():
+                pids.add(int(entry.name))
+        except OSError:  # it ended while we looked
+            pass
+    return pids
 
+
+def test_the_idle_gpu_gate_knows_the_kept_containers_processes_as_its_own(first_run, docker_client):
+    from dataclasses import replace
+
+    from resources.config.loader import load_deployments
+    from resources.hardware.gates import evaluate_gates
+    from resources.hardware.requirements import gate_requirements
+    from resources.runtime import runtime_for
+    from tests.test_resources.test_hardware_report import load_recording, replay, with_foreign_process
+
+    [container] = _containers(docker_client, PARTITION)
     pids = runtime_for(load_deployments()[PARTITION]).own_pids()
-    assert pids and all(isinstance(pid, int) and pid > 1 for pid in pids)
+    # Exactly the container's processes, as this machine numbers them (NVML reports host pids).
+    assert set(pids) == _processes_in(container.id) and container.attrs["State"]["Pid"] in pids
+    # The server's own process (`python -m resources.serving.vllm_cli serve`), not docker-init above it.
+    [server] = [pid for pid in pids
+                if Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[1:3] == [b"-m", b"resources.serving.vllm_cli"]]
+
+    # A recorded two-GPU host on which that server holds 1,000 MiB of GPU 0: ours, so the GPU
+    # counts as idle; anyone else's there is a busy GPU.
+    report = replay(with_foreign_process(load_recording("h200_x2"), gpu=0, pid=server, used_mib=1000))
+    requirements = gate_requirements(load_deployments()["tiny-gpu-tp2"], False, environ={})
+    ours = {g.name: g for g in evaluate_gates(report, replace(requirements, ignore_pids=pids))}
+    theirs = {g.name: g for g in evaluate_gates(report, replace(requirements, ignore_pids=[]))}
+    assert ours["gpu_idle"].passed, ours["gpu_idle"].description
+    assert not theirs["gpu_idle"].passed and f"pid {server}" in theirs["gpu_idle"].description
 
 
 def test_teardown_stop_removes_the_container(first_run, docker_client):

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.docker, pytest.mark.vllm]
 
 SUFFIX = os.environ["EVAL_TEST_DOCKER_SUFFIX"]
 PARTITION = f"tiny-cpu-docker-{SUFFIX}"

@@ -39,10 +39,11 @@ import pytest
 import yaml
 
 from tests.docker import gpu_host, ssh_host
-from tests.docker.conftest import _require
 from tests.docker.fleet import ADMIN_URL, START_SCRIPT, database_url
+from tests.prerequisites import missing
 
-pytestmark = pytest.mark.e2e
+# Four runs, each starting a vLLM server in a container, then the fault test's two: past the default.
+pytestmark = [pytest.mark.docker, pytest.mark.postgres, pytest.mark.vllm, pytest.mark.timeout(1800)]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SUFFIX = os.environ["EVAL_TEST_DOCKER_SUFFIX"]  # set by tests/conftest.py, as the port offset
@@ -80,11 +81,11 @@ def pg_url():
         import dagster_postgres  # noqa: F401
         import psycopg2
     except ImportError as exc:
-        _require(False, f"dagster-postgres is not installed ({exc}): `make install` installs it")
+        missing(f"dagster-postgres is not installed ({exc}): `make install` installs it")
     try:
         psycopg2.connect(ADMIN_URL, connect_timeout=5).close()
-    except psycopg2.Error as exc:
-        _require(False, f"no PostgreSQL at {ADMIN_URL} ({str(exc).strip()}): run {START_SCRIPT} (as .ci/run does)")
+    except psycopg2.OperationalError as exc:  # nothing answers there, or it refused us
+        missing(f"no PostgreSQL at {ADMIN_URL} ({str(exc).strip()}): run {START_SCRIPT} (as .ci/run does)")
     database = f"vllm_eval_fleet_{SUFFIX}"
     _admin(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
     _admin(f"CREATE DATABASE {database}")

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from resources.config.docker import BuildSpec
-from resources.runtime.docker.image import ImageError, ensure_built, ensure_pulled, vllm_version_from
+from resources.runtime.docker.image import ImageError, ensure_built, ensure_pulled
+
+pytestmark = pytest.mark.docker
 
 CPU_IMAGE = Path(__file__).resolve().parent / "cpu-image"
 
@@ -79,14 +81,6 @@ def test_a_pinned_image_the_engine_has_is_used_as_is_and_latest_is_refused(docke
 def test_a_pinned_image_that_cannot_be_pulled_names_the_image_and_what_to_check(docker_client):
     with pytest.raises(ImageError, match=r"pulling vllm/vllm-openai:v0\.0\.0-not-here failed"):
         ensure_pulled(docker_client, "vllm/vllm-openai:v0.0.0-not-here", lambda line: None)
-
-
-def test_the_vllm_version_is_read_from_a_release_tag_or_the_base_image_label():
-    assert vllm_version_from("vllm/vllm-openai:v0.10.1.1", {}) == "0.10.1.1"
-    assert vllm_version_from("vllm-eval/glm5:ctx-abc", {"vllm-eval.base-image": "vllm/vllm-openai:v0.17.1-cu130"}) \
-        == "0.17.1"
-    assert vllm_version_from("vllm-eval/tiny:ctx-abc", {"vllm-eval.base-image": "vllm/vllm-openai:local-cpu-base"}) \
-        is None
 
 
 def test_a_dockerfile_whose_step_fails_shows_the_build_logs_tail(docker_client, tmp_path, base_image):

@@ -27,7 +27,7 @@ from tests.docker.conftest import BASE_IMAGE
 from tests.docker.gpu_host import ENGINE, HOST_NAME, TLS, WEIGHTS_DIR, WEIGHTS_DISK_BYTES
 from tests.test_resources.test_hardware_report import FIXTURES, load_recording, with_foreign_process
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.docker
 
 
 def _on_gpu_host(device: str = "cpu", gpus=(0,), weights_path: str = WEIGHTS_DIR, **model_changes):

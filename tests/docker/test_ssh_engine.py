@@ -8,7 +8,7 @@ import pytest
 from tests.docker.conftest import BASE_IMAGE
 from tests.docker.ssh_host import HOST_NAME
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.docker
 
 
 def test_the_ssh_engine_is_the_other_host_and_answers_many_short_execs_in_a_row(ssh_host_engine, docker_client):

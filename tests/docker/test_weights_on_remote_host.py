@@ -29,7 +29,7 @@ from resources.weights.fetch import WeightsError
 from tests.docker.conftest import BASE_IMAGE
 from tests.docker.gpu_host import ENGINE, TLS
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.docker
 
 SUFFIX = os.environ["EVAL_TEST_DOCKER_SUFFIX"]  # this session's own model names, so its own volumes
 PORT = 8175 + int(os.environ["EVAL_TEST_PORT_OFFSET"])  # clear of the fleet test's 8170-8173
@@ -121,6 +121,7 @@ def test_a_volume_whose_file_was_changed_on_the_host_is_refused_with_the_host_th
     assert f"docker -H {ENGINE} volume rm {volume}" in message
 
 
+@pytest.mark.vllm
 def test_vllm_serves_the_model_from_the_volume_on_the_remote_host(gpu_host_engine, volumes):
     deployment = _on_remote_host(f"tiny-llama-{SUFFIX}")
     runtime = runtime_for(deployment)

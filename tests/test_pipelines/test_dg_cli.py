@@ -9,12 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 PROJECT = Path(__file__).resolve().parents[2]
 DG = Path(sys.executable).with_name("dg")
-
-pytestmark = pytest.mark.e2e
 
 
 def _dg(*args: str, home: Path) -> subprocess.CompletedProcess:

@@ -36,12 +36,31 @@ def test_the_run_queue_admits_one_run_per_gpu_host(eval_home):
     assert {"key": "gpu_host", "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in limits
 
 
-def test_deployments_on_different_docker_hosts_get_different_gpu_host_tags():
+def test_deployments_on_different_docker_hosts_get_different_gpu_host_tags(monkeypatch):
+    import socket
+
     from resources.runtime import runtime_for
 
-    deployments = load_deployments()
-    hosts = {runtime_for(d).gpu_host() for d in deployments.values()}
-    assert hosts, "every deployment names a host"
+    qwen = load_deployments()["qwen3-30b-a3b-fp8-2x24gb"]
+
+    def on_engine(engine):
+        runtime = qwen.runtime.model_copy(update={"docker": qwen.runtime.docker.model_copy(update={"engine": engine})})
+        return qwen.model_copy(update={"spec": qwen.spec.model_copy(update={"runtime": runtime})})
+
+    def tag(engine):
+        return runtime_for(on_engine(engine)).gpu_host()
+
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    assert tag("ssh://ops@gpu-4090-box") == "gpu-4090-box"
+    assert tag("ssh://ops@gpu-h200-box:2222") == "gpu-h200-box"
+    assert tag("tcp://10.0.0.7:2376") == "10.0.0.7"
+    # The local engine's GPUs are this machine's, as the process runtime's are.
+    here = socket.gethostname()
+    assert tag("unix:///var/run/docker.sock") == tag(None) == here
+    assert runtime_for(load_deployments()["tiny-cpu-eager"]).gpu_host() == here
+    # No engine in the file: DOCKER_HOST names it, as for the docker command line.
+    monkeypatch.setenv("DOCKER_HOST", "ssh://ops@gpu-4090-box")
+    assert tag(None) == "gpu-4090-box"
 
 
 def test_the_job_covers_the_seven_partitioned_assets_and_the_report_job_the_report():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 
 import pytest
 
@@ -84,8 +85,44 @@ def test_the_glm5_plan_builds_its_image_from_pinned_arguments_and_runs_it_on_fou
     assert "--enable-auto-tool-choice" in serve and "--trust-remote-code" in serve
 
 
-def test_the_build_tag_changes_only_when_the_context_or_arguments_do():
-    assert _command(_plan(GLM5), "docker build") == _command(_plan(GLM5), "docker build")
+def test_the_build_tag_changes_only_when_the_context_or_arguments_do(test_configs, tmp_path):
+    """The tag is the build's content hash: the same Dockerfile and arguments are never built twice,
+    and a changed file, a new file or a changed argument is built anew."""
+    configs = tmp_path / "configs"
+    shutil.copytree(test_configs, configs)
+    glm5 = load_deployments(configs)[GLM5]
+    context = configs / glm5.runtime.docker.image.build.context
+
+    def tag(deployment=glm5) -> str:
+        return _flag(_command(render_plan(deployment, configs), "docker build"), "-t")
+
+    def with_build(**changes):
+        build = glm5.runtime.docker.image.build.model_copy(update=changes)
+        docker = glm5.runtime.docker.model_copy(update={"image": glm5.runtime.docker.image.model_copy(
+            update={"build": build})})
+        runtime = glm5.runtime.model_copy(update={"docker": docker})
+        return glm5.model_copy(update={"spec": glm5.spec.model_copy(update={"runtime": runtime})})
+
+    def with_runtime(**changes):
+        runtime = glm5.runtime.model_copy(update=changes)
+        return glm5.model_copy(update={"spec": glm5.spec.model_copy(update={"runtime": runtime})})
+
+    first = tag()
+    assert tag() == first, "the same inputs give the same tag"
+    # What the container does with the image is not the image.
+    assert tag(with_runtime(port=9000, startup_timeout_s=60)) == first
+
+    pinned = {**glm5.runtime.docker.image.build.args, "TRANSFORMERS_REF": "0123456789abcdef0123456789abcdef01234567"}
+    by_argument = tag(with_build(args=pinned))
+    assert by_argument != first, "a changed build argument is a new image"
+
+    dockerfile = context / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text() + "\n# a comment is a change of the file\n")
+    by_edit = tag()
+    assert by_edit not in (first, by_argument), "a changed file in the context is a new image"
+
+    (context / "requirements.txt").write_text("transformers\n")
+    assert tag() not in (first, by_argument, by_edit), "a new file in the context is a new image"
 
 
 def test_a_remote_engine_appears_in_every_docker_command():

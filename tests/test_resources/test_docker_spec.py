@@ -11,7 +11,7 @@ from resources.config.loader import load_deployments
 from resources.runtime.docker.bench import retarget_bench_args
 from resources.config.docker import DockerSettings, split_image_ref
 from resources.runtime.docker.container import service_base_url
-from resources.runtime.docker.image import context_hash
+from resources.runtime.docker.image import context_hash, vllm_version_from
 from resources.runtime.docker.spec import gpus_overlap, render_container_spec, weights_mount
 
 
@@ -92,3 +92,11 @@ def test_the_build_context_hash_covers_files_and_arguments(tmp_path):
     assert first != context_hash(tmp_path, "Dockerfile", {"A": "2"})
     (tmp_path / "extra.txt").write_text("x")
     assert first != context_hash(tmp_path, "Dockerfile", {"A": "1"})
+
+
+def test_the_vllm_version_is_read_from_a_release_tag_or_the_base_image_label():
+    assert vllm_version_from("vllm/vllm-openai:v0.10.1.1", {}) == "0.10.1.1"
+    assert vllm_version_from("vllm-eval/glm5:ctx-abc", {"vllm-eval.base-image": "vllm/vllm-openai:v0.17.1-cu130"}) \
+        == "0.17.1"
+    assert vllm_version_from("vllm-eval/tiny:ctx-abc", {"vllm-eval.base-image": "vllm/vllm-openai:local-cpu-base"}) \
+        is None

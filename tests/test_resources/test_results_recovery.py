@@ -24,6 +24,7 @@ from resources.results.file_errors import ResultsFileError, explain_open_failure
 from resources.results.restore import RestoreError, choose_snapshot, restore_database
 from resources.results.snapshots import list_snapshots, names_to_drop, read_snapshot, snapshot_folder
 from resources.results.store import MIGRATIONS, SCHEMA_VERSION, ResultsStore
+from tests.prerequisites import require
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = PROJECT_ROOT / "tests" / "fixtures" / "vllm"
@@ -217,9 +218,10 @@ def test_a_directory_where_the_file_should_be_is_named_as_such(tmp_path):
     assert "python -m pipelines restore --db" in str(refused.value)
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root to become another user")
 def test_a_file_this_user_may_not_read_says_whose_access_to_fix(history):
     # Root reads any file, so the store runs as the unprivileged user `nobody` (uid 65534).
+    require(os.geteuid() == 0, "needs root to become another user (CI runs as root)")
+    require(shutil.which("setpriv") is not None, "needs setpriv to become another user (Debian: util-linux)")
     with tempfile.TemporaryDirectory() as folder:
         os.chmod(folder, 0o755)
         path = Path(folder) / "results.duckdb"

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
 from resources.benchmark.worker import BenchWorker
-
-pytestmark = pytest.mark.e2e  # imports the real vLLM (seconds), though it starts no server
 
 
 def test_one_worker_runs_several_invocations_and_reports_each_exit_code():

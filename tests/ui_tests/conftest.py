@@ -3,7 +3,7 @@
 
 Playwright's own browser downloads are never used (no download is reachable from CI): the
 browser is the system's ``chromium``. Under CI a missing browser fails the tests; elsewhere
-they are skipped with the reason.
+they are skipped with the reason (tests/prerequisites.py).
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 from ui_support import PARTITION, graphql
 
+from tests.prerequisites import missing
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 # Chromium in a container with no GPU, no sandbox privileges and nothing outside to talk to.
@@ -29,21 +31,15 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 WEBSERVER_READY_S = 240  # loading the code location imports vLLM-adjacent modules on a busy machine
 
 
-def _unavailable(reason: str):
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"{reason} (CI must run the UI tests: install Debian's chromium and `pip install playwright`)")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def chromium_executable() -> str:
     path = os.environ.get("EVAL_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
     if not path or not os.access(path, os.X_OK):
-        _unavailable(f"no chromium at {path or 'any path on PATH'} (Debian: apt-get install chromium)")
+        missing(f"no chromium at {path or 'any path on PATH'} (Debian: apt-get install chromium)")
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        _unavailable("the playwright Python package is not installed (pip install -e '.[test]')")
+        missing("the playwright Python package is not installed (pip install -e '.[test]')")
     return path
 
 

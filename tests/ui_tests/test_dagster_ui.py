@@ -13,7 +13,8 @@ import pytest
 
 from ui_support import PARTITION, graphql
 
-pytestmark = pytest.mark.e2e
+# The UI shows a real run of the chain: without one in the session, ui_instance runs it.
+pytestmark = [pytest.mark.browser, pytest.mark.vllm]
 
 ASSETS = ["hardware_report", "vllm_image", "model_weights", "vllm_service", "smoke_test", "benchmark_results",
           "comparison_report"]
