@@ -14,8 +14,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from resources.config.docker import DockerSettings
+from resources.config.metrics import DEFAULT_THRESHOLDS, REGRESSION_METRICS
 from resources.config.smoke import SmokePrompt
-from resources.results.metrics import DEFAULT_THRESHOLDS, REGRESSION_METRICS
 
 # vLLM's --dtype choices. "fp8" is a common mistake: FP8 checkpoints are detected from the
 # weights' quantization config, and the loader rejects --dtype fp8.

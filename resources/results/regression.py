@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from resources.results.intervals import bootstrap_interval, prediction_halfwidth
-from resources.results.metrics import metric
+from resources.config.metrics import metric
 
 ALPHA = 0.05
 MIN_BASELINE_RUNS = 3  # fewer runs say nothing about run-to-run noise

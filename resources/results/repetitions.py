@@ -25,7 +25,7 @@ import math
 import numpy as np
 
 from resources.results.intervals import t_quantile
-from resources.results.metrics import LATENCY_METRICS, METRICS, THROUGHPUT_METRICS
+from resources.config.metrics import LATENCY_METRICS, METRICS, THROUGHPUT_METRICS
 
 # Per-request column -> the latency statistics computed from it when the repetitions are pooled.
 _POOLED = {m.per_request: [name for name in LATENCY_METRICS if METRICS[name].per_request == m.per_request]
