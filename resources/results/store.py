@@ -39,8 +39,6 @@ RUN_COLUMNS = (
     "kv_cache_tokens", "max_concurrency_capacity", "hardware_model", "cuda_version", "price_per_hour_usd",
 )
 
-SCENARIO_COLUMNS = ("scenario_group", "num_prompts", "input_len", "output_len", "warmups")
-
 _INTEGER_RESULT_COLUMNS = {"completed", "failed", "total_input_tokens", "total_output_tokens", "max_concurrency"}
 
 # Tables holding a run's rows: a rewrite of the run replaces them all.
