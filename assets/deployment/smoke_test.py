@@ -7,6 +7,7 @@ from dagster import (
 
 from assets.partitions import deployment_partitions
 from resources.dagster_resources import DeploymentCatalog
+from resources.figures import figure
 from resources.runtime.values import ServiceInfo
 from resources.serving.smoke_client import run_smoke, ttft_comparison
 
@@ -30,7 +31,7 @@ def smoke_test(context: AssetExecutionContext, deployments: DeploymentCatalog, v
     outcome = run_smoke(vllm_service.base_url, vllm_service.served_model_name, deployment.spec.smoke, api_key)
     table = "| prompt | ok | tokens | latency ms | TTFT ms | reply |\n| --- | --- | --- | --- | --- | --- |\n" + "\n".join(
         f"| {p.name} | {'yes' if p.ok else 'NO: ' + (p.error or '')} | {p.completion_tokens or ''} | "
-        f"{p.latency_ms or 0:.1f} | {'' if p.ttft_ms is None else f'{p.ttft_ms:.1f}'} | "
+        f"{p.latency_ms or 0:.1f} | {figure(p.ttft_ms, '.1f', absent='')} | "
         f"{p.content[:60].replace('|', ' ').replace(chr(10), ' ')} |"
         for p in outcome.prompts
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+from resources.figures import figure
 from resources.serving.startup_log import StartupReading, read_startup_log
 
 # A log that stops inside a phase: what that phase waits on, and what to do.
@@ -88,7 +89,7 @@ def format_diagnosis(diagnosis: StartupReading, tail: list[str] | None = None, s
         lines.append("Phases reached:")
         for phase in diagnosis.reached:
             took = durations.get(phase)
-            lines.append(f"  {phase:<28}{'' if took is None else f'{took:6.0f} s'}")
+            lines.append(f"  {phase:<28}{figure(took, '6.0f', unit='s', absent='')}")
         if durations:
             lines.append(f"  {'(first line to last phase)':<28}{sum(durations.values()):6.0f} s")
     else:
