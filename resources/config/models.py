@@ -8,6 +8,7 @@ benchmark. One deployment file is one Dagster partition; its file name is the pa
 from __future__ import annotations
 
 import math
+import os
 import re
 from typing import Literal
 
@@ -160,6 +161,11 @@ class RuntimeConfig(StrictModel):
         None, description="name of the environment variable holding the server's --api-key"
     )
     docker: DockerSettings | None = Field(None, description="for kind docker: engine, image and container settings")
+
+    def api_key(self) -> str | None:
+        """The key clients send, read from the variable ``api_key_env`` names when it is asked for
+        (never stored); None without one."""
+        return os.environ.get(self.api_key_env) if self.api_key_env else None
 
     @model_validator(mode="after")
     def _kind_fields(self) -> "RuntimeConfig":
