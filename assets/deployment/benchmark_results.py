@@ -50,7 +50,7 @@ def benchmark_results(
     vllm_image: ImageInfo,
     model_weights: Weights,
     vllm_service: ServiceInfo,
-    smoke_test: dict,  # only its order: nothing is benchmarked behind a server that failed it
+    smoke_test: dict,  # not read: it puts the benchmark after the smoke test, never behind a failed one
 ):
     runtime = deployments.runtime(context.partition_key)
     deployment, run_id, started_at = runtime.deployment, context.run.run_id, _utcnow()
@@ -60,8 +60,8 @@ def benchmark_results(
     measure = partial(measure_point, runtime, vllm_service, str(model_weights.path), api_key,
                       measured_trees(runtime, vllm_service), log=context.log.info, context=context)
     try:
-        measured = run_points(load_points(deployment.spec.benchmarks), measure, run_id=run_id, partition=context.partition_key,
-                              prefix_caching=deployment.params.enable_prefix_caching,
+        measured = run_points(load_points(deployment.spec.benchmarks), measure, run_id=run_id,
+                              partition=context.partition_key, prefix_caching=deployment.params.enable_prefix_caching,
                               out_dir=bench_dir() / context.partition_key / run_id,
                               server_started=not vllm_service.reused, log=context.log)
     except Exception as exc:
