@@ -1,7 +1,12 @@
-"""One partition per deployment file under ``configs/deployments/``, read when the code loads."""
+"""One partition per deployment file under ``configs/deployments/``, named when the code loads.
+
+Only the file names are read then: each file is read and checked when a step of its partition
+runs (or ``python -m pipelines plan`` shows it), so a mistake in one deployment names its file
+there and leaves the others runnable.
+"""
 
 from dagster import StaticPartitionsDefinition
 
-from resources.config.loader import load_deployments
+from resources.config.loader import deployment_files, partition_key
 
-deployment_partitions = StaticPartitionsDefinition(list(load_deployments()))
+deployment_partitions = StaticPartitionsDefinition([partition_key(path) for path in deployment_files()])

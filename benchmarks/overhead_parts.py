@@ -33,7 +33,6 @@ class RunTimeline:
     healthy_seen_at: float | None = None  # wall clock when the step logged "healthy"
     bench_s: float = 0.0  # vllm bench serve processes, inside benchmark_results
     events: int = 0
-    debug_events: int = 0
 
 
 def read_timeline(dagster_home: Path, launched_at: float, exited_at: float) -> RunTimeline:
@@ -49,8 +48,6 @@ def read_timeline(dagster_home: Path, launched_at: float, exited_at: float) -> R
     for entry in logs:
         event = entry.dagster_event
         message = entry.user_message or ""
-        if entry.level == 10:  # logging.DEBUG
-            timeline.debug_events += 1
         if event is not None and event.event_type == DagsterEventType.STEP_START:
             starts[event.step_key] = entry.timestamp
         elif event is not None and event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):

@@ -29,22 +29,53 @@ def main(argv: list[str] | None = None) -> int:
     up = commands.add_parser("fleet-up", help="the production instance: Postgres storage ($DAGSTER_PG_URL), the run "
                              "queue (one run per GPU host), dagster-daemon and dagster-webserver")
     up.add_argument("--host", default="127.0.0.1", help="the webserver's address (default 127.0.0.1)")
-    up.add_argument("--port", type=int, default=3000, help="the webserver's port (default 3000)")
-    up.add_argument("--max-runs", type=int, default=8, help="runs at once over all hosts (default 8)")
+    up.add_argument("--port", type=_port, default=3000, help="the webserver's port (default 3000)")
+    up.add_argument("--max-runs", type=_at_least_one, default=8, help="runs at once over all hosts (default 8)")
     up.add_argument("--workspace", type=Path, default=Path("workspace.yaml"), help="default: workspace.yaml")
     launch = commands.add_parser("fleet-launch", help="queue deploy_and_evaluate runs on a fleet-up instance, "
                                  "each tagged with its GPU host")
     launch.add_argument("partitions", nargs="*", help="deployments to run (default: all)")
     launch.add_argument("--host", default="127.0.0.1", help="the webserver's address (default 127.0.0.1)")
-    launch.add_argument("--port", type=int, default=3000, help="the webserver's port (default 3000)")
+    launch.add_argument("--port", type=_port, default=3000, help="the webserver's port (default 3000)")
     args = parser.parse_args(argv)
+    from pipelines.command_errors import CommandError
+    from resources.config.loader import ConfigError
     from resources.results.file_errors import ResultsFileError
 
+    # Mistakes a user can fix (a config file, the results file, the Dagster instance, where the
+    # webserver is): the message says what and how, in place of a traceback.
     try:
         return _run(args)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except CommandError as exc:
+        print(f"{args.command}: {exc}", file=sys.stderr)
+        return 1
     except ResultsFileError as exc:
         print(exc, file=sys.stderr)
         return 1
+
+
+def _whole_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+
+
+def _port(text: str) -> int:
+    port = _whole_number(text)
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a TCP port (1-65535)")
+    return port
+
+
+def _at_least_one(text: str) -> int:
+    number = _whole_number(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{number} is less than 1")
+    return number
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -84,9 +115,8 @@ def _run(args: argparse.Namespace) -> int:
         from pipelines.fleet import launch_through_queue
         from resources.config.loader import load_deployments
 
-        runs = launch_through_queue(args.partitions or sorted(load_deployments()), args.host, args.port)
-        for partition, run_id in runs.items():
-            print(f"{partition}: queued run {run_id}")
+        launch_through_queue(args.partitions or sorted(load_deployments()), args.host, args.port,
+                             on_queued=lambda partition, run_id: print(f"{partition}: queued run {run_id}", flush=True))
         return 0
     return 2
 

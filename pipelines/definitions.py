@@ -9,7 +9,6 @@ from pipelines.jobs import deploy_and_evaluate, refresh_comparison_report
 from pipelines.schedules import nightly_evaluation
 from pipelines.sensors import record_failed_evaluation, report_after_evaluation
 from resources.dagster_resources import DeploymentCatalog, ResultsDatabase
-from resources.config.eval_home import results_db_path
 
 fast_exit.install()  # a run's process ends in 0.1 s instead of 2 after the run is recorded
 
@@ -24,6 +23,6 @@ defs = Definitions(
     sensors=[report_after_evaluation, record_failed_evaluation],
     resources={
         "deployments": DeploymentCatalog(),
-        "results_db": ResultsDatabase(path=str(results_db_path())),
+        "results_db": ResultsDatabase(),  # EVAL_HOME/results.duckdb, found when a step opens it
     },
 )

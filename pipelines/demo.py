@@ -18,13 +18,11 @@ ORDER BY b.partition, b.scenario
 
 
 def run_demo() -> int:
-    from dagster import DagsterInstance
-
     from pipelines.definitions import defs
-    from pipelines.instance import ensure_dagster_home
+    from pipelines.instance import ensure_dagster_home, load_instance
 
     ensure_dagster_home()
-    instance = DagsterInstance.get()
+    instance = load_instance()
     cpu_partitions = [k for k, d in load_deployments().items() if d.runtime.device == "cpu"]
     job = defs.resolve_job_def("deploy_and_evaluate")
     run_ids = []

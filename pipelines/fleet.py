@@ -10,16 +10,21 @@ embedded default for ``make demo`` and the tests that run in process.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
+from typing import Callable
 from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
+from pipelines.command_errors import CommandError
 from pipelines.instance import instance_config
 from resources.config.eval_home import dagster_home
 
@@ -102,6 +107,10 @@ def fleet_process_commands(workspace: Path, host: str, port: int) -> dict[str, l
 def fleet_up(workspace: Path, host: str, port: int, max_concurrent_runs: int) -> int:
     """Brings the production instance up and supervises its two processes until one exits or a
     signal arrives, then stops the other: a service manager restarts the pair as one unit."""
+    if not workspace.is_file():
+        print(f"fleet-up: {workspace}: no such workspace file; run from the project root (workspace.yaml is "
+              "there) or name it with --workspace", file=sys.stderr)
+        return 1
     problem = check_postgres(os.environ.get(PG_URL_VAR))
     if problem:
         print(f"fleet-up: {problem}", file=sys.stderr)
@@ -136,11 +145,31 @@ def fleet_up(workspace: Path, host: str, port: int, max_concurrent_runs: int) ->
     return 1
 
 
-def launch_through_queue(partitions: list[str], webserver: str = "127.0.0.1", port: int = 3000) -> dict[str, str]:
+def check_webserver(webserver: str, port: int, timeout_s: float = 5.0) -> None:
+    """Raises ``CommandError`` unless a Dagster webserver answers at ``webserver:port``."""
+    url = f"http://{webserver}:{port}"
+    try:
+        with urllib.request.urlopen(f"{url}/server_info", timeout=timeout_s) as response:
+            info = json.loads(response.read())
+    except (urllib.error.HTTPError, ValueError):  # something answers there: not JSON, or no such page
+        info = None
+    except OSError as exc:  # refused, unreachable, timed out
+        reason = getattr(exc, "reason", None) or exc
+        raise CommandError(f"no Dagster webserver answers at {url} ({reason}): start one with `python -m pipelines "
+                         f"fleet-up --host {webserver} --port {port}`, or point at the running one with "
+                         "--host and --port") from None
+    if not isinstance(info, dict) or "dagster_webserver_version" not in info:
+        raise CommandError(f"{url} answers, but not as a Dagster webserver: point at the one fleet-up started "
+                         "with --host and --port")
+
+
+def launch_through_queue(partitions: list[str], webserver: str = "127.0.0.1", port: int = 3000,
+                         on_queued: Callable[[str, str], None] = lambda partition, run_id: None) -> dict[str, str]:
     """Submits one ``deploy_and_evaluate`` run per partition to the webserver's queue, each tagged
-    with the host whose GPUs it occupies, and returns {partition: run id}. The daemon starts them
-    as the per-host limit allows: different hosts at once, one host's runs one after another."""
-    from dagster_graphql import DagsterGraphQLClient
+    with the host whose GPUs it occupies, and returns {partition: run id}; ``on_queued`` hears of
+    each as it is queued. The daemon starts them as the per-host limit allows: different hosts at
+    once, one host's runs one after another."""
+    from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 
     from pipelines.jobs import gpu_host_tags
     from resources.config.loader import load_deployments
@@ -148,10 +177,18 @@ def launch_through_queue(partitions: list[str], webserver: str = "127.0.0.1", po
     deployments = load_deployments()
     unknown = sorted(set(partitions) - set(deployments))
     if unknown:
-        raise ValueError(f"no deployment {', '.join(unknown)} under configs/deployments/ "
+        raise CommandError(f"no deployment {', '.join(unknown)} under configs/deployments/ "
                          f"(known: {', '.join(sorted(deployments))})")
+    check_webserver(webserver, port)
     client = DagsterGraphQLClient(webserver, port_number=port)
-    return {partition: client.submit_job_execution(
-                "deploy_and_evaluate",
-                tags={"dagster/partition": partition, **gpu_host_tags(partition)})
-            for partition in partitions}
+    queued = {}
+    for partition in partitions:
+        try:
+            queued[partition] = client.submit_job_execution(
+                "deploy_and_evaluate", tags={"dagster/partition": partition, **gpu_host_tags(partition)})
+        except DagsterGraphQLClientError as exc:
+            first_line = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+            raise CommandError(f"{partition}: the webserver at http://{webserver}:{port} did not queue the run: "
+                             f"{first_line.strip()}") from None
+        on_queued(partition, queued[partition])
+    return queued

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import yaml
 
+from pipelines.command_errors import CommandError
 from resources.config.eval_home import dagster_home
 
 # One run per GPU host at a time: runs carry a gpu_host tag and the queue admits one run per
@@ -24,6 +26,24 @@ def instance_config(max_concurrent_runs: int | None = None, **sections) -> dict:
 
 
 DAGSTER_YAML = yaml.safe_dump(instance_config(), sort_keys=False)
+
+
+def load_instance():
+    """The instance at DAGSTER_HOME; ``CommandError`` where its dagster.yaml cannot load, e.g. the
+    production profile (``fleet-up`` writes it) in a shell without the variable its storage reads."""
+    from dagster import DagsterInstance, DagsterInvalidConfigError
+
+    try:
+        return DagsterInstance.get()
+    except DagsterInvalidConfigError as exc:
+        config = Path(os.environ["DAGSTER_HOME"]) / "dagster.yaml"
+        unset = re.search(r'environment variable "(\w+)" which is not set', str(exc))
+        if unset:
+            raise CommandError(
+                f"{config} reads ${unset.group(1)}, which is not set: export it to use that instance (fleet-up's "
+                "production profile), or set DAGSTER_HOME to another folder for the embedded one") from None
+        first_line = str(exc).splitlines()[0]
+        raise CommandError(f"{config} does not load: {first_line}") from None
 
 
 def ensure_dagster_home() -> Path:

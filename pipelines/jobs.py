@@ -1,7 +1,7 @@
 from dagster import AssetSelection, PartitionedConfig, define_asset_job, in_process_executor
 
 from assets.partitions import deployment_partitions
-from resources.config.loader import load_deployments
+from resources.config.loader import load_partition
 from resources.runtime import runtime_for
 
 
@@ -9,7 +9,7 @@ def gpu_host_tags(partition_key: str) -> dict[str, str]:
     """The host whose GPUs a partition's run occupies, as the ``gpu_host`` tag the run queue limits
     to one run at a time: set on every run of the job, whether the nightly schedule, a backfill over
     partitions, the launchpad or ``fleet-launch`` started it."""
-    return {"gpu_host": runtime_for(load_deployments()[partition_key]).gpu_host()}
+    return {"gpu_host": runtime_for(load_partition(partition_key)).gpu_host()}
 
 
 # In-process: the chain's steps are short wiring around long external work (the server, the

@@ -8,7 +8,8 @@ from typing import Optional
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from resources.config.loader import config_dir, load_deployments
+from resources.config.eval_home import results_db_path
+from resources.config.loader import config_dir, load_deployments, load_partition
 from resources.config.models import Deployment
 from resources.results.store import ResultsStore
 from resources.runtime import Runtime, runtime_for
@@ -24,10 +25,7 @@ class DeploymentCatalog(ConfigurableResource):
         return Path(self.config_root) if self.config_root else config_dir()
 
     def get(self, partition: str) -> Deployment:
-        deployments = load_deployments(self.root)
-        if partition not in deployments:
-            raise KeyError(f"no deployment file for partition '{partition}' under {self.root / 'deployments'}")
-        return deployments[partition]
+        return load_partition(partition, self.root)
 
     def runtime(self, partition: str) -> Runtime:
         """Where the partition's vLLM runs (process, docker or external), chosen from its config."""
@@ -41,11 +39,12 @@ class DeploymentCatalog(ConfigurableResource):
 class ResultsDatabase(ConfigurableResource):
     """The DuckDB results file; writes are short transactions retried while another process holds it."""
 
-    path: str
+    path: str = Field(default="", description="The DuckDB file (default: EVAL_HOME/results.duckdb, read when "
+                      "the store is opened).")
     lock_wait_s: float = 120.0
     snapshots_keep: Optional[int] = Field(
         default=None, description="How many snapshots of the file to keep under snapshots/ beside it "
         "(default: EVAL_RESULTS_SNAPSHOTS_KEEP, else 10).")
 
     def store(self) -> ResultsStore:
-        return ResultsStore(Path(self.path), self.lock_wait_s, self.snapshots_keep)
+        return ResultsStore(Path(self.path) if self.path else results_db_path(), self.lock_wait_s, self.snapshots_keep)

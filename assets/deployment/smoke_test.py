@@ -1,5 +1,3 @@
-import os
-
 from dagster import (
     AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext, MaterializeResult,
     MetadataValue, asset,
@@ -7,6 +5,7 @@ from dagster import (
 
 from assets.partitions import deployment_partitions
 from resources.dagster_resources import DeploymentCatalog
+from resources.figures import figure
 from resources.runtime.values import ServiceInfo
 from resources.serving.smoke_client import run_smoke, ttft_comparison
 
@@ -26,11 +25,11 @@ from resources.serving.smoke_client import run_smoke, ttft_comparison
 )
 def smoke_test(context: AssetExecutionContext, deployments: DeploymentCatalog, vllm_service: ServiceInfo):
     deployment = deployments.get(context.partition_key)
-    api_key = os.environ.get(deployment.runtime.api_key_env) if deployment.runtime.api_key_env else None
+    api_key = deployment.runtime.api_key()
     outcome = run_smoke(vllm_service.base_url, vllm_service.served_model_name, deployment.spec.smoke, api_key)
     table = "| prompt | ok | tokens | latency ms | TTFT ms | reply |\n| --- | --- | --- | --- | --- | --- |\n" + "\n".join(
         f"| {p.name} | {'yes' if p.ok else 'NO: ' + (p.error or '')} | {p.completion_tokens or ''} | "
-        f"{p.latency_ms or 0:.1f} | {'' if p.ttft_ms is None else f'{p.ttft_ms:.1f}'} | "
+        f"{p.latency_ms or 0:.1f} | {figure(p.ttft_ms, '.1f', absent='')} | "
         f"{p.content[:60].replace('|', ' ').replace(chr(10), ' ')} |"
         for p in outcome.prompts
     )

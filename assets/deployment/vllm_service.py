@@ -8,7 +8,7 @@ from resources.dagster_resources import DeploymentCatalog, ResultsDatabase
 from resources.results.startup import WARM_CAPACITY_SQL, kv_capacity_verdict
 from resources.runtime.command_line import shell_join
 from resources.runtime.compile_cache import wants_cold_start
-from resources.runtime.values import ImageInfo, ServiceInfo
+from resources.runtime.values import ImageInfo
 from resources.serving.vllm_args import config_hash
 from resources.weights.fetch import Weights
 

@@ -212,8 +212,27 @@ class Sampler:
 
     def last_seconds(self, seconds: float) -> HostUsage | None:
         """Usage over the last ``seconds`` sampled (at least one sampling period)."""
-        if len(self.samples) < 2:
-            return None
-        after = self.samples[-1]
-        before = next((s for s in reversed(self.samples[:-1]) if after.at - s.at >= seconds), self.samples[0])
-        return usage_between(before, after)
+        return last_seconds(self.samples, seconds)
+
+
+def last_seconds(samples: list[Snapshot], seconds: float) -> HostUsage | None:
+    """Usage over the last ``seconds`` of ``samples`` (at least one sampling period); None with
+    fewer than two samples."""
+    if len(samples) < 2:
+        return None
+    after = samples[-1]
+    before = next((s for s in reversed(samples[:-1]) if after.at - s.at >= seconds), samples[0])
+    return usage_between(before, after)
+
+
+def usage_row(samples: list[Snapshot], seconds: float) -> dict | None:
+    """The result row's host-usage columns over the last ``seconds`` (the benchmark's own duration);
+    None without two samples. Where the server's own CPU time was not read (a remote host, an
+    endpoint), contention cannot be told from the server's load: ``other_cpu_cores`` is None."""
+    usage = last_seconds(samples, seconds)
+    if usage is None:
+        return None
+    row = usage.as_row()
+    if "server" not in usage.own_cores:
+        row["other_cpu_cores"] = None
+    return row

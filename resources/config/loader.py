@@ -69,14 +69,31 @@ def _named(folder: Path, name: str, model: type[BaseModel], referrer: Path, fiel
     return _load(path, model)
 
 
-def load_deployment(path: Path, root: Path | None = None) -> Deployment:
-    root = root or path.parent.parent
-    key = path.stem
-    if not PARTITION_KEY.match(key):
+def partition_key(path: Path) -> str:
+    """A deployment file's partition key: its name, which must be a valid key."""
+    if not PARTITION_KEY.match(path.stem):
         raise ConfigError(
             f"{path}: the file name is the partition key and must be lower-case letters, digits, "
             "'-', '_' or '.'; rename the file"
         )
+    return path.stem
+
+
+def deployment_files(root: Path | None = None) -> list[Path]:
+    """Every deployment file under ``root/deployments``, in name order; only the folder is listed,
+    no file is read (the partitions need no more when the code loads)."""
+    folder = (root or config_dir()) / "deployments"
+    if not folder.is_dir():
+        raise ConfigError(f"{folder}: no deployments folder; set EVAL_CONFIG_DIR to a folder that has one")
+    paths = sorted(folder.glob("*.yaml"))
+    if not paths:
+        raise ConfigError(f"{folder}: no deployment files (*.yaml); add one per model and parameter set")
+    return paths
+
+
+def load_deployment(path: Path, root: Path | None = None) -> Deployment:
+    root = root or path.parent.parent
+    key = partition_key(path)
     spec: DeploymentFile = _load(path, DeploymentFile)
     model = _named(root / "models", spec.model, ModelConfig, path, "model")
     params = _named(root / "params", spec.params, ParamSet, path, "params")
@@ -88,16 +105,22 @@ def load_deployment(path: Path, root: Path | None = None) -> Deployment:
         raise ConfigError(_describe_errors(path, exc)) from None
 
 
+def load_partition(key: str, root: Path | None = None) -> Deployment:
+    """One partition's deployment, reading only its files (a mistake in another deployment does not
+    stop this one)."""
+    root = root or config_dir()
+    path = root / "deployments" / f"{key}.yaml"
+    if not path.is_file():
+        known = ", ".join(partition_key(p) for p in deployment_files(root))
+        raise ConfigError(f"no deployment file for partition '{key}': expected {path}. Available: {known}")
+    return load_deployment(path, root)
+
+
 def load_deployments(root: Path | None = None) -> dict[str, Deployment]:
     """Every deployment under ``root/deployments``, keyed by partition key, in name order."""
     root = root or config_dir()
-    folder = root / "deployments"
-    if not folder.is_dir():
-        raise ConfigError(f"{folder}: no deployments folder; set EVAL_CONFIG_DIR to a folder that has one")
     deployments = {}
-    for path in sorted(folder.glob("*.yaml")):
+    for path in deployment_files(root):
         deployment = load_deployment(path, root)
         deployments[deployment.key] = deployment
-    if not deployments:
-        raise ConfigError(f"{folder}: no deployment files (*.yaml); add one per model and parameter set")
     return deployments

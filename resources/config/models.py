@@ -8,14 +8,15 @@ benchmark. One deployment file is one Dagster partition; its file name is the pa
 from __future__ import annotations
 
 import math
+import os
 import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from resources.config.docker import DockerSettings
+from resources.config.metrics import DEFAULT_THRESHOLDS, REGRESSION_METRICS
 from resources.config.smoke import SmokePrompt
-from resources.results.metrics import DEFAULT_THRESHOLDS, REGRESSION_METRICS
 
 # vLLM's --dtype choices. "fp8" is a common mistake: FP8 checkpoints are detected from the
 # weights' quantization config, and the loader rejects --dtype fp8.
@@ -182,6 +183,11 @@ class RuntimeConfig(StrictModel):
         None, description="name of the environment variable holding the server's --api-key"
     )
     docker: DockerSettings | None = Field(None, description="for kind docker: engine, image and container settings")
+
+    def api_key(self) -> str | None:
+        """The key clients send, read from the variable ``api_key_env`` names when it is asked for
+        (never stored); None without one."""
+        return os.environ.get(self.api_key_env) if self.api_key_env else None
 
     @model_validator(mode="after")
     def _kind_fields(self) -> "RuntimeConfig":

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
+from resources.figures import figure
 from resources.hardware.report import GpuFacts, GpuProcess, HardwareReport
 
 GIB = 2**30
@@ -309,4 +310,4 @@ def _version(text: str) -> tuple[int, ...]:
 
 
 def _gib(value: int | None) -> str:
-    return "unknown" if value is None else f"{value / GIB:.1f} GiB"
+    return figure(value, ".1f", unit="GiB", per=GIB, absent="unknown")

@@ -14,9 +14,10 @@ Example (DESIGN.md): Qwen3-30B-A3B in FP8, 3.3 B active parameters x 1 byte, on 
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
+
+from resources.figures import missing
 
 # Peak memory bandwidth per GPU in TB/s (10^12 bytes/s), from NVIDIA's product datasheets:
 # H100 and H100 NVL (nvidia.com/en-us/data-center/h100: SXM 3.35 TB/s, PCIe 2 TB/s, NVL 3.9 TB/s),
@@ -86,10 +87,6 @@ class Bound:
         return f"{fraction:.0%}" if fraction is not None else f"n/a ({self.note})"
 
 
-def _missing(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
 def result_bound(*, device: str | None, gpu_model: str | None, tensor_parallel_size: int | None,
                  active_params_b: float | None, bytes_per_param: float | None,
                  mean_tpot_ms: float | None, kv_bytes_per_token: float | None = None) -> Bound:
@@ -98,16 +95,16 @@ def result_bound(*, device: str | None, gpu_model: str | None, tensor_parallel_s
     There is no bandwidth figure for a CPU host here, so CPU results get "n/a (no GPU)" rather
     than a made-up number; an unknown GPU or a model without recorded size says so too.
     """
-    measured = None if _missing(mean_tpot_ms) or not mean_tpot_ms > 0 else 1000.0 / mean_tpot_ms
-    if device == "cpu" or _missing(gpu_model):
+    measured = None if missing(mean_tpot_ms) or not mean_tpot_ms > 0 else 1000.0 / mean_tpot_ms
+    if device == "cpu" or missing(gpu_model):
         return Bound(None, None, None, measured, "no GPU")
     known = gpu_bandwidth(gpu_model)
     if known is None:
         return Bound(gpu_model, None, None, measured, f"{gpu_model} not in the bandwidth table")
     label, tbps = known
-    if _missing(active_params_b) or _missing(bytes_per_param) or not active_params_b > 0:
+    if missing(active_params_b) or missing(bytes_per_param) or not active_params_b > 0:
         return Bound(label, tbps, None, measured, "model size not recorded")
-    tp = 1 if _missing(tensor_parallel_size) else int(tensor_parallel_size)
-    kv = 0.0 if _missing(kv_bytes_per_token) else float(kv_bytes_per_token)
+    tp = 1 if missing(tensor_parallel_size) else int(tensor_parallel_size)
+    kv = 0.0 if missing(kv_bytes_per_token) else float(kv_bytes_per_token)
     bound = decode_bound_tok_s(tbps, float(active_params_b), float(bytes_per_param), tp, kv)
     return Bound(label, tbps, bound, measured, "" if measured is not None else "no TPOT measured")

@@ -21,9 +21,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from resources.figures import missing  # noqa: E402
 from resources.report.data import ComparisonData, pareto_points, records, sweeps  # noqa: E402
 
-CHARTS = ("pareto", "sweeps", "trend")
 DPI = 90
 MAX_PANELS = 4
 MAX_LABELLED_POINTS = 16  # per panel; more labels than that hide the points
@@ -89,7 +89,7 @@ def _legend(fig, axes) -> None:
 
 
 def _load(value) -> float:
-    return float("inf") if value is None or pd.isna(value) else float(value)
+    return float("inf") if missing(value) else float(value)
 
 
 def pareto_chart(data: ComparisonData, colors: dict):

@@ -20,7 +20,7 @@ import pandas as pd
 import duckdb
 
 from resources.results.intervals import bootstrap_interval
-from resources.results.metrics import LATENCY_METRICS, metric
+from resources.config.metrics import LATENCY_METRICS, metric
 
 from resources.results.regression import judge_run, load_history, scenario_outcome
 from resources.results.store import ResultsStore

@@ -9,11 +9,11 @@ memory-bandwidth bound, and how each deployment's history looks.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 
 import pandas as pd
 
+from resources.figures import DASH, figure, missing
 from resources.report.data import (DRIFT_FIELDS, ComparisonData, best_by_scenario, invalid_results, records,
                                    sweeps)
 from resources.results import regression
@@ -39,45 +39,33 @@ class Section:
     title: str
     paragraphs: list[str] = field(default_factory=list)  # light markdown: `code`, **bold**
     tables: list[Table] = field(default_factory=list)
-    chart: str | None = None  # key of a chart image, see report_charts.CHARTS
+    chart: str | None = None  # key of a chart image: "pareto", "sweeps" or "trend" (charts.draw_charts)
     chart_alt: str = ""
     level: int = 2
 
 
 def num(value, digits: int = 1) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-        return "–"
-    return f"{float(value):,.{digits}f}"
+    return figure(value, f",.{digits}f")
 
 
 def sig(value) -> str:
     """Three significant digits: 3.3, 0.000488 (the tiny CPU model), 235."""
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    return f"{float(value):.3g}"
-
-
-def pct(value) -> str:
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    return f"{float(value):+.1%}"
+    return figure(value, ".3g")
 
 
 def when(value) -> str:
-    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    return pd.Timestamp(value).strftime("%Y-%m-%d %H:%M")
+    return DASH if missing(value) else pd.Timestamp(value).strftime("%Y-%m-%d %H:%M")
 
 
 def short(value, length: int = 12) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
+    if missing(value):
+        return DASH
     text = str(value).removeprefix("sha256:")
     return text if len(text) <= length else text[:length] + "…"
 
 
 def has(value) -> bool:
-    return value is not None and not (not isinstance(value, str) and pd.isna(value)) and value != ""
+    return not missing(value) and value != ""
 
 
 def drift_list(row: dict) -> list[str]:
@@ -87,8 +75,8 @@ def drift_list(row: dict) -> list[str]:
     changed = []
     for name in DRIFT_FIELDS:
         now, before = row.get(name), row.get(f"prev_{name}")
-        now = None if now is None or pd.isna(now) else str(now)
-        before = None if before is None or pd.isna(before) else str(before)
+        now = None if missing(now) else str(now)
+        before = None if missing(before) else str(before)
         if now != before:
             changed.append(f"{DRIFT_NAMES[name]} {short(before)} → {short(now)}")
     return changed
@@ -169,8 +157,8 @@ def _last_run(latest: pd.DataFrame, verdicts: pd.DataFrame) -> Section:
             "median TPOT ms": tpot_text(row, "median_tpot_ms"),
             "median TTFT ms": num(row["median_ttft_ms"]),
             "verdict": f"**{row['verdict']}**" if row["verdict"] == regression.SLOWER else row["verdict"],
-            "figures": "; ".join(figures) or "–",
-            "suspects": "; ".join(suspects) or "–",
+            "figures": "; ".join(figures) or DASH,
+            "suspects": "; ".join(suspects) or DASH,
             "drift since previous run": "; ".join(drift_list(row)) or "none",
         })
     frame = pd.DataFrame(rows)
@@ -205,7 +193,7 @@ def _validity(latest: pd.DataFrame) -> Section:
                                               "the stream streamed, long enough, nothing else loaded the host)."])
     frame = pd.DataFrame({"deployment": bad["partition"], "scenario": bad["scenario"],
                           "run finished (UTC)": bad["finished_at"].map(when),
-                          "why it is not a valid measurement": bad["invalid_reasons"].fillna("–")})
+                          "why it is not a valid measurement": bad["invalid_reasons"].fillna(DASH)})
     return Section("Valid measurements", [
         f"{len(bad)} of {len(latest)} latest results are INVALID measurements: kept, but left out of \"best\", "
         "the Pareto frontier, the sweep curves and every regression baseline."], [Table(frame)])
@@ -242,10 +230,10 @@ def _latest_tables(latest: pd.DataFrame) -> Section:
             "J / output token": rows["joules_per_output_token"].map(lambda v: _or_na(num(v, 3))),
             "mean power W": rows["mean_power_w"].map(lambda v: _or_na(num0(v))),
             # vLLM's own counters over the run: a warm prefix cache, evictions, queueing.
-            "prefix hits": rows["prefix_cache_hit_rate"].map(lambda v: "–" if pd.isna(v) else f"{v:.0%}"),
+            "prefix hits": rows["prefix_cache_hit_rate"].map(lambda v: figure(v, ".0%")),
             "preemptions": rows["preemptions"].map(num0),
             # The fullest the KV cache got while the scenario ran (vLLM's gauge, read four times a second).
-            "peak KV %": rows["kv_cache_usage_peak"].map(lambda v: "–" if pd.isna(v) else f"{v:.0%}"),
+            "peak KV %": rows["kv_cache_usage_peak"].map(lambda v: figure(v, ".0%")),
             "queue ms": rows["mean_queue_time_ms"].map(lambda v: num(v, 2)),
             "hardware": rows["hardware_fingerprint"].map(lambda v: short(v, 8)),
             # Code from the model's repository runs inside the server: say so wherever results show.
@@ -269,7 +257,7 @@ def with_interval(row: dict, column: str, digits: int = 1) -> str:
 def cost_text(row: dict) -> str:
     """USD per million output tokens at the price recorded with the run; "–" without a price."""
     cost = usd_per_million_output_tokens(row.get("price_per_hour_usd"), row.get("output_throughput"))
-    return "–" if cost is None else f"{cost:,.{2 if cost >= 1 else 4}f}"
+    return figure(cost, f",.{2 if cost is not None and cost >= 1 else 4}f")
 
 
 def num0(value) -> str:
@@ -278,13 +266,13 @@ def num0(value) -> str:
 
 def _or_na(text: str) -> str:
     """Energy is n/a, not unknown, where nothing measured it (a CPU host, a remote engine)."""
-    return "n/a" if text == "–" else text
+    return "n/a" if text == DASH else text
 
 
 def _roofline(latest: pd.DataFrame) -> Section:
     frame = pd.DataFrame({
         "deployment": latest["partition"], "scenario": latest["scenario"],
-        "GPU": latest["gpu"].fillna("–"), "TB/s": latest["bandwidth_tbps"].map(lambda v: num(v, 3)),
+        "GPU": latest["gpu"].fillna(DASH), "TB/s": latest["bandwidth_tbps"].map(lambda v: num(v, 3)),
         "TP": latest["tensor_parallel_size"].map(num0),
         "active params (B) × bytes": [f"{sig(a)} × {sig(b)}" for a, b in
                                       zip(latest["active_params_b"], latest["bytes_per_param"])],
@@ -341,7 +329,7 @@ def _requests(requests: pd.DataFrame) -> Section:
         "TTFT p99 ms": requests["p99_ttft_ms"].map(num), "TPOT p50 ms": requests["p50_tpot_ms"].map(lambda v: num(v, 2)),
         "TPOT p90 ms": requests["p90_tpot_ms"].map(lambda v: num(v, 2)),
         "slowest request ms": requests["max_latency_ms"].map(num),
-        "an error": requests["first_error"].map(lambda v: "" if v is None or pd.isna(v) else short(v, 60)),
+        "an error": requests["first_error"].map(lambda v: "" if missing(v) else short(v, 60)),
     })
     return Section("Per request (latest runs)", ["From the per-request rows (`--save-detailed`), aggregated in "
                                                   "DuckDB: the p90 the summary lacks, and what failed."],
@@ -392,7 +380,7 @@ def _history(data: ComparisonData, with_chart: bool) -> Section:
                 results["partition"], results["run_id"], results["scenario"], results["output_throughput"],
                 results["median_tpot_ms"], results["failed"]):
             cells[(run_id, scenario)] = f"{num(output)} · {num(tpot, 2)}"
-            failed[run_id] = failed.get(run_id, 0) + (0 if fails is None or pd.isna(fails) else int(fails))
+            failed[run_id] = failed.get(run_id, 0) + (0 if missing(fails) else int(fails))
             if scenario not in scenarios.setdefault(partition, []):
                 scenarios[partition].append(scenario)
     for partition, runs in data.recent_runs.groupby("partition", sort=True):
@@ -400,11 +388,11 @@ def _history(data: ComparisonData, with_chart: bool) -> Section:
         rows = []
         for run in records(runs.sort_values("recency")):
             row = {"finished (UTC)": when(run["finished_at"]), "run": short(run["run_id"], 8),
-                   "status": run["status"], "origin": run.get("origin") or "–",
-                   "failed requests": str(failed[run["run_id"]]) if run["run_id"] in failed else "–"}
+                   "status": run["status"], "origin": run.get("origin") or DASH,
+                   "failed requests": str(failed[run["run_id"]]) if run["run_id"] in failed else DASH}
             for scenario in columns:
-                row[scenario] = cells.get((run["run_id"], scenario), "–")
-            row["drift"] = "; ".join(drift_list(run)) or ("none" if has(run.get("prev_run_id")) else "–")
+                row[scenario] = cells.get((run["run_id"], scenario), DASH)
+            row["drift"] = "; ".join(drift_list(run)) or ("none" if has(run.get("prev_run_id")) else DASH)
             rows.append(row)
         section.tables.append(Table(pd.DataFrame(rows),
                                     f"`{partition}` (per scenario: output tok/s · median TPOT ms)"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from resources.results.metrics import LATENCIES, STATS
+from resources.config.metrics import LATENCIES, STATS
 from resources.results.validity import request_chunks, request_streamed
 
 RESULT_COLUMNS = (

@@ -36,8 +36,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from resources.config.metrics import metric
+from resources.figures import missing, number
 from resources.results.intervals import bootstrap_interval, prediction_halfwidth
-from resources.results.metrics import metric
 
 ALPHA = 0.05
 MIN_BASELINE_RUNS = 3  # fewer runs say nothing about run-to-run noise
@@ -240,7 +241,7 @@ def _judge_metric(row: dict, earlier: pd.DataFrame, values: dict, name: str, thr
     # The noise comes from a longer stretch of valid runs than the baseline: five runs rarely show
     # the occasional bad run a shared host has, and the next one would be called a regression.
     noise_runs = measured.tail(max(window, NOISE_RUNS))[name].astype(float).to_numpy()
-    value = _float(row.get(name))
+    value = number(row.get(name))
     if value is None:
         return Verdict(**base, outcome=NOT_MEASURED, note="not recorded")
     if earlier.empty:
@@ -264,9 +265,9 @@ def _judge_metric(row: dict, earlier: pd.DataFrame, values: dict, name: str, thr
             interval = bootstrap_interval(now, m.statistic, level=1 - alpha)
             if pooled:
                 p_value = mann_whitney_p(now, np.concatenate(pooled))
-    elif _float(row.get(f"{name}_low")) is not None and _float(row.get(f"{name}_high")) is not None:
+    elif number(row.get(f"{name}_low")) is not None and number(row.get(f"{name}_high")) is not None:
         # A throughput measured several times in the run (repeat: N): its interval across repetitions.
-        interval = (_float(row[f"{name}_low"]), _float(row[f"{name}_high"]))
+        interval = (number(row[f"{name}_low"]), number(row[f"{name}_high"]))
     beats_noise = (noise is not None and abs(change) > noise and (p_value is None or p_value < alpha)
                    and (interval is None or not interval[0] <= median <= interval[1]))
     if abs(worse) > threshold and beats_noise:
@@ -278,14 +279,6 @@ def _judge_metric(row: dict, earlier: pd.DataFrame, values: dict, name: str, thr
     suspects = what_changed(row, earlier) if outcome in (SLOWER, FASTER) else ()
     return Verdict(**base, outcome=outcome, latest=value, baseline=median, change=change, noise=noise,
                    interval=interval, p_value=p_value, baseline_runs=len(runs), suspects=suspects)
-
-
-def _float(value) -> float | None:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(value) else value
 
 
 def what_changed(row: dict, earlier: pd.DataFrame) -> tuple[str, ...]:
@@ -302,7 +295,7 @@ def what_changed(row: dict, earlier: pd.DataFrame) -> tuple[str, ...]:
 
 
 def _text(value) -> str | None:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
+    if missing(value):
         return None
     if isinstance(value, float) and value.is_integer():
         value = int(value)

@@ -24,8 +24,9 @@ import math
 
 import numpy as np
 
+from resources.config.metrics import LATENCY_METRICS, METRICS, THROUGHPUT_METRICS
+from resources.figures import missing, number
 from resources.results.intervals import t_quantile
-from resources.results.metrics import LATENCY_METRICS, METRICS, THROUGHPUT_METRICS
 
 # Per-request column -> the latency statistics computed from it when the repetitions are pooled.
 _POOLED = {m.per_request: [name for name in LATENCY_METRICS if METRICS[name].per_request == m.per_request]
@@ -40,7 +41,7 @@ _NOT_MEDIAN = {"run_id", "partition", "scenario", "seed", "valid", "invalid_reas
 def throughput_interval(values, level: float = 0.95) -> tuple[float, float, str] | None:
     """(low, high, method) across repetitions: a t interval of the mean from 3 values, the
     min-max below; None for fewer than 2 values."""
-    values = np.asarray([v for v in values if v is not None and not math.isnan(v)], dtype=float)
+    values = np.asarray([v for v in values if not missing(v)], dtype=float)
     if len(values) < 2:
         return None
     if len(values) < 3:
@@ -75,7 +76,7 @@ def combine_repetitions(rows: list[dict], requests: list[list[dict]]) -> dict:
     for column in rows[0]:
         if column in _NOT_MEDIAN or column in _SUMMED:
             continue
-        numbers = [_number(rows[i].get(column)) for i in used]
+        numbers = [number(rows[i].get(column)) for i in used]
         numbers = [n for n in numbers if n is not None]
         if numbers:
             combined[column] = float(np.median(numbers))
@@ -90,9 +91,9 @@ def combine_repetitions(rows: list[dict], requests: list[list[dict]]) -> dict:
                 if name in combined:
                     combined[name] = pooled_statistic(values, METRICS[name].statistic)
     for name in THROUGHPUT_METRICS:
-        interval = throughput_interval([_number(rows[i].get(name)) for i in used])
+        interval = throughput_interval([number(rows[i].get(name)) for i in used])
         combined[f"{name}_low"], combined[f"{name}_high"] = interval[:2] if interval else (None, None)
-    combined["throughput_interval"] = (throughput_interval([_number(rows[i].get("output_throughput"))
+    combined["throughput_interval"] = (throughput_interval([number(rows[i].get("output_throughput"))
                                                            for i in used]) or (None, None, None))[2]
     combined["repetitions"] = len(rows)
     combined["valid_repetitions"] = len(valid)
@@ -118,11 +119,3 @@ REPETITION_COLUMNS = ("run_id", "partition", "scenario", "seed", "completed", "f
                       "invalid_reasons", "stream_measured", "result_file")
 
 
-def _number(value) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(value) else value

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from resources.results.metrics import STARTUP_METRICS, STARTUP_PHASES
+from resources.config.metrics import STARTUP_METRICS, STARTUP_PHASES
 from resources.results.regression import RunJudgement, hardware_model, judge_run
 
 WARM_CACHE = ("hit", "kept")

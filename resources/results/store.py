@@ -53,8 +53,6 @@ ACCURACY_RUN_COLUMNS = (
     ("changed_texts", "INTEGER"), ("p_value", "DOUBLE"), ("suspects", "VARCHAR"),
 )
 
-SCENARIO_COLUMNS = ("scenario_group", "num_prompts", "input_len", "output_len", "warmups")
-
 _INTEGER_RESULT_COLUMNS = {"completed", "failed", "total_input_tokens", "total_output_tokens", "max_concurrency"}
 
 # Tables holding a run's rows: a rewrite of the run replaces them all.

@@ -7,7 +7,6 @@ The pipeline starts and stops nothing here; it records what answers at the addre
 from __future__ import annotations
 
 import json
-import os
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -54,8 +53,7 @@ class ExternalRuntime(Runtime):
     kind = "external"
 
     def prepare_image(self, on_line: Log = _quiet) -> ImageInfo:
-        api_key_env = self.deployment.runtime.api_key_env
-        return describe_endpoint(self.deployment.runtime.base_url, os.environ.get(api_key_env) if api_key_env else None)
+        return describe_endpoint(self.deployment.runtime.base_url, self.deployment.runtime.api_key())
 
     def ensure_service(self, image: ImageInfo, weights_path: str, config_hash: str,
                        on_progress: Log = _quiet, cold_start: bool = False,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+from resources.figures import figure
 from resources.serving.startup_log import StartupReading, read_startup_log
 
 # A log that stops inside a phase: what that phase waits on, and what to do.
@@ -32,6 +33,13 @@ STALLED_PHASE_HINTS = {
     "graph_capture": ("CUDA graph capture is still running",
                       "capture takes 20-30 s on an H200 and longer with many capture sizes: raise "
                       "startup_timeout_s, or set enforce_eager: true to skip it"),
+}
+# What each compile-cache state means for the start (resources/serving/startup_log.py reads it).
+COMPILE_CACHE_STATES = {
+    "hit": "hit (the compiled graphs were loaded from the cache)",
+    "miss": "miss (compiled, and saved to the cache for the next start)",
+    "load_failed": "found but could not be loaded (compiled again: the cache does not help)",
+    None: "not used (nothing was compiled, e.g. enforce_eager, or the log does not say)",
 }
 _PORT_TAKEN = re.compile(r"port is already allocated|address already in use|bind for .* failed", re.I)
 
@@ -88,11 +96,12 @@ def format_diagnosis(diagnosis: StartupReading, tail: list[str] | None = None, s
         lines.append("Phases reached:")
         for phase in diagnosis.reached:
             took = durations.get(phase)
-            lines.append(f"  {phase:<28}{'' if took is None else f'{took:6.0f} s'}")
+            lines.append(f"  {phase:<28}{figure(took, '6.0f', unit='s', absent='')}")
         if durations:
             lines.append(f"  {'(first line to last phase)':<28}{sum(durations.values()):6.0f} s")
     else:
         lines.append("Phases reached: none")
+    lines += engine_facts(diagnosis)
     if diagnosis.is_ready and not diagnosis.cause:
         lines.append("Outcome: the server became ready.")
     else:
@@ -104,3 +113,22 @@ def format_diagnosis(diagnosis: StartupReading, tail: list[str] | None = None, s
         lines.append(f"Last log lines{f' ({source})' if source else ''}:")
         lines += [f"  {line}" for line in tail]
     return "\n".join(lines)
+
+
+def engine_facts(reading: StartupReading) -> list[str]:
+    """What the engine said about itself while starting: its compile cache, its KV-cache capacity,
+    and how many error lines the log holds."""
+    compiled = COMPILE_CACHE_STATES[reading.compile_cache]
+    if reading.compile_s is not None:
+        compiled += f"; torch.compile took {reading.compile_s:g} s"
+    if reading.kv_cache_tokens is None:
+        capacity = "not reported" + ("" if reading.is_ready else " (the log stops before the engine sized it)")
+    else:
+        capacity = f"{reading.kv_cache_tokens:,} tokens"
+        if reading.max_concurrency is not None:
+            capacity += (f", {reading.max_concurrency:g} requests of "
+                         f"{figure(reading.max_concurrency_tokens, ',.0f', absent='max_model_len')} tokens at once")
+    lines = [f"Compile cache: {compiled}", f"KV cache: {capacity}"]
+    if reading.errors:
+        lines.append(f"Error lines: {len(reading.errors)}")
+    return lines

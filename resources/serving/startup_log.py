@@ -107,6 +107,7 @@ class StartupReading:
     compile_s: float | None = None  # vLLM's own "torch.compile took N s in total"
     kv_cache_tokens: int | None = None  # the engine's capacity, as it reported it
     max_concurrency: float | None = None  # sequences of max_model_len the KV cache holds
+    max_concurrency_tokens: int | None = None  # the sequence length that figure is for (max_model_len)
 
     @property
     def reached(self) -> list[str]:
@@ -171,6 +172,7 @@ def _read_engine_facts(reading: StartupReading, text: str) -> None:
         reading.kv_cache_tokens = int(match.group(1).replace(",", ""))
     if match := _MAX_CONCURRENCY.search(text):
         reading.max_concurrency = float(match.group(2))
+        reading.max_concurrency_tokens = int(match.group(1).replace(",", ""))
 
 
 _FAILURE_LINE = re.compile(r"ERROR|Error|Exception|error:|Value error|Traceback|Killed")

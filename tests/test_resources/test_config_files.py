@@ -85,3 +85,19 @@ def test_a_wrong_type_says_what_was_expected(tmp_path):
     with pytest.raises(ConfigError) as error:
         load_deployments(_tree(tmp_path, bad))
     assert "runtime.port" in str(error.value) and "integer" in str(error.value)
+
+
+def test_a_mistake_in_one_deployment_leaves_the_others_runnable_and_is_named_when_its_partition_runs(tmp_path):
+    from resources.config.loader import deployment_files, load_partition
+    from resources.dagster_resources import DeploymentCatalog
+
+    root = _tree(tmp_path, GOOD)
+    (root / "deployments" / "typo.yaml").write_text(yaml.safe_dump({**GOOD, "params": "cpuu"}))
+    # The partitions are the file names: listing them reads no file.
+    assert [p.stem for p in deployment_files(root)] == ["my-model", "typo"]
+    catalog = DeploymentCatalog(config_root=str(root))
+    assert catalog.get("my-model").params_name == "cpu"
+    with pytest.raises(ConfigError, match=r"typo\.yaml: params: 'cpuu' not found.*Available: cpu"):
+        catalog.get("typo")
+    with pytest.raises(ConfigError, match=r"no deployment file for partition 'gone'.*Available: my-model, typo"):
+        load_partition("gone", root)

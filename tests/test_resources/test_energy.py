@@ -38,12 +38,11 @@ def test_the_serving_gpus_follow_cuda_visible_devices():
     assert serving_gpus({"CUDA_VISIBLE_DEVICES": "GPU-8f0c"}) is None  # UUIDs: every GPU is measured
 
 
-def test_a_cpu_deployment_gets_no_energy_meter_and_its_row_says_n_a(tmp_path):
+def test_a_cpu_deployment_gets_no_energy_meter_and_its_row_says_n_a():
     from resources.config.loader import load_deployments
     from resources.hardware.scenario_energy import scenario_energy
     from resources.runtime import runtime_for
 
     assert runtime_for(load_deployments()["tiny-cpu-eager"]).energy_meter() is None
-    row = scenario_energy(None, {"duration_s": 1.0, "total_output_tokens": 10}, tmp_path / "r.json")
+    row = scenario_energy(None, {"duration_s": 1.0, "total_output_tokens": 10})
     assert row == {"energy_j": None, "mean_power_w": None, "joules_per_output_token": None}
-    assert not (tmp_path / "r.energy.json").exists()

@@ -9,11 +9,11 @@ from datetime import timedelta
 
 import numpy as np
 
-from benchmarks.verdict_rates import HARDWARE, SCENARIO, START, plant_slowdown, record_history
 from resources.config.models import RegressionPolicy
 from resources.report.build import build_report
 from resources.report.data import load_comparison, pareto_points
 from resources.results.bench_json import parse_bench_result, parse_request_rows
+from resources.results.recorded import HARDWARE, SCENARIO, START, plant_slowdown, record_history
 from resources.results.regression import SLOWER, TOO_NOISY, judge_recorded, load_history
 from resources.results.repetitions import combine_repetitions, repetition_row
 from resources.results.store import ResultsStore

@@ -75,3 +75,24 @@ def test_the_diagnose_command_prints_phases_cause_and_fix_and_exits_1_on_a_faile
 def test_the_diagnose_command_exits_0_on_a_healthy_log(capsys):
     assert main(["diagnose", str(FIXTURES / "startup_cpu_eager.log")]) == 0
     assert "the server became ready" in capsys.readouterr().out
+
+
+def test_the_diagnose_command_says_whether_the_compile_cache_hit_and_how_large_the_kv_cache_is(capsys):
+    # Recorded on one H200: the same deployment started from an empty cache, then again warm.
+    assert main(["diagnose", str(FIXTURES / "startup_gpu_h200_cold_cache.log")]) == 0
+    cold = capsys.readouterr().out
+    assert "Compile cache: miss" in cold and "torch.compile took 61.74 s" in cold
+    assert "KV cache: 2,031,120 tokens, 123.97 requests of 16,384 tokens at once" in cold
+    assert main(["diagnose", str(FIXTURES / "startup_gpu_h200_warm_cache.log")]) == 0
+    warm = capsys.readouterr().out
+    assert "Compile cache: hit" in warm and "torch.compile took 9.86 s" in warm
+
+
+def test_the_diagnose_command_says_when_nothing_was_compiled_or_the_kv_cache_never_sized(capsys):
+    assert main(["diagnose", str(FIXTURES / "startup_cpu_eager.log")]) == 0
+    eager = capsys.readouterr().out
+    assert "Compile cache: not used" in eager and "KV cache: 262,144 tokens, 128 requests of 2,048" in eager
+    assert main(["diagnose", str(FIXTURES / "startup_gpu_h200_kv_cache_too_small.log")]) == 1
+    refused = capsys.readouterr().out
+    assert "KV cache: not reported (the log stops before the engine sized it)" in refused
+    assert "Error lines: " in refused

@@ -6,25 +6,28 @@ run's every time; the loaded runs are real coalesced streams."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from benchmarks.verdict_rates import (START, load_series, next_version, plant_slowdown, record, record_history,
-                                     series_facts)
 from resources.config.models import RegressionPolicy
 from resources.report.data import best_by_scenario, load_comparison, pareto_points, sweeps
 from resources.results.bench_json import parse_bench_result, parse_request_rows
+from resources.results.recorded import (START, load_series, next_version, plant_slowdown, record, record_history,
+                                       series_facts)
 from resources.results.regression import (FASTER, INVALID, NO_BASELINE, NOISE_RUNS, SLOWER, TOO_NOISY, WITHIN_NOISE,
                                           judge_recorded, mann_whitney_p)
 from resources.results.store import ResultsStore
 from resources.results.validity import judge_validity
 
+BENCH_HISTORY = Path(__file__).resolve().parents[1] / "fixtures" / "bench_history"
 POLICY = RegressionPolicy()
-WARM = load_series("warm-unchanged")  # back to back, one warm load generator
-CONTENDED = load_series("unchanged")  # a fresh load generator per run, while other suites ran
-LOADED = load_series("warm-loaded") + load_series("loaded")  # beside CPU burners: coalesced streams
-H200 = load_series("h200-c16-unchanged")  # vLLM's GPU build on one H200: a quiet host
+WARM = load_series(BENCH_HISTORY, "warm-unchanged")  # back to back, one warm load generator
+CONTENDED = load_series(BENCH_HISTORY, "unchanged")  # a fresh load generator per run, while other suites ran
+# beside CPU burners: coalesced streams
+LOADED = load_series(BENCH_HISTORY, "warm-loaded") + load_series(BENCH_HISTORY, "loaded")
+H200 = load_series(BENCH_HISTORY, "h200-c16-unchanged")  # vLLM's GPU build on one H200: a quiet host
 H200_FACTS = dict(zip(("hardware", "vllm_version"), series_facts("h200-")))
 
 

@@ -11,11 +11,10 @@ from __future__ import annotations
 import os
 import time
 import urllib.parse
-from dataclasses import dataclass
 from typing import Callable
 
 from resources.runtime.docker.spec import (
-    GPUS_LABEL, HASH_LABEL, MANAGED_LABEL, PARTITION_LABEL, ContainerSpec, container_name, gpus_from_label,
+    GPUS_LABEL, HASH_LABEL, PARTITION_LABEL, ContainerSpec, container_name, gpus_from_label,
     gpus_overlap, sdk_create_kwargs,
 )
 from resources.runtime.startup_wait import ServiceStartError, Stopped, wait_until_healthy
@@ -31,14 +30,6 @@ class ContainerStartError(ServiceStartError):
 
 class GpusTaken(RuntimeError):
     """Another service holds GPUs this deployment needs."""
-
-
-@dataclass(frozen=True)
-class RunningContainer:
-    name: str
-    container_id: str
-    base_url: str
-    config_hash: str
 
 
 def service_base_url(engine_url: str, host_ip: str, port: int) -> str:
@@ -134,9 +125,9 @@ def start_container(
     base_url: str,
     timeout_s: float,
     on_progress: Callable[[str], None] = lambda message: None,
-) -> tuple[RunningContainer, StartupReading, float]:
+) -> tuple[StartupReading, float]:
     """Creates and starts the container, follows its log through the start-up phases and waits
-    for /health. Returns the running container, its start-up reading and the seconds to healthy."""
+    for /health. Returns its start-up reading and the seconds to healthy."""
     import docker.errors
 
     holders = foreign_gpu_holders(client, partition, spec.gpus)
@@ -176,7 +167,7 @@ def start_container(
     except BaseException:
         container.remove(force=True)
         raise
-    return RunningContainer(spec.name, container.id, base_url, spec.labels[HASH_LABEL]), reading, elapsed
+    return reading, elapsed
 
 
 def _what_happened(state: dict, restarted: bool) -> str:

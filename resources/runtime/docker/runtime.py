@@ -107,8 +107,8 @@ class DockerRuntime(Runtime):
                 remove_container(client, deployment.key)  # a volume in use cannot be removed
                 prepare_cache_volumes(client, deployment.key, config_hash, cold_start, on_progress)
                 on_progress(f"starting container {spec.name}: vllm serve {' '.join(spec.serve_args)}")
-                _, reading, startup_s = start_container(client, spec, deployment.key, base_url,
-                                                        runtime.startup_timeout_s, on_progress)
+                reading, startup_s = start_container(client, spec, deployment.key, base_url,
+                                                     runtime.startup_timeout_s, on_progress)
                 on_progress(f"container healthy at {base_url} after {startup_s:.1f} s")
         finally:
             client.close()

@@ -23,7 +23,6 @@ from pathlib import Path
 from resources.config.models import Deployment
 from resources.runtime.docker.engine import engine_address
 from resources.runtime.docker.spec import LABEL_PREFIX, docker_settings
-from resources.weights.host_download import DOWNLOADER_FILES
 
 VOLUME_PREFIX = "vllm-eval-weights-"
 PLACE_DIR = "/weights"  # where the placing containers mount the volume
@@ -116,11 +115,6 @@ def code_archive(token: str | None = None) -> bytes:
     return buffer.getvalue()
 
 
-def skipped_names(source: str) -> tuple[str, ...]:
-    """Top-level names the hash leaves out: the downloader's metadata for hub models, nothing else."""
-    return (DOWNLOADER_FILES,) if source == "huggingface" else ()
-
-
 def mismatch_message(host: str, engine: str, volume: str, model_name: str, identity: str, expected: str,
                      found: dict) -> str:
     """Why the weights on the host are not the ones meant, and what to do about it."""
@@ -143,9 +137,6 @@ def create_argv(kwargs: dict, name: str) -> list[str]:
     for key, value in sorted(kwargs["environment"].items()):
         argv += ["-e", f"{key}={value}"]
     return argv + ["--entrypoint", kwargs["command"][0], kwargs["image"], *kwargs["command"][1:]]
-
-
-IDENTITY_PLACEHOLDER = "<identity>"
 
 
 def planned_volume(deployment: Deployment) -> tuple[str, str]:

@@ -2,7 +2,9 @@
 per-request values behind each one live.
 
 Everything that names a metric (the bench JSON parser, the store, the regression rule, the
-deployment's regression policy, the report) reads it from here. Definitions follow vLLM's
+deployment's regression policy, the report) reads it from here. It sits beside the config
+models because a deployment's regression policy names metrics and sets their default thresholds:
+the config is the layer every other package already builds on. Definitions follow vLLM's
 ``vllm bench serve``: TTFT is the time to the first streamed chunk; TPOT is (latency - TTFT) /
 (output tokens - 1) per request; ITL is the gaps between chunks, pooled over requests; E2EL is
 the request's latency.

@@ -1,0 +1,42 @@
+"""One measured load point read and judged into its result row and per-request rows (pure).
+
+Parsing is ``bench_json`` (vLLM's saved result), judging is ``validity`` (was it a measurement
+at all), and the row is ``run_record.result_row`` with the columns measured beside the benchmark:
+energy, host usage, vLLM's counters and gauges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from resources.benchmark.host_usage import usage_row
+from resources.benchmark.measure import PointRun
+from resources.hardware.scenario_energy import scenario_energy
+from resources.results.bench_json import failed_requests, parse_bench_result, parse_request_rows
+from resources.results.run_record import result_row
+from resources.results.validity import Validity, judge_validity
+
+
+@dataclass(frozen=True)
+class PointResult:
+    row: dict  # one benchmark_results row
+    requests: list[dict]  # its benchmark_requests rows
+    validity: Validity
+
+
+def point_result(run: PointRun, *, run_id: str, partition: str, prefix_caching: bool | None) -> PointResult:
+    """Raises ``BenchmarkRequestsFailed`` when the server failed the point's requests."""
+    point = run.point
+    parsed = parse_bench_result(run.raw, str(run.result_file))
+    failed_requests(parsed, run.raw, point.name)
+    requests = parse_request_rows(run.raw)
+    usage = usage_row(run.host_samples, parsed["duration_s"])
+    # A rate-limited point (no concurrency cap) is judged on whether the load generator kept its rate.
+    validity = judge_validity(parsed, requests, usage, point.request_rate if point.max_concurrency is None else None)
+    row = (result_row(run_id=run_id, partition=partition, point=point, parsed=parsed, seed=run.seed,
+                      prefix_caching=prefix_caching, bench_args=run.bench_args, result_file=str(run.result_file))
+           | scenario_energy(run.energy, parsed)
+           | validity.as_row() | {k: v for k, v in (usage or {}).items() if k != "cpu_count"}
+           | run.server_side | run.server_peaks)
+    return PointResult(row, [{"run_id": run_id, "partition": partition, "scenario": point.name, **r} for r in requests],
+                       validity)
