@@ -1,5 +1,3 @@
-import os
-
 from dagster import (
     AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext, MaterializeResult, MetadataValue,
     asset,
@@ -36,10 +34,9 @@ def answer_accuracy(context: AssetExecutionContext, deployments: DeploymentCatal
                                  check_results=[AssetCheckResult(check_name="accuracy_no_drop", passed=True,
                                                                  description=reason)])
     policy = deployment.spec.accuracy
-    api_key = os.environ.get(deployment.runtime.api_key_env) if deployment.runtime.api_key_env else None
     evaluated = evaluate_and_judge(
         store=results_db.store(), run_id=context.run.run_id, deployment=deployment, config_root=deployments.root,
-        hardware=hardware_report, image=vllm_image, weights=model_weights, service=vllm_service, api_key=api_key,
+        hardware=hardware_report, image=vllm_image, weights=model_weights, service=vllm_service, api_key=deployment.runtime.api_key(),
         on_progress=context.log.info)
     verdict = evaluated.verdict
     (context.log.warning if verdict.is_drop or verdict.status == "invalid" else context.log.info)(verdict.sentence)
