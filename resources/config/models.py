@@ -307,6 +307,8 @@ class AccuracyPolicy(StrictModel):
     concurrency: int = Field(8, ge=1, le=256, description="items in flight at once")
     alpha: float = Field(0.05, gt=0, lt=0.5, description="significance level of the paired test (McNemar's exact) "
                          "that calls a drop")
+    window: int = Field(5, ge=1, le=50, description="how many earlier valid runs on the same hardware model form the "
+                        "baseline (per item, their majority)")
     severity: Literal["error", "warn"] = Field(
         "error", description="what a drop does to the accuracy_no_drop check: error fails it (red in the UI)")
 

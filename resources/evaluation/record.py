@@ -88,9 +88,9 @@ def evaluate_and_judge(*, store, run_id: str, deployment: Deployment, config_roo
                            policy.concurrency, api_key, on_progress)
     row = accuracy_row(run_id=run_id, deployment=deployment, eval_name=eval_set.name, eval_sha=eval_set.sha256,
                        outcome=outcome, hardware=hardware, image=image, weights=weights, service=service)
-    baseline, baseline_items = store.accuracy_baseline(deployment.key, row["hardware_model"], eval_set.sha256, run_id)
+    history = store.accuracy_history(deployment.key, row["hardware_model"], eval_set.sha256, run_id, policy.window)
     current_items = {item.item_id: (item.correct, item.text) for item in outcome.items}
-    verdict = judge_accuracy(row, current_items, baseline, baseline_items, policy.alpha)
+    verdict = judge_accuracy(row, current_items, history, policy.alpha)
     row |= {"verdict": verdict.status, "verdict_sentence": verdict.sentence,
             "baseline_run_id": verdict.baseline_run_id, "paired_items": verdict.paired_items, "lost": verdict.lost,
             "gained": verdict.gained, "changed_texts": verdict.changed_texts, "p_value": verdict.p_value,

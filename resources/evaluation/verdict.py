@@ -1,8 +1,11 @@
 """The accuracy verdict: did the answers get worse than on the deployment's earlier run? (pure)
 
-The discipline is the speed verdicts': the baseline is the same deployment's earlier run on the
-same hardware model and the same items, whatever else changed, and what changed is the list of
-suspects. Accuracies from two runs are not compared as two numbers: the items are paired. An item
+The discipline is the speed verdicts': the baseline is the same deployment's recent valid runs on
+the same hardware model and the same items, whatever else changed, and what changed since the
+latest of them is the list of suspects. Per item the baseline is the majority of those runs (the
+latest breaks a tie), as the speed rule takes the median of its window: one bad night neither
+hides the next one's drop nor turns a recovery into a "gain", and a change that persists becomes
+the baseline once it holds the majority. Accuracies from two runs are not compared as two numbers: the items are paired. An item
 right before and wrong now is evidence of a drop, one wrong before and right now of a gain, and
 McNemar's exact test asks whether the lost items outnumber the gained ones beyond what chance would
 give (a two-sided binomial test on the discordant pairs). Greedy drift, answers whose text changed,
@@ -35,6 +38,7 @@ class AccuracyVerdict:
     changed_texts: int = 0  # greedy drift: items whose reply text changed
     p_value: float | None = None
     suspects: tuple[str, ...] = ()
+    baseline_runs: int = 0
 
     @property
     def is_drop(self) -> bool:
@@ -63,27 +67,46 @@ def mcnemar_exact_p(lost: int, gained: int) -> float:
     return min(1.0, 2 * tail)
 
 
-def judge_accuracy(current: dict, current_items: dict[str, tuple[bool, str]], baseline: dict | None,
-                   baseline_items: dict[str, tuple[bool, str]] | None, alpha: float = 0.05) -> AccuracyVerdict:
-    """``current`` and ``baseline``: accuracy rows (accuracy, errors, provenance fields);
-    ``*_items``: item id -> (correct, greedy text)."""
+Items = dict[str, tuple[bool, str]]  # item id -> (correct, greedy text)
+
+
+def majority_items(history: list[Items]) -> Items:
+    """Per item, right when most of the runs (latest first) had it right, the latest breaking a
+    tie; the text is the latest run's."""
+    merged: Items = {}
+    for item_id in set().union(*history) if history else ():
+        votes = [run[item_id][0] for run in history if item_id in run]
+        right, wrong = sum(votes), len(votes) - sum(votes)
+        latest = next(run[item_id] for run in history if item_id in run)
+        merged[item_id] = (latest[0] if right == wrong else right > wrong, latest[1])
+    return merged
+
+
+def judge_accuracy(current: dict, current_items: Items, history: list[tuple[dict, Items]],
+                   alpha: float = 0.05) -> AccuracyVerdict:
+    """``current``: the run's accuracy row (accuracy, errors, provenance fields); ``history``: the
+    baseline runs' rows and items, latest first."""
     accuracy = current["accuracy"]
     if current.get("errors"):
         return AccuracyVerdict("invalid", f"{current['errors']} of {current['items']} requests failed: not an "
                                "accuracy measurement; left out of every baseline")
-    if baseline is None or not baseline_items:
+    if not history:
         return AccuracyVerdict("no baseline", f"accuracy {_pct(accuracy)}; no earlier valid run of this deployment "
                                "on this hardware model with these items to compare with")
+    latest = history[0][0]
+    baseline_items = majority_items([items for _, items in history])
     shared = sorted(set(current_items) & set(baseline_items))
     lost = sum(1 for i in shared if baseline_items[i][0] and not current_items[i][0])
     gained = sum(1 for i in shared if current_items[i][0] and not baseline_items[i][0])
     changed = sum(1 for i in shared if baseline_items[i][1] != current_items[i][1])
     p = mcnemar_exact_p(lost, gained)
-    suspects = tuple(f"{label}: {baseline.get(key)} -> {current.get(key)}" for key, label in SUSPECT_FIELDS.items()
-                     if baseline.get(key) != current.get(key))
-    move = f"accuracy {_pct(baseline['accuracy'])} -> {_pct(accuracy)}"
+    suspects = tuple(f"{label}: {latest.get(key)} -> {current.get(key)}" for key, label in SUSPECT_FIELDS.items()
+                     if latest.get(key) != current.get(key))
+    baseline_accuracy = sum(baseline_items[i][0] for i in shared) / len(shared) if shared else None
+    runs = "the last run" if len(history) == 1 else f"the majority of the last {len(history)} runs"
+    move = f"accuracy {_pct(baseline_accuracy)} ({runs}) -> {_pct(accuracy)}"
     evidence = f"{lost} lost, {gained} gained, McNemar p = {p:.3g}"
-    drift = f"{changed} of {len(shared)} greedy answers changed"
+    drift = f"{changed} of {len(shared)} greedy answers changed since the last run"
     if p < alpha and lost > gained:
         status, sentence = "drop", f"accuracy DROP: {move} ({evidence}); {drift}"
         if suspects:
@@ -94,8 +117,8 @@ def judge_accuracy(current: dict, current_items: dict[str, tuple[bool, str]], ba
         status, sentence = "gain", f"accuracy gain: {move} ({evidence}); {drift}"
     else:
         status, sentence = "within noise", f"{drift}; {move}, within noise ({evidence})"
-    return AccuracyVerdict(status, sentence, baseline.get("run_id"), baseline["accuracy"], len(shared), lost, gained,
-                           changed, p, suspects)
+    return AccuracyVerdict(status, sentence, latest.get("run_id"), baseline_accuracy, len(shared), lost, gained,
+                           changed, p, suspects, len(history))
 
 
 def _pct(value: float | None) -> str:

@@ -372,23 +372,23 @@ class ResultsStore:
 
         self._write(work)
 
-    def accuracy_baseline(self, partition: str, hardware_model: str, eval_set_sha: str,
-                          before_run_id: str) -> tuple[dict | None, dict[str, tuple[bool, str]]]:
-        """The deployment's latest earlier valid evaluation on the same hardware model and items:
-        its row and item id -> (correct, reply); (None, {}) when there is none."""
+    def accuracy_history(self, partition: str, hardware_model: str, eval_set_sha: str, before_run_id: str,
+                         window: int) -> list[tuple[dict, dict[str, tuple[bool, str]]]]:
+        """The deployment's last ``window`` valid evaluations on the same hardware model and items,
+        latest first: each run's row and item id -> (correct, reply)."""
         if not self.path.exists():
-            return None, {}
+            return []
         self.ensure_schema()
         found = self.query(
             "SELECT * FROM accuracy_runs WHERE partition = ? AND hardware_model = ? AND eval_set_sha = ? "
-            "AND run_id <> ? AND errors = 0 ORDER BY recorded_at DESC LIMIT 1",
-            [partition, hardware_model, eval_set_sha, before_run_id])
-        if found.empty:
-            return None, {}
-        row = found.iloc[0].to_dict()
-        items = self.query("SELECT item_id, correct, reply FROM accuracy_items WHERE run_id = ? AND partition = ?",
-                           [row["run_id"], partition])
-        return row, {r.item_id: (bool(r.correct), r.reply or "") for r in items.itertuples()}
+            "AND run_id <> ? AND errors = 0 ORDER BY recorded_at DESC LIMIT ?",
+            [partition, hardware_model, eval_set_sha, before_run_id, window])
+        history = []
+        for row in found.to_dict("records"):
+            items = self.query("SELECT item_id, correct, reply FROM accuracy_items WHERE run_id = ? AND partition = ?",
+                               [row["run_id"], partition])
+            history.append((row, {r.item_id: (bool(r.correct), r.reply or "") for r in items.itertuples()}))
+        return history
 
     def record_hardware_report(self, run_id: str, partition: str, fingerprint: str | None,
                                driver_present: bool, report_json: str) -> None:
