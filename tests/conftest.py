@@ -87,6 +87,19 @@ _repeated = {**_eager, "runtime": {**_eager["runtime"], "port": 8189 + TEST_PORT
              "cost": {"per_hour_usd": 0.40, "unit": "host"}, "benchmarks": [
     {"name": "short-thrice", "input_len": 64, "output_len": 32, "num_prompts": 16, "repeat": 3}]}
 (_configs / "deployments" / "tiny-cpu-repeated.yaml").write_text(yaml.safe_dump(_repeated, sort_keys=False))
+# A SmolLM2 deployment of its own model and parameter files, which the planted-fault tests
+# (tests/assets_tests/test_answer_faults.py) rewrite between runs of the same partition: weights
+# damaged, dtype changed, a wrong chat template.
+shutil.copy(_configs / "models" / "smollm2-135m-instruct.yaml", _configs / "models" / "smollm2-faults.yaml")
+shutil.copy(_configs / "params" / "cpu-eager-bf16.yaml", _configs / "params" / "cpu-faults.yaml")
+_smollm2 = yaml.safe_load((_configs / "deployments" / "smollm2-cpu.yaml").read_text())
+# Its smoke prompt expects nothing: a damaged model would fail smollm2-cpu's smoke expectations
+# before its answers were scored, and here the accuracy verdict is what is tested.
+_faults = {**_smollm2, "model": "smollm2-faults", "params": "cpu-faults", "smoke": [
+    {"name": "hello", "messages": [{"role": "user", "content": "Say hi."}], "max_tokens": 8}],
+           "runtime": {**_smollm2["runtime"], "port": 18194}, "benchmarks": [
+    {"name": "short", "input_len": 32, "output_len": 16, "num_prompts": 8}]}
+(_configs / "deployments" / "smollm2-cpu-faults.yaml").write_text(yaml.safe_dump(_faults, sort_keys=False))
 os.environ["EVAL_CONFIG_DIR"] = str(_configs)
 os.environ["EVAL_HOME"] = str(_session_dir / "eval")
 os.environ["DAGSTER_HOME"] = str(_session_dir / "eval" / "dagster")
