@@ -27,7 +27,9 @@ $(STAMP): pyproject.toml configs/model-packages.txt
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 
-demo: install
+# Prints how long each part took: the install (nothing on a second run), then each step of the chain.
+demo:
+	@start=$$(date +%s); $(MAKE) --no-print-directory install; echo "== install took $$(( $$(date +%s) - start )) s"
 	$(PY) -m pipelines demo
 
 # A Docker Engine started by hand and the vllm/vllm-openai base image made locally (tests/docker/).

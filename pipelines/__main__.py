@@ -10,7 +10,9 @@ from pathlib import Path
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("demo", help="run every CPU deployment through the chain, then the report")
+    demo = commands.add_parser("demo", help="run the embedded default (every CPU deployment of a trained model) "
+                               "through the chain, then the report")
+    demo.add_argument("partitions", nargs="*", help="deployments to run instead")
     stop = commands.add_parser("stop", help="stop the servers the process runtime left running")
     stop.add_argument("partitions", nargs="*", help="partitions to stop (default: all)")
     importer = commands.add_parser("import-bench", help="import results saved by vllm bench serve --save-result")
@@ -82,7 +84,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "demo":
         from pipelines.demo import run_demo
 
-        return run_demo()
+        return run_demo(args.partitions)
     if args.command == "stop":
         from resources.config.eval_home import services_dir
         from resources.runtime.process import stop_service
