@@ -164,14 +164,14 @@ def test_a_results_file_without_any_evaluation_reports_speed_and_says_not_evalua
 
 
 def test_a_deployment_evaluated_without_speed_results_still_shows_its_accuracy(tmp_path, accuracy_na):
-    # Its benchmark failed after the evaluation was recorded: the run is there, its results are not.
+    # Its first benchmark failed after the evaluation was recorded: the run is there, its results are not.
     store = ResultsStore(tmp_path / "results.duckdb")
-    speed_run(store, RANDOM, 1)
     store.record_failed_run({"run_id": "smollm2-cpu-run1", "partition": TRAINED, "finished_at": NIGHT,
                              "error": "benchmark scenario 'short-burst' failed"})
     evaluate(store, "smollm2-cpu-run1", TRAINED, answers(set(range(100))))
-    rows = section_table(build_report(store, tmp_path / "reports", accuracy_na=accuracy_na).markdown,
-                 "Answers beside speed")
+    markdown = build_report(store, tmp_path / "reports", accuracy_na=accuracy_na).markdown
+    assert "No benchmark results recorded yet" in markdown
+    rows = section_table(markdown, "Answers beside speed")
     assert rows[TRAINED]["accuracy (95 % interval)"].startswith("33.4 % (")
     assert rows[TRAINED]["most output tok/s"] == rows[TRAINED]["speed verdicts"] == "–"
 
