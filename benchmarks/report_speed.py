@@ -2,8 +2,10 @@
 
 Builds a temporary DuckDB file in the results store's own schema holding a made-up history:
 20 deployments x 500 nightly runs = 10,000 runs, 5 scenarios each (one burst and a 4-point
-concurrency ladder) = 50,000 result rows, and 100 per-request rows per run = 1,000,000 request
-rows, generated inside DuckDB with ``range()``. Every run id starts with ``synthetic-`` and
+concurrency ladder) = 50,000 result rows, 100 per-request rows per run = 1,000,000 request
+rows, and an evaluation of the answers for every succeeded run of half the deployments (about
+4,900 ``accuracy_runs`` rows; the report reads no per-item rows, so none are made), generated
+inside DuckDB with ``range()``. Every run id starts with ``synthetic-`` and
 every model id with ``synthetic/``: none of these numbers was measured.
 
 Takes one snapshot of it (the Parquet export the pipeline takes after every run) and rebuilds a
@@ -92,6 +94,19 @@ GENERATE = [
            b.tpot AS itl_mean_ms, i * 0.05 AS start_time_s,
            CASE WHEN hash(b.run_id, i, b.scenario) % 997 = 0 THEN 'synthetic: connection reset' END AS error
     FROM syn_results b, range({REQUESTS_PER_RUN // 5}) t(i)""",
+    # About half the runs' answers evaluated: accuracy near 50 % on 299 items, one night in 40 a drop.
+    """CREATE TEMP TABLE syn_accuracy AS
+    SELECT run_id, partition, 'synthetic-set' AS eval_set, md5('synthetic-set') AS eval_set_sha, 299 AS items,
+           correct, 0 AS errors, correct / 299.0 AS accuracy, correct / 299.0 - 0.056 AS accuracy_low,
+           correct / 299.0 + 0.056 AS accuracy_high, hardware_fingerprint AS hardware_model,
+           weights_revision, vllm_version, image_ref, image_digest,
+           CASE WHEN n % 40 = 39 THEN 'drop' ELSE 'within noise' END AS verdict,
+           'synthetic' AS verdict_sentence, 299 AS paired_items, CASE WHEN n % 40 = 39 THEN 40 ELSE 5 END AS lost,
+           4 AS gained, 20 AS changed_texts, CASE WHEN n % 40 = 39 THEN 1e-6 ELSE 0.8 END AS p_value,
+           CASE WHEN n % 40 = 39 THEN '["weights identity: rev-0 -> rev-1"]' ELSE '[]' END AS suspects,
+           finished_at AS recorded_at
+    FROM syn_runs, LATERAL (SELECT 140 + hash(run_id) % 20 AS correct)
+    WHERE status = 'succeeded' AND p % 2 = 0""",
 ]
 MEAN_AND_P99 = [f"{stat}_{metric}_ms" for metric in ("ttft", "tpot", "itl", "e2el") for stat in ("mean", "median", "p99")]
 
@@ -115,7 +130,8 @@ def build_synthetic_history(path: Path) -> dict[str, int]:
             FROM syn_runs""")
         counts = {}
         for table, source in (("runs", "syn_runs"), ("benchmark_results", "syn_results_full"),
-                              ("benchmark_requests", "syn_requests"), ("hardware_reports", "syn_hardware")):
+                              ("benchmark_requests", "syn_requests"), ("hardware_reports", "syn_hardware"),
+                              ("accuracy_runs", "syn_accuracy")):
             have = {r[0] for r in connection.execute(
                 "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
             if not have:

@@ -11,6 +11,7 @@ from pydantic import Field
 from resources.config.eval_home import results_db_path
 from resources.config.loader import config_dir, load_deployments, load_partition
 from resources.config.models import Deployment
+from resources.evaluation.record import accuracy_not_measured
 from resources.results.store import ResultsStore
 from resources.runtime import Runtime, runtime_for
 
@@ -34,6 +35,11 @@ class DeploymentCatalog(ConfigurableResource):
     def regression_policies(self) -> dict:
         """Each partition's regression policy, for judging results outside their own run (the report)."""
         return {key: deployment.spec.regression for key, deployment in load_deployments(self.root).items()}
+
+    def accuracy_not_measured(self) -> dict[str, str]:
+        """Why a partition has no accuracy ("n/a: random weights", ...), for those without one (the report)."""
+        reasons = {key: accuracy_not_measured(deployment) for key, deployment in load_deployments(self.root).items()}
+        return {key: reason for key, reason in reasons.items() if reason}
 
 
 class ResultsDatabase(ConfigurableResource):

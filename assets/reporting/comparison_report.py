@@ -2,15 +2,15 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 
 from resources.dagster_resources import DeploymentCatalog, ResultsDatabase
 from resources.config.eval_home import reports_dir
-from resources.report.sections import slower_count
+from resources.report.sections import accuracy_drop_count, slower_count
 
 
 @asset(
     kinds={"duckdb"},
     deps=["benchmark_results"],
-    description="Which deployment is best, whether the last run got slower or drifted, how far each result is "
-    "from the memory-bandwidth bound, and each deployment's history: markdown here, HTML and PNG charts "
-    "under EVAL_HOME/reports/.",
+    description="How well each deployment answers beside how fast it is, which deployment is best, whether the "
+    "last run got slower, lost accuracy or drifted, how far each result is from the memory-bandwidth bound, and "
+    "each deployment's history: markdown here, HTML and PNG charts under EVAL_HOME/reports/.",
 )
 def comparison_report(context: AssetExecutionContext, results_db: ResultsDatabase,
                       deployments: DeploymentCatalog) -> MaterializeResult:
@@ -19,7 +19,9 @@ def comparison_report(context: AssetExecutionContext, results_db: ResultsDatabas
     from resources.report.build import build_report
 
     # Each deployment's own regression policy: the report judges exactly as its no_regression check.
-    report = build_report(results_db.store(), reports_dir(), policies=deployments.regression_policies())
+    # Its configs also say which deployments have no accuracy to show (random weights, no evaluation set).
+    report = build_report(results_db.store(), reports_dir(), policies=deployments.regression_policies(),
+                          accuracy_na=deployments.accuracy_not_measured())
     latest = report.data.latest
     partitions = int(latest["partition"].nunique()) if not latest.empty else 0
     context.log.info(f"report over {partitions} partitions in {sum(report.seconds.values()):.2f} s: "
@@ -28,6 +30,7 @@ def comparison_report(context: AssetExecutionContext, results_db: ResultsDatabas
         "report": MetadataValue.md(report.markdown),
         "partitions": partitions,
         "slower_results": slower_count(latest),
+        "accuracy_drops": accuracy_drop_count(report.data.accuracy),
         "drift_events": report.data.drift_total,
         # The UI's markdown shows no embedded images; the HTML file has the charts inside it.
         "html": MetadataValue.path(str(report.html_path)),

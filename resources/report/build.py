@@ -31,7 +31,10 @@ class Report:
     seconds: dict[str, float] = field(default_factory=dict)  # time per stage
 
 
-def build_report(store: ResultsStore, folder: Path, history_runs: int = 10, policies: dict | None = None) -> Report:
+def build_report(store: ResultsStore, folder: Path, history_runs: int = 10, policies: dict | None = None,
+                 accuracy_na: dict[str, str] | None = None) -> Report:
+    """``policies``: partition -> its RegressionPolicy (see ``load_comparison``); ``accuracy_na``:
+    partition -> why it has no accuracy ("n/a: random weights"), shown instead of any score."""
     seconds, started = {}, time.perf_counter()
 
     def lap(stage: str) -> None:
@@ -45,7 +48,7 @@ def build_report(store: ResultsStore, folder: Path, history_runs: int = 10, poli
     folder.mkdir(parents=True, exist_ok=True)
     charts = draw_charts(data, folder)
     lap("charts")
-    sections = build_sections(data, set(charts))
+    sections = build_sections(data, set(charts), accuracy_na)
     markdown = render_markdown(sections)
     markdown_path = folder / MARKDOWN_NAME
     markdown_path.write_text(render_markdown(sections, {k: p.name for k, p in charts.items()}))

@@ -171,6 +171,24 @@ GROUP BY q.partition, q.scenario
 # Latency statistics the latest-results table shows with a bootstrap interval.
 INTERVAL_LATENCIES = ("mean_ttft_ms", "p99_ttft_ms", "median_tpot_ms", "p99_tpot_ms")
 
+# Each deployment's latest evaluation of its answers (resources/evaluation/): one row per partition.
+LATEST_ACCURACY_SQL = """
+SELECT partition, run_id, eval_set, items, correct, errors, accuracy, accuracy_low, accuracy_high, verdict,
+       paired_items, lost, gained, changed_texts, p_value, suspects, recorded_at
+FROM accuracy_runs
+QUALIFY row_number() OVER (PARTITION BY partition ORDER BY recorded_at DESC, run_id DESC) = 1
+ORDER BY partition
+"""
+
+# The accuracy of each partition's last N runs, for the history tables.
+RECENT_ACCURACY_SQL = """
+WITH recent AS (
+    SELECT run_id, partition FROM runs
+    QUALIFY row_number() OVER (PARTITION BY partition ORDER BY finished_at DESC NULLS LAST, run_id DESC) <= ?
+)
+SELECT a.partition, a.run_id, a.accuracy, a.verdict FROM accuracy_runs a SEMI JOIN recent USING (run_id, partition)
+"""
+
 
 @dataclass
 class ComparisonData:
@@ -186,6 +204,8 @@ class ComparisonData:
     history_runs: int
     verdicts: pd.DataFrame = field(default_factory=pd.DataFrame)  # the regression rule, per metric of latest
     starts: pd.DataFrame = field(default_factory=pd.DataFrame)  # each deployment's recent server starts
+    accuracy: pd.DataFrame = field(default_factory=pd.DataFrame)  # each deployment's latest evaluation
+    recent_accuracy: pd.DataFrame = field(default_factory=pd.DataFrame)  # the evaluations of the recent runs
     generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
     @property
@@ -331,6 +351,9 @@ def _load(store: _Reader, history_runs: int, drift_events: int, policies: dict) 
         requests=requests,
         history_runs=history_runs,
         starts=store.query(STARTS_SQL, [history_runs]) if "startup_phases" in columns["runs"] else empty,
+        # A file from before evaluations has no accuracy_runs (the report reads it unmigrated).
+        accuracy=store.query(LATEST_ACCURACY_SQL) if "accuracy_runs" in columns else empty,
+        recent_accuracy=store.query(RECENT_ACCURACY_SQL, [history_runs]) if "accuracy_runs" in columns else empty,
     )
 
 

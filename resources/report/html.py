@@ -28,6 +28,8 @@ code { background: #f2f2f2; padding: 0 .25rem; border-radius: 3px; font-size: .9
 figure { margin: 1rem 0; }
 figure img { max-width: 100%; border: 1px solid #eee; }
 .wide { overflow-x: auto; }
+ol.notes { font-size: .82rem; color: #444; margin-top: -.5rem; list-style: none; padding-left: 0; }
+ol.notes li:target { background: #fff3c4; }
 """
 
 
@@ -42,17 +44,37 @@ def data_uri(png: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(Path(png).read_bytes()).decode("ascii")
 
 
-def _table(frame: pd.DataFrame) -> str:
+def _table(frame: pd.DataFrame, footnotes: list[str], name: str) -> str:
+    """The table, and its footnotes below it: a cell's "[n]" links to note n and shows its full text
+    on hover (a title), so the row stays short."""
     if frame.empty:
         return "<p>(none)</p>"
+
+    def cell(value) -> str:
+        text = inline(value)
+        if not footnotes:
+            return text
+        return re.sub(r"\[(\d+)\]", lambda m: _marker(m, footnotes, name), text)
+
     head = "".join(f"<th>{inline(c)}</th>" for c in frame.columns)
-    body = "\n".join("<tr>" + "".join(f"<td>{inline(v)}</td>" for v in row) + "</tr>"
+    body = "\n".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>"
                      for row in frame.to_numpy(dtype=object).tolist())
-    return f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table></div>'
+    table = f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table></div>'
+    if footnotes:
+        table += '\n<ol class="notes">' + "".join(f'<li id="{name}-{n}">[{n}] {inline(text)}</li>'
+                                                   for n, text in enumerate(footnotes, 1)) + "</ol>"
+    return table
+
+
+def _marker(match: re.Match, footnotes: list[str], name: str) -> str:
+    n = int(match.group(1))
+    if not 1 <= n <= len(footnotes):
+        return match.group(0)
+    return f'<a href="#{name}-{n}" title="{html.escape(footnotes[n - 1])}">[{n}]</a>'
 
 
 def render_html(sections: list[Section], charts: dict[str, Path], title: str = "vLLM comparison report") -> str:
-    parts = []
+    parts, tables = [], 0
     for section in sections:
         level = min(section.level, 5)
         parts.append(f"<h{level}>{inline(section.title)}</h{level}>")
@@ -63,7 +85,8 @@ def render_html(sections: list[Section], charts: dict[str, Path], title: str = "
         for table in section.tables:
             if table.caption:
                 parts.append(f"<h{level + 1}>{inline(table.caption)}</h{level + 1}>")
-            parts.append(_table(table.frame))
+            tables += 1
+            parts.append(_table(table.frame, table.footnotes, f"table{tables}-note"))
     body = "\n".join(parts)
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'

@@ -41,4 +41,6 @@ def render_markdown(sections: list[Section], images: dict[str, str] | None = Non
             if table.caption:
                 lines += ["#" * (section.level + 1) + " " + table.caption, ""]
             lines += [markdown_table(table.frame) if not table.frame.empty else "(none)", ""]
+            if table.footnotes:  # what the cells' "[n]" point to, below the table
+                lines += [*(f"- [{n}] {text}" for n, text in enumerate(table.footnotes, 1)), ""]
     return "\n".join(lines).rstrip() + "\n"

@@ -1,24 +1,28 @@
 """The report's content as sections of text, tables and charts, shared by the markdown and HTML
 renderers (pure: ComparisonData in, display-ready frames out).
 
-It answers, in this order: which parameter set is best on this host, did the last run get
-slower (and did anything that a replay must reproduce change), how far each result is from the
-memory-bandwidth bound, and how each deployment's history looks.
+It answers, in this order: how well each deployment answers beside how fast it is, which
+parameter set is best on this host, did the last run get slower (and did anything that a replay
+must reproduce change), how far each result is from the memory-bandwidth bound, and how each
+deployment's history looks.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 import pandas as pd
 
-from resources.figures import DASH, figure, missing
+from resources.figures import DASH, figure, missing, number
 from resources.report.data import (DRIFT_FIELDS, ComparisonData, best_by_scenario, invalid_results, records,
-                                   sweeps)
+                                   sweeps, valid_results)
 from resources.results import regression
 from resources.results.cost import usd_per_million_output_tokens
 from resources.results.startup import cache_state
+from resources.results.validity import reason_names
 
 DRIFT_NAMES = {"image_digest": "image digest", "weights_revision": "weights revision",
                "config_hash": "config hash", "vllm_version": "vLLM version", "hardware_fingerprint": "hardware"}
@@ -32,6 +36,22 @@ METRIC_NOTE = ("Metric definitions are vLLM's (`vllm bench serve`): TTFT is the 
 class Table:
     frame: pd.DataFrame  # strings, ready to print
     caption: str = ""
+    # Full texts that cells point to with "[1]", "[2]"...: shown below the table (see ``footnote``).
+    footnotes: list[str] = field(default_factory=list)
+
+
+def footnote(notes: list[str], text: str) -> str:
+    """The marker of ``text`` among a table's footnotes, "[n]"; the same text keeps its number."""
+    if text not in notes:
+        notes.append(text)
+    return f"[{notes.index(text) + 1}]"
+
+
+def invalid_reason(text, notes: list[str]) -> str:
+    """An invalid result's reasons, once and short ("stream coalesced [1]"), the full text a footnote."""
+    if not has(text):
+        return "not recorded"
+    return f"{', '.join(reason_names(str(text)))} {footnote(notes, str(text))}"
 
 
 @dataclass
@@ -87,11 +107,21 @@ def slower_count(latest: pd.DataFrame) -> int:
     return 0 if latest.empty or "verdict" not in latest else int((latest["verdict"] == regression.SLOWER).sum())
 
 
-def build_sections(data: ComparisonData, charts: set[str]) -> list[Section]:
-    """The report; ``charts`` names the charts that were drawn (others are left out)."""
+def accuracy_drop_count(accuracy: pd.DataFrame) -> int:
+    """Deployments whose latest evaluation the accuracy verdict calls a drop."""
+    return 0 if accuracy.empty else int((accuracy["verdict"] == "drop").sum())
+
+
+def build_sections(data: ComparisonData, charts: set[str],
+                   accuracy_na: dict[str, str] | None = None) -> list[Section]:
+    """The report; ``charts`` names the charts that were drawn (others are left out);
+    ``accuracy_na`` maps a partition to why it has no accuracy ("n/a: random weights"), from
+    the deployments' configs: that reason is shown, never a score."""
+    accuracy_na = accuracy_na or {}
     if data.empty:
-        return [Section("Comparison of deployments", ["No benchmark results recorded yet: materialize "
-                                                      "benchmark_results for a partition first."], level=1)]
+        empty = [Section("Comparison of deployments", ["No benchmark results recorded yet: materialize "
+                                                       "benchmark_results for a partition first."], level=1)]
+        return empty + ([_answers(data, accuracy_na)] if not data.accuracy.empty else [])
     latest = data.latest
     runs_total = int(data.run_counts["runs"].sum()) if not data.run_counts.empty else 0
     hosts = latest["hardware_fingerprint"].nunique(dropna=True)
@@ -101,8 +131,8 @@ def build_sections(data: ComparisonData, charts: set[str]) -> list[Section]:
         "succeeded run per scenario is compared; history shows each deployment's last "
         f"{data.history_runs} runs.",
     ], level=1)]
-    sections += [_best(latest), _last_run(latest, data.verdicts), _validity(latest), _latest_tables(latest),
-                 _roofline(latest)]
+    sections += [_answers(data, accuracy_na), _best(latest), _last_run(latest, data.verdicts), _validity(latest),
+                 _latest_tables(latest), _roofline(latest)]
     if "pareto" in charts:
         sections.append(_pareto(latest))
     if "sweeps" in charts:
@@ -111,9 +141,117 @@ def build_sections(data: ComparisonData, charts: set[str]) -> list[Section]:
         sections.append(_requests(data.requests))
     if not data.starts.empty:
         sections.append(_startup(data.starts))
-    sections += [_history(data, "trend" in charts), _drift(data)]
+    sections += [_history(data, "trend" in charts, accuracy_na), _drift(data)]
     sections.append(Section("Notes", [METRIC_NOTE]))
     return sections
+
+
+# The accuracy verdicts (resources/evaluation/verdict.py) and the speed outcomes, worst first.
+ACCURACY_ORDER = ("drop", "invalid", "gain", "within noise", "no baseline")
+SPEED_ORDER = (regression.INVALID, regression.SLOWER, regression.FASTER, regression.TOO_NOISY,
+               regression.WITHIN_NOISE, regression.NOT_MEASURED, regression.NO_BASELINE)
+NOT_EVALUATED = "not evaluated yet"
+
+
+def _answers(data: ComparisonData, accuracy_na: dict[str, str]) -> Section:
+    """Per deployment: its latest accuracy, verdict and greedy drift beside its latest speed."""
+    latest, accuracy = data.latest, data.accuracy
+    evaluations = {} if accuracy.empty else {row["partition"]: row for row in records(accuracy)}
+    speed = {} if latest.empty else {p: g for p, g in latest.groupby("partition", sort=False)}
+    rows = []
+    for partition in sorted(set(speed) | set(evaluations)):
+        reason = accuracy_na.get(partition)
+        # The configs' word wins: a random-weight model shows why, never a score.
+        row = {} if reason else evaluations.get(partition, {})
+        rows.append({"deployment": partition,
+                     "accuracy (95 % interval)": accuracy_text(row) if row else reason or NOT_EVALUATED,
+                     **_accuracy_cells(row), **_speed_cells(speed.get(partition))})
+    frame = pd.DataFrame(rows)
+    verdicts = Counter(row["verdict"] for partition, row in evaluations.items() if partition not in accuracy_na)
+    summary = f"{sum(verdicts.values())} of {len(frame)} deployments evaluated"
+    if verdicts:
+        summary += ": " + ", ".join(f"{verdicts[v]} {v}" for v in ACCURACY_ORDER if verdicts[v])
+    summary += "."
+    without: dict[str, list[str]] = {}
+    for partition in frame["deployment"]:
+        if partition in accuracy_na:
+            without.setdefault(accuracy_na[partition].removeprefix("n/a: "), []).append(f"`{partition}`")
+    summary += "".join(f" No accuracy ({why}): {', '.join(names)}." for why, names in sorted(without.items()))
+    text = [
+        "How well each deployment answers beside how fast it is. Accuracy is the share of its evaluation "
+        "set answered right at temperature 0 (`answer_accuracy`), with its 95 % Wilson interval. Its verdict "
+        "is the accuracy_no_drop check's (`resources/evaluation/verdict.py`): the items are paired with the "
+        "deployment's earlier runs on the same hardware model, and a drop or gain is called only when McNemar's "
+        "exact test says the lost items outnumber the gained ones (or the reverse) beyond chance. Greedy drift, "
+        "answers whose text changed, is counted on its own: a dtype or vLLM change moves some texts while the "
+        "accuracy holds. What changed is each suspect against the latest baseline run. The speed columns "
+        "summarise the latest results below.",
+        summary,
+    ]
+    return Section("Answers beside speed", text, [Table(frame)])
+
+
+def accuracy_text(row: dict) -> str:
+    """ "53.2 % (47.5–58.8)": the accuracy and its 95 % interval, in percent."""
+    value, low, high = (number(row.get(k)) for k in ("accuracy", "accuracy_low", "accuracy_high"))
+    if value is None:
+        return DASH
+    text = f"{100 * value:.1f} %"
+    return text if low is None or high is None else f"{text} ({100 * low:.1f}–{100 * high:.1f})"
+
+
+def _accuracy_cells(row: dict) -> dict[str, str]:
+    """The evaluation's verdict in short: what it says, the greedy drift, the suspects."""
+    verdict = row.get("verdict")
+    cells = {"right": DASH, "answers verdict": DASH, "greedy drift": DASH, "what changed": DASH,
+             "evaluated (UTC)": DASH}
+    if not row:
+        return cells
+    cells["right"] = f"{num0(row.get('correct'))} of {num0(row.get('items'))} ({row.get('eval_set') or '?'})"
+    cells["evaluated (UTC)"] = when(row.get("recorded_at"))
+    if verdict == "invalid":
+        cells["answers verdict"] = f"invalid: {num0(row.get('errors'))} of {num0(row.get('items'))} requests failed"
+        return cells
+    if verdict == "no baseline" or not has(row.get("paired_items")):
+        cells["answers verdict"] = "no baseline (the first evaluation on this hardware model)"
+        return cells
+    evidence = (f"{num0(row.get('lost'))} lost, {num0(row.get('gained'))} gained, "
+                f"p = {figure(row.get('p_value'), '.3g')}")
+    cells["answers verdict"] = f"**{verdict}** ({evidence})" if verdict == "drop" else f"{verdict} ({evidence})"
+    cells["greedy drift"] = f"{num0(row.get('changed_texts'))} of {num0(row.get('paired_items'))} answers changed"
+    suspects = [short_suspect(s) for s in json.loads(row["suspects"])] if has(row.get("suspects")) else []
+    cells["what changed"] = "; ".join(suspects) or "nothing recorded"
+    return cells
+
+
+def short_suspect(text: str) -> str:
+    """ "weights identity: sha256:0f3a…+gguf 1 -> sha256:9bc2…" with each side cut to a few characters."""
+    match = re.fullmatch(r"(.*?): (.*) -> (.*)", text)
+    if not match:
+        return text
+    label, before, after = match.groups()
+    return f"{label} {short(before)} → {short(after)}"
+
+
+def _speed_cells(results: pd.DataFrame | None) -> dict[str, str]:
+    """The deployment's latest speed results in one row: their verdicts, how many are valid, the best."""
+    if results is None:
+        return {"speed verdicts": DASH, "valid speed results": DASH, "most output tok/s": DASH,
+                "lowest median TPOT ms": DASH}
+    counts = Counter(results["verdict"]) if "verdict" in results else Counter()
+    verdicts = ", ".join(f"{counts[v]} {v}" for v in SPEED_ORDER if counts[v])
+    valid = valid_results(results)
+    output = pd.to_numeric(valid["output_throughput"], errors="coerce")
+    measured = valid[valid["stream_measured"].astype(object).ne(False)] if "stream_measured" in valid else valid
+    tpot = pd.to_numeric(measured["median_tpot_ms"], errors="coerce")
+    return {
+        "speed verdicts": f"**{verdicts}**" if counts[regression.SLOWER] else verdicts or DASH,
+        "valid speed results": f"{len(valid)} of {len(results)}",
+        "most output tok/s": DASH if output.isna().all() else
+        f"{num(output.max())} ({valid.loc[output.idxmax(), 'scenario']})",
+        "lowest median TPOT ms": DASH if tpot.isna().all() else
+        f"{num(tpot.min(), 2)} ({measured.loc[tpot.idxmin(), 'scenario']})",
+    }
 
 
 def _best(latest: pd.DataFrame) -> Section:
@@ -143,13 +281,16 @@ def _best(latest: pd.DataFrame) -> Section:
 
 def _last_run(latest: pd.DataFrame, verdicts: pd.DataFrame) -> Section:
     by_key = {} if verdicts.empty else {k: g for k, g in verdicts.groupby(["partition", "scenario"])}
-    rows = []
+    rows, notes = [], []
     for row in records(latest):
         judged = by_key.get((row["partition"], row["scenario"]))
-        # The figures behind the verdict: every metric the rule judged, called or not.
+        # The figures behind the verdict: every metric the rule judged, called or not. An invalid
+        # result judged none of them, for one reason: said once, its full text a footnote.
         figures = [] if judged is None else [
             f"{regression.metric(m).label}: {o} ({f})" for m, o, f in zip(judged["metric"], judged["outcome"],
                                                                          judged["figure"])]
+        if row.get("valid") is False:
+            figures = [f"not judged: {invalid_reason(row.get('invalid_reasons'), notes)}"]
         suspects = [] if judged is None else sorted({s for v in judged["suspects"] for s in v})
         rows.append({
             "deployment": row["partition"], "scenario": row["scenario"], "latest run": when(row["finished_at"]),
@@ -177,7 +318,7 @@ def _last_run(latest: pd.DataFrame, verdicts: pd.DataFrame) -> Section:
         f"{drifted} come from a run that changed something a replay should have reproduced (drift); the "
         "suspects are what changed against the baseline runs of a called change.",
     ]
-    return Section("Did the last run get slower?", text, [Table(frame)])
+    return Section("Did the last run get slower?", text, [Table(frame, footnotes=notes)])
 
 
 def tpot_text(row: dict, column: str, digits: int = 2) -> str:
@@ -191,12 +332,15 @@ def _validity(latest: pd.DataFrame) -> Section:
     if bad.empty:
         return Section("Valid measurements", ["Every latest result is a valid measurement (requests completed, "
                                               "the stream streamed, long enough, nothing else loaded the host)."])
+    notes = []
     frame = pd.DataFrame({"deployment": bad["partition"], "scenario": bad["scenario"],
                           "run finished (UTC)": bad["finished_at"].map(when),
-                          "why it is not a valid measurement": bad["invalid_reasons"].fillna(DASH)})
+                          "why it is not a valid measurement": [invalid_reason(text, notes)
+                                                                for text in bad["invalid_reasons"]]})
     return Section("Valid measurements", [
         f"{len(bad)} of {len(latest)} latest results are INVALID measurements: kept, but left out of \"best\", "
-        "the Pareto frontier, the sweep curves and every regression baseline."], [Table(frame)])
+        "the Pareto frontier, the sweep curves and every regression baseline. Each reason's full text is in "
+        "the note its number points to."], [Table(frame, footnotes=notes)])
 
 
 def _latest_tables(latest: pd.DataFrame) -> Section:
@@ -360,11 +504,12 @@ def _startup(starts: pd.DataFrame) -> Section:
     ], [Table(pd.DataFrame(rows))])
 
 
-def _history(data: ComparisonData, with_chart: bool) -> Section:
+def _history(data: ComparisonData, with_chart: bool, accuracy_na: dict[str, str]) -> Section:
     counts = data.run_counts
     section = Section("History", [
         f"Each deployment's last {data.history_runs} runs, newest first: output tok/s and median TPOT per "
-        "scenario, failed requests, and what changed since its previous succeeded run."], chart="trend" if with_chart else None,
+        "scenario, failed requests, the accuracy of its answers where evaluated, and what changed since its "
+        "previous succeeded run."], chart="trend" if with_chart else None,
         chart_alt="Output tokens/s of each deployment over its recent runs")
     if not counts.empty:
         section.tables.append(Table(pd.DataFrame({
@@ -383,8 +528,13 @@ def _history(data: ComparisonData, with_chart: bool) -> Section:
             failed[run_id] = failed.get(run_id, 0) + (0 if missing(fails) else int(fails))
             if scenario not in scenarios.setdefault(partition, []):
                 scenarios[partition].append(scenario)
+    evaluated = {} if data.recent_accuracy.empty else {
+        (p, r): f"{accuracy_text({'accuracy': a})} ({v})" for p, r, a, v in zip(
+            data.recent_accuracy["partition"], data.recent_accuracy["run_id"], data.recent_accuracy["accuracy"],
+            data.recent_accuracy["verdict"])}
     for partition, runs in data.recent_runs.groupby("partition", sort=True):
         columns = sorted(scenarios.get(partition, []))
+        with_accuracy = partition not in accuracy_na and any(p == partition for p, _ in evaluated)
         rows = []
         for run in records(runs.sort_values("recency")):
             row = {"finished (UTC)": when(run["finished_at"]), "run": short(run["run_id"], 8),
@@ -392,6 +542,8 @@ def _history(data: ComparisonData, with_chart: bool) -> Section:
                    "failed requests": str(failed[run["run_id"]]) if run["run_id"] in failed else DASH}
             for scenario in columns:
                 row[scenario] = cells.get((run["run_id"], scenario), DASH)
+            if with_accuracy:
+                row["accuracy"] = evaluated.get((partition, run["run_id"]), DASH)
             row["drift"] = "; ".join(drift_list(run)) or ("none" if has(run.get("prev_run_id")) else DASH)
             rows.append(row)
         section.tables.append(Table(pd.DataFrame(rows),

@@ -23,6 +23,7 @@ baseline.
 from __future__ import annotations
 
 import math
+import re
 import statistics
 from dataclasses import dataclass
 
@@ -138,3 +139,30 @@ def sent_rate(requests: list[dict]) -> float | None:
     if len(starts) < 3 or starts[-1] <= starts[0]:
         return None
     return (len(starts) - 1) / (starts[-1] - starts[0])
+
+
+# A short name for each reason ``judge_validity`` writes, found by the words that start it: the
+# report names an invalid result's reasons once in its row and leaves the full text to a footnote.
+# Searched anywhere in the text, as a repeated scenario joins its repetitions' reasons in one text.
+REASON_NAMES = (
+    (r"\d+ of \d+ requests failed", "requests failed"),
+    (r"only \d+ requests completed", "too few requests"),
+    (r"the run lasted", "too short"),
+    (r"stream coalesced", "stream coalesced"),
+    (r"the load generator used", "load generator saturated"),
+    (r"other work used", "host busy"),
+    (r"the load generator sent", "rate not reached"),
+)
+
+
+def reason_names(text: str | None) -> list[str]:
+    """The short names of the reasons in ``invalid_reasons``, in the order they appear; a reason
+    this rule does not know (an older file's wording) is named by its first words."""
+    if not text:
+        return []
+    found = sorted((match.start(), name) for pattern, name in REASON_NAMES
+                   if (match := re.search(pattern, text)))
+    if found:
+        return [name for _, name in found]
+    first = text.split(":")[0].split(";")[0].strip()
+    return [first if len(first) <= 40 else first[:40].rstrip() + "…"]

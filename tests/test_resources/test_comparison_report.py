@@ -10,6 +10,7 @@ and a CPU deployment with two runs.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from datetime import datetime, timedelta
 
@@ -20,6 +21,7 @@ from resources.report.data import load_comparison, pareto_frontier
 from resources.report.build import build_report
 from resources.results.store import ResultsStore
 from resources.serving.startup_log import read_startup_log
+from tests.test_resources.report_tables import section_table
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _STARTS = {name: read_startup_log((Path(__file__).resolve().parents[1] / "fixtures" / "vllm" /
@@ -213,6 +215,9 @@ def test_a_results_file_from_before_schema_v2_is_reported_with_what_it_has(tmp_p
     row = report.data.latest.iloc[0]
     assert row["partition"] == "old" and row["bound_label"] == "n/a (no GPU)"
     assert "old" in report.markdown and report.html_path.exists()
+    assert report.data.accuracy.empty
+    answers = section_table(report.markdown, "Answers beside speed")
+    assert answers["old"]["accuracy (95 % interval)"] == "not evaluated yet"
 
 
 def test_the_comparison_report_asset_puts_the_markdown_in_metadata_and_the_files_under_eval_home(history):
@@ -229,6 +234,12 @@ def test_the_comparison_report_asset_puts_the_markdown_in_metadata_and_the_files
     metadata = {k: v.value for k, v in event.materialization.metadata.items()}
     assert "qwen-h100-tp1" in metadata["report"] and metadata["partitions"] == 2
     assert metadata["slower_results"] == 4 and metadata["drift_events"] == 1
+    # No evaluation recorded: the configs say which deployment has no accuracy at all, and why.
+    assert metadata["accuracy_drops"] == 0
+    rows = section_table(metadata["report"], "Answers beside speed")
+    assert {name: row["accuracy (95 % interval)"] for name, row in rows.items()} == {
+        "qwen-h100-tp1": "not evaluated yet",  # not among the configs
+        "tiny-cpu-eager": "n/a: random weights"}
     assert metadata["html"] == str(reports_dir() / "comparison_report.html")
     assert {"chart_pareto", "chart_sweeps", "chart_trend"} <= set(metadata)
 
@@ -243,3 +254,64 @@ def test_the_start_up_section_sets_cold_and_warm_starts_apart_with_their_longest
     assert "torch_compile 42" in cold[5] and "torch_compile" not in warm[5], \
         "the cold start's compile is among its longest phases; the warm one loads it in seconds"
     assert warm[6] == "2,031,120"
+
+
+def _coalesced(run: dict, failed: int = 0) -> dict:
+    """A result the validity rule calls invalid, with the reasons it writes: replies that came in two
+    chunks each (a loaded CPU host), and ``failed`` failed requests."""
+    from resources.results.validity import judge_validity, request_streamed
+
+    requests = [{"output_len": 256, "chunks": 2, "streamed": request_streamed([0.2], 256), "error": None}
+                for _ in range(32 - failed)]
+    validity = judge_validity({"completed": 32 - failed, "failed": failed, "duration_s": 10.0}, requests)
+    assert not validity.valid
+    return _result(run, "short", 25.0, 2300.0, 16) | {"failed": failed} | validity.as_row()
+
+
+def test_an_invalid_results_reason_appears_once_in_its_row_and_in_full_in_a_footnote(tmp_path):
+    store = ResultsStore(tmp_path / "results.duckdb")
+    for night in (1, 2, 3, 4):
+        run = _run("tiny-cpu-eager", night, gpu=False, image_digest="local:vllm-cpu")
+        store.record_run(run, [_coalesced(run) if night == 4 else _result(run, "short", 25.0, 2300.0, 16)])
+    run = _run("tiny-cpu-compiled", 4, gpu=False, image_digest="local:vllm-cpu")
+    store.record_run(run, [_coalesced(run, failed=3)])
+    report = build_report(store, tmp_path / "reports")
+    reasons = report.data.latest.set_index("partition")["invalid_reasons"]
+    eager, compiled = reasons["tiny-cpu-eager"], reasons["tiny-cpu-compiled"]
+    assert eager.startswith("stream coalesced: 32 of 32 replies did not stream") and "TPOT and ITL" in eager
+    assert compiled.startswith("3 of 32 requests failed; stream coalesced: 29 of 29")
+
+    for title in ("Did the last run get slower?", "Valid measurements"):
+        section = report.markdown.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+        rows = {name: " | ".join(row.values()) for name, row in section_table(report.markdown, title).items()}
+        assert eager not in rows["tiny-cpu-eager"] and compiled not in rows["tiny-cpu-compiled"]
+        # Once per row, short: the result judged none of its three metrics, for one reason.
+        assert rows["tiny-cpu-eager"].count("stream coalesced") == 1
+        assert "stream coalesced [2]" in rows["tiny-cpu-eager"]
+        assert "requests failed, stream coalesced [1]" in rows["tiny-cpu-compiled"]
+        # In full, once, below the table.
+        assert f"- [1] {compiled}\n- [2] {eager}" in section
+    assert "not judged: stream coalesced [2]" in report.markdown
+    assert report.markdown.count(eager) == 2, "one footnote under each of the two tables"
+
+    html = report.html_path.read_text()
+    assert html.count(eager) == 4, "each table: the marker's hover title and the footnote"
+    marker = re.search(r'not judged: stream coalesced <a href="#(table\d+-note-2)" title="([^"]+)">\[2\]</a>', html)
+    assert marker and marker.group(2) == eager
+    assert f'<li id="{marker.group(1)}">[2] {eager}</li>' in html
+
+
+def test_every_reason_the_validity_rule_writes_has_a_short_name():
+    from resources.results.validity import REASON_NAMES, judge_validity, reason_names, request_streamed
+
+    requests = [{"output_len": 64, "chunks": 2, "streamed": request_streamed([0.2], 64), "start_time_s": i * 2.0,
+                 "error": None} for i in range(5)]
+    usage = {"loadgen_cpu_cores": 0.97, "other_cpu_cores": 1.2, "server_cpu_cores": 0.6, "cpu_count": 2}
+    validity = judge_validity({"completed": 5, "failed": 2, "duration_s": 0.1}, requests, usage, configured_rate=10.0)
+    assert len(validity.reasons) == len(REASON_NAMES) == 7
+    assert reason_names(validity.reason_text) == [name for _, name in REASON_NAMES]
+    # A repeated scenario joins its repetitions' reasons; an older file's wording is named by its first words.
+    assert reason_names("repetition 1: stream coalesced: 8 of 8; repetition 3: 1 of 32 requests failed") == [
+        "stream coalesced", "requests failed"]
+    assert reason_names("server restarted mid-run: 3 requests lost") == ["server restarted mid-run"]
+    assert reason_names(None) == []
