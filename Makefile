@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml configs/model-packages.tx
 # elsewhere on PyTorch's CPU index.
 TORCH_INDEX ?= $(if $(wildcard /opt/wheels/torch-2.13.0+cpu-*.whl),,--extra-index-url https://download.pytorch.org/whl/cpu)
 
-.PHONY: install demo test test-fast ui stop clean bench-report docker-base bench
+.PHONY: install demo lint test test-fast ui stop clean bench-report docker-base bench
 
 install: $(STAMP)
 
@@ -39,7 +39,12 @@ docker-base:
 	bash tests/docker/start_dockerd.sh
 	@start=$$(date +%s); bash tests/docker/make_base_image.sh; echo "docker-base took $$(( $$(date +%s) - start )) s"
 
-test: install
+# ruff first: a lint or format slip fails in seconds, before the long suite.
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+test: lint
 	$(PY) -m pytest
 
 # The tests that need no vLLM server, Docker Engine, PostgreSQL or browser (markers in pyproject.toml).

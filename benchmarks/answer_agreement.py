@@ -24,14 +24,19 @@ def latest_evaluation(source: str) -> tuple[dict, dict]:
     if not path:
         raise SystemExit(f"{source}: write DATABASE:PARTITION, e.g. .eval/results.duckdb:smollm2-cpu")
     db = duckdb.connect(path, read_only=True)
-    found = db.execute("SELECT * FROM accuracy_runs WHERE partition = ? ORDER BY recorded_at DESC LIMIT 1",
-                       [partition]).fetchdf()
+    found = db.execute(
+        "SELECT * FROM accuracy_runs WHERE partition = ? ORDER BY recorded_at DESC LIMIT 1", [partition]
+    ).fetchdf()
     if found.empty:
         raise SystemExit(f"{path}: no evaluation of partition '{partition}'")
     run = found.iloc[0].to_dict()
-    items = {i: (bool(c), r or "") for i, c, r in db.execute(
-        "SELECT item_id, correct, reply FROM accuracy_items WHERE run_id = ? AND partition = ?",
-        [run["run_id"], partition]).fetchall()}
+    items = {
+        i: (bool(c), r or "")
+        for i, c, r in db.execute(
+            "SELECT item_id, correct, reply FROM accuracy_items WHERE run_id = ? AND partition = ?",
+            [run["run_id"], partition],
+        ).fetchall()
+    }
     return run, items
 
 
@@ -47,8 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     shared = sorted(set(a) & set(b))
     for name, run in ((args.first, run_a), (args.second, run_b)):
         low, high = wilson_interval(int(run["correct"]), int(run["items"]))
-        print(f"{name}: {run['correct']}/{run['items']} = {100 * run['accuracy']:.1f} % "
-              f"(95 % interval {100 * low:.1f}-{100 * high:.1f} %), vLLM {run['vllm_version']}, {run['hardware_model']}")
+        print(
+            f"{name}: {run['correct']}/{run['items']} = {100 * run['accuracy']:.1f} % "
+            f"(95 % interval {100 * low:.1f}-{100 * high:.1f} %), vLLM {run['vllm_version']}, {run['hardware_model']}"
+        )
     same_text = sum(a[i][1] == b[i][1] for i in shared)
     same_score = sum(a[i][0] == b[i][0] for i in shared)
     print(f"identical greedy replies: {same_text} of {len(shared)} ({100 * same_text / len(shared):.0f} %)")

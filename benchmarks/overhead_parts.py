@@ -89,7 +89,8 @@ def import_costs(env: dict) -> dict[str, float]:
         "import dagster": time_command([python, "-c", "import dagster"], env),
         "import pipelines.definitions": time_command([python, "-c", "import pipelines.definitions"], env),
         "dagster job execute --help": time_command(
-            [str(Path(python).parent / "dagster"), "job", "execute", "--help"], env),
+            [str(Path(python).parent / "dagster"), "job", "execute", "--help"], env
+        ),
     }
 
 
@@ -119,8 +120,10 @@ def duckdb_write_costs() -> dict[str, float]:
         store.record_hardware_report("run-1", "p", "f" * 16, False, "{}")
         first = time.perf_counter() - started
         started = time.perf_counter()
-        store.record_run({"run_id": "run-1", "partition": "p", "status": "succeeded"},
-                         [{"run_id": "run-1", "partition": "p", "scenario": "s", "completed": 32}])
+        store.record_run(
+            {"run_id": "run-1", "partition": "p", "status": "succeeded"},
+            [{"run_id": "run-1", "partition": "p", "scenario": "s", "completed": 32}],
+        )
         return {"hardware report (new file, schema)": first, "run + results rows": time.perf_counter() - started}
 
 
@@ -129,10 +132,14 @@ def load_snapshot() -> str:
     load = os.getloadavg()
     ours = {os.getpid()}
     others = subprocess.run(["ps", "-eo", "pid=,pcpu=,args="], capture_output=True, text=True).stdout.splitlines()
-    busy = [line.strip() for line in others
-            if re.search(r"vllm|dagster|pytest|pip install", line) and int(line.split()[0]) not in ours]
+    busy = [
+        line.strip()
+        for line in others
+        if re.search(r"vllm|dagster|pytest|pip install", line) and int(line.split()[0]) not in ours
+    ]
     text = f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
     if busy:
         text += f"; {len(busy)} other vLLM/Dagster/pytest/pip processes: " + "; ".join(
-            " ".join(line.split()[2:5])[:70] for line in busy[:4])
+            " ".join(line.split()[2:5])[:70] for line in busy[:4]
+        )
     return text

@@ -34,7 +34,13 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from benchmarks.overhead_parts import (  # noqa: E402
-    CHAIN, RunTimeline, duckdb_write_costs, event_write_cost, import_costs, load_snapshot, read_timeline,
+    CHAIN,
+    RunTimeline,
+    duckdb_write_costs,
+    event_write_cost,
+    import_costs,
+    load_snapshot,
+    read_timeline,
 )
 
 HEALTH_POLL_S = 0.1  # the recipe polls as often as the pipeline does
@@ -121,17 +127,34 @@ def run_recipe(deployment, model_path: Path, out_dir: Path, env: dict) -> dict:
     runtime = deployment.runtime
     base_url = f"http://{runtime.host}:{runtime.port}"
     serve = [sys.executable, "-m", CLI_MODULE, "serve", *render_serve_args(deployment, str(model_path))]
-    benches = [[sys.executable, "-m", CLI_MODULE, "bench", "serve", *render_bench_args(
-        point, base_url, deployment.served_model_name, str(model_path), str(out_dir), f"recipe-{i}.json", 1 + i)]
-        for i, point in enumerate(bench_points(deployment))]
+    benches = [
+        [
+            sys.executable,
+            "-m",
+            CLI_MODULE,
+            "bench",
+            "serve",
+            *render_bench_args(
+                point, base_url, deployment.served_model_name, str(model_path), str(out_dir), f"recipe-{i}.json", 1 + i
+            ),
+        ]
+        for i, point in enumerate(bench_points(deployment))
+    ]
     out_dir.mkdir(parents=True, exist_ok=True)
     serve_env = {**env, **runtime.env}
     wait_port_free(runtime.host, runtime.port)
     probe = HealthProbe(base_url)
     started = time.time()
     with (out_dir / "serve.log").open("w") as log:
-        server = subprocess.Popen(serve, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                  env=serve_env, cwd=PROJECT_ROOT, start_new_session=True)
+        server = subprocess.Popen(
+            serve,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=serve_env,
+            cwd=PROJECT_ROOT,
+            start_new_session=True,
+        )
     try:
         while not _healthy(base_url, 1.0):
             if server.poll() is not None:
@@ -149,15 +172,30 @@ def run_recipe(deployment, model_path: Path, out_dir: Path, env: dict) -> dict:
         server.wait(timeout=60)
     stopped = time.time()
     wait_port_free(runtime.host, runtime.port)  # the engine process may hold the socket a moment longer
-    return {"wall_s": stopped - started, "server_start_s": healthy - started, "bench_s": benched - healthy,
-            "stop_s": stopped - benched,
-            "detect_lag_s": healthy - probe.healthy_at if probe.healthy_at else None}
+    return {
+        "wall_s": stopped - started,
+        "server_start_s": healthy - started,
+        "bench_s": benched - healthy,
+        "stop_s": stopped - benched,
+        "detect_lag_s": healthy - probe.healthy_at if probe.healthy_at else None,
+    }
 
 
-def run_pipeline(partition: str, env: dict, dagster_home: Path, base_url: str | None, log_path: Path) -> tuple[RunTimeline, float | None]:
+def run_pipeline(
+    partition: str, env: dict, dagster_home: Path, base_url: str | None, log_path: Path
+) -> tuple[RunTimeline, float | None]:
     """``dagster job execute`` as users run it, timed from launch to exit; the run's timeline."""
-    command = [str(Path(sys.executable).parent / "dagster"), "job", "execute", "-m", "pipelines.definitions",
-               "-j", "deploy_and_evaluate", "--tags", json.dumps({"dagster/partition": partition})]
+    command = [
+        str(Path(sys.executable).parent / "dagster"),
+        "job",
+        "execute",
+        "-m",
+        "pipelines.definitions",
+        "-j",
+        "deploy_and_evaluate",
+        "--tags",
+        json.dumps({"dagster/partition": partition}),
+    ]
     probe = HealthProbe(base_url) if base_url else None
     launched = time.time()
     with log_path.open("w") as log:
@@ -168,12 +206,15 @@ def run_pipeline(partition: str, env: dict, dagster_home: Path, base_url: str | 
     if code != 0:
         raise RuntimeError(f"pipeline run failed (exit code {code}); see {log_path}")
     timeline = read_timeline(dagster_home, launched, exited)
-    lag = timeline.healthy_seen_at - probe.healthy_at if probe and probe.healthy_at and timeline.healthy_seen_at else None
+    lag = (
+        timeline.healthy_seen_at - probe.healthy_at if probe and probe.healthy_at and timeline.healthy_seen_at else None
+    )
     return timeline, lag
 
 
-def one_round(index: int, folder: Path, configs: Path, partition: str, model_src: Path,
-              pipeline_env: dict[str, str]) -> dict:
+def one_round(
+    index: int, folder: Path, configs: Path, partition: str, model_src: Path, pipeline_env: dict[str, str]
+) -> dict:
     from resources.config.loader import load_deployments
 
     deployment = load_deployments(configs)[partition]
@@ -182,8 +223,11 @@ def one_round(index: int, folder: Path, configs: Path, partition: str, model_src
     print(f"-- round {index}: {load_snapshot()}", flush=True)
 
     recipe = run_recipe(deployment, model_src, folder / f"recipe-{index}", base_env)
-    print(f"   (a) recipe by hand  {recipe['wall_s']:6.1f} s  (serve to healthy {recipe['server_start_s']:.1f}, "
-          f"bench {recipe['bench_s']:.1f}, stop {recipe['stop_s']:.1f})", flush=True)
+    print(
+        f"   (a) recipe by hand  {recipe['wall_s']:6.1f} s  (serve to healthy {recipe['server_start_s']:.1f}, "
+        f"bench {recipe['bench_s']:.1f}, stop {recipe['stop_s']:.1f})",
+        flush=True,
+    )
 
     home = folder / f"eval-{index}"
     (home / "models").mkdir(parents=True)
@@ -198,15 +242,25 @@ def one_round(index: int, folder: Path, configs: Path, partition: str, model_src
     try:
         wait_port_free(deployment.runtime.host, deployment.runtime.port)
         cold, lag = run_pipeline(partition, env, dagster_home, base_url, home / "cold.log")
-        print(f"   (b) pipeline cold   {cold.wall_s:6.1f} s  (serve to healthy {cold.server_start_s or 0:.1f}, "
-              f"bench {cold.bench_s:.1f}, the rest {cold.wall_s - (cold.server_start_s or 0) - cold.bench_s:.1f})",
-              flush=True)
+        print(
+            f"   (b) pipeline cold   {cold.wall_s:6.1f} s  (serve to healthy {cold.server_start_s or 0:.1f}, "
+            f"bench {cold.bench_s:.1f}, the rest {cold.wall_s - (cold.server_start_s or 0) - cold.bench_s:.1f})",
+            flush=True,
+        )
         warm, _ = run_pipeline(partition, env, dagster_home, None, home / "warm.log")
-        print(f"   (c) pipeline warm   {warm.wall_s:6.1f} s  (bench {warm.bench_s:.1f}, the rest "
-              f"{warm.wall_s - warm.bench_s:.1f})", flush=True)
+        print(
+            f"   (c) pipeline warm   {warm.wall_s:6.1f} s  (bench {warm.bench_s:.1f}, the rest "
+            f"{warm.wall_s - warm.bench_s:.1f})",
+            flush=True,
+        )
     finally:
-        subprocess.run([sys.executable, "-m", "pipelines", "stop", partition], env=env, cwd=PROJECT_ROOT,
-                       stdout=subprocess.DEVNULL, check=True)
+        subprocess.run(
+            [sys.executable, "-m", "pipelines", "stop", partition],
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.DEVNULL,
+            check=True,
+        )
         wait_port_free(deployment.runtime.host, deployment.runtime.port)
     return {"recipe": recipe, "cold": cold, "warm": warm, "cold_detect_lag_s": lag}
 
@@ -225,13 +279,19 @@ def report(rounds: list[dict], partition: str, points: list[str], costs: dict | 
     c = [r["warm"].wall_s for r in rounds]
     ba, ca = [x / y for x, y in zip(b, a)], [x / y for x, y in zip(c, a)]
     print()
-    print(f"== {partition}, {len(points)} benchmark point(s) ({', '.join(points)}); {len(rounds)} round(s)"
-          + ("; median (min-max)" if len(rounds) > 1 else ""))
+    print(
+        f"== {partition}, {len(points)} benchmark point(s) ({', '.join(points)}); {len(rounds)} round(s)"
+        + ("; median (min-max)" if len(rounds) > 1 else "")
+    )
     print(f"(a) recipe by hand   {_spread(a):>18} s")
-    print(f"(b) pipeline cold    {_spread(b):>18} s   b/a = {_spread(ba, '{:.2f}'):<17} target <= 1.15: "
-          f"{'met' if statistics.median(ba) <= 1.15 else 'NOT met'}")
-    print(f"(c) pipeline warm    {_spread(c):>18} s   c/a = {_spread(ca, '{:.2f}'):<17} target <= 0.50: "
-          f"{'met' if statistics.median(ca) <= 0.50 else 'NOT met'}")
+    print(
+        f"(b) pipeline cold    {_spread(b):>18} s   b/a = {_spread(ba, '{:.2f}'):<17} target <= 1.15: "
+        f"{'met' if statistics.median(ba) <= 1.15 else 'NOT met'}"
+    )
+    print(
+        f"(c) pipeline warm    {_spread(c):>18} s   c/a = {_spread(ca, '{:.2f}'):<17} target <= 0.50: "
+        f"{'met' if statistics.median(ca) <= 0.50 else 'NOT met'}"
+    )
 
     def row(label, ra, rb, rc):
         cells = [_spread(v) if v is not None else "" for v in (ra, rb, rc)]
@@ -245,16 +305,29 @@ def report(rounds: list[dict], partition: str, points: list[str], costs: dict | 
 
     print()
     print(f"  {'wall time by part, s':<44} {'recipe (a)':>14} {'cold (b)':>14} {'warm (c)':>14}")
-    row("vllm serve, launch to healthy", [r["recipe"]["server_start_s"] for r in rounds],
-        [r["cold"].server_start_s or 0.0 for r in rounds], [0.0] * len(rounds))
-    row("vllm bench serve, all points", [r["recipe"]["bench_s"] for r in rounds], timeline("cold", "bench_s"),
-        timeline("warm", "bench_s"))
+    row(
+        "vllm serve, launch to healthy",
+        [r["recipe"]["server_start_s"] for r in rounds],
+        [r["cold"].server_start_s or 0.0 for r in rounds],
+        [0.0] * len(rounds),
+    )
+    row(
+        "vllm bench serve, all points",
+        [r["recipe"]["bench_s"] for r in rounds],
+        timeline("cold", "bench_s"),
+        timeline("warm", "bench_s"),
+    )
     row("stop the server", [r["recipe"]["stop_s"] for r in rounds], None, None)
-    row("pipeline: before the first step", None, timeline("cold", "before_first_step_s"),
-        timeline("warm", "before_first_step_s"))
+    row(
+        "pipeline: before the first step",
+        None,
+        timeline("cold", "before_first_step_s"),
+        timeline("warm", "before_first_step_s"),
+    )
     for name in CHAIN:
-        label = {"vllm_service": "vllm_service less serve", "benchmark_results": "benchmark_results less bench"
-                 }.get(name, name)
+        label = {"vllm_service": "vllm_service less serve", "benchmark_results": "benchmark_results less bench"}.get(
+            name, name
+        )
         cold, warm = step("cold", name), step("warm", name)
         if name == "vllm_service":
             cold = [x - (r["cold"].server_start_s or 0.0) for x, r in zip(cold, rounds)]
@@ -263,8 +336,12 @@ def report(rounds: list[dict], partition: str, points: list[str], costs: dict | 
             warm = [x - r["warm"].bench_s for x, r in zip(warm, rounds)]
         row(f"pipeline: step {label}", None, cold, warm)
     row("pipeline: between steps", None, timeline("cold", "between_steps_s"), timeline("warm", "between_steps_s"))
-    row("pipeline: after the last step to exit", None, timeline("cold", "after_last_step_s"),
-        timeline("warm", "after_last_step_s"))
+    row(
+        "pipeline: after the last step to exit",
+        None,
+        timeline("cold", "after_last_step_s"),
+        timeline("warm", "after_last_step_s"),
+    )
     own = {k: [r[k].wall_s - (r[k].server_start_s or 0.0) - r[k].bench_s for r in rounds] for k in ("cold", "warm")}
     row("= all but serve and bench", [r["recipe"]["stop_s"] for r in rounds], own["cold"], own["warm"])
 
@@ -274,22 +351,37 @@ def report(rounds: list[dict], partition: str, points: list[str], costs: dict | 
     print("    bench runs in one warm worker for all points unless EVAL_BENCH_WORKER=0)")
     events = {k: [r[k].events for r in rounds] for k in ("cold", "warm")}
     if costs:
-        print(f"  imports before the first step: `import pipelines.definitions` {costs['import pipelines.definitions']:.2f} s, "
-              f"of which `import dagster` {costs['import dagster']:.2f} s (bare interpreter {costs['python -c pass']:.2f} s)")
+        print(
+            "  imports before the first step: `import pipelines.definitions` "
+            f"{costs['import pipelines.definitions']:.2f} s, of which `import dagster` {costs['import dagster']:.2f} s "
+            f"(bare interpreter {costs['python -c pass']:.2f} s)"
+        )
         per_event = costs["event_write_s"]
-        print(f"  Dagster event writes: {_spread(events['cold'], '{:.0f}')} events cold, {_spread(events['warm'], '{:.0f}')} "
-              f"warm, x {per_event * 1000:.1f} ms per SQLite write = about "
-              f"{statistics.median(events['cold']) * per_event:.1f} s / {statistics.median(events['warm']) * per_event:.1f} s")
-        print(f"  DuckDB writes: hardware report {costs['duckdb_hardware_s']:.3f} s + run rows {costs['duckdb_run_s']:.3f} s")
+        print(
+            f"  Dagster event writes: {_spread(events['cold'], '{:.0f}')} events cold, "
+            f"{_spread(events['warm'], '{:.0f}')} warm, x {per_event * 1000:.1f} ms per SQLite write = about "
+            f"{statistics.median(events['cold']) * per_event:.1f} s / "
+            f"{statistics.median(events['warm']) * per_event:.1f} s"
+        )
+        print(
+            f"  DuckDB writes: hardware report {costs['duckdb_hardware_s']:.3f} s "
+            f"+ run rows {costs['duckdb_run_s']:.3f} s"
+        )
     else:
-        print(f"  Dagster events: {_spread(events['cold'], '{:.0f}')} cold, {_spread(events['warm'], '{:.0f}')} warm "
-              "(write cost: run without --no-fixed-costs)")
+        print(
+            f"  Dagster events: {_spread(events['cold'], '{:.0f}')} cold, {_spread(events['warm'], '{:.0f}')} warm "
+            "(write cost: run without --no-fixed-costs)"
+        )
     lags = [r["cold_detect_lag_s"] * 1000 for r in rounds if r["cold_detect_lag_s"] is not None]
     recipe_lags = [r["recipe"]["detect_lag_s"] * 1000 for r in rounds if r["recipe"]["detect_lag_s"] is not None]
-    print(f"  health polling: the pipeline noticed /health 200 {_spread(lags, '{:.0f}')} ms after a 10 ms probe did "
-          f"(the recipe's 0.1 s poll: {_spread(recipe_lags, '{:.0f}')} ms)")
-    print(f"  smoke test (not in the recipe): {_spread(step('cold', 'smoke_test'))} s cold, "
-          f"{_spread(step('warm', 'smoke_test'))} s warm")
+    print(
+        f"  health polling: the pipeline noticed /health 200 {_spread(lags, '{:.0f}')} ms after a 10 ms probe did "
+        f"(the recipe's 0.1 s poll: {_spread(recipe_lags, '{:.0f}')} ms)"
+    )
+    print(
+        f"  smoke test (not in the recipe): {_spread(step('cold', 'smoke_test'))} s cold, "
+        f"{_spread(step('warm', 'smoke_test'))} s warm"
+    )
 
 
 def fixed_costs(env: dict) -> dict:
@@ -313,12 +405,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--partition", default="tiny-cpu-eager")
     parser.add_argument("--rounds", type=int, default=1, help="a, b, c measured this many times, interleaved")
     parser.add_argument("--port", type=int, default=8310, help="the deployment's port (others get the next ones)")
-    parser.add_argument("--scenarios", type=int, default=None,
-                        help="measure only the deployment's first N benchmark scenarios (default: all)")
+    parser.add_argument(
+        "--scenarios",
+        type=int,
+        default=None,
+        help="measure only the deployment's first N benchmark scenarios (default: all)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the working folder (logs, instances)")
     parser.add_argument("--no-fixed-costs", action="store_true", help="skip the separate fixed-cost measurements")
-    parser.add_argument("--pipeline-env", action="append", default=[], metavar="KEY=VALUE",
-                        help="set for the pipeline runs (b) and (c) only, e.g. EVAL_BENCH_WORKER=0 to measure a lever")
+    parser.add_argument(
+        "--pipeline-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set for the pipeline runs (b) and (c) only, e.g. EVAL_BENCH_WORKER=0 to measure a lever",
+    )
     args = parser.parse_args(argv)
 
     folder = Path(tempfile.mkdtemp(prefix="pipeline-overhead-"))
@@ -334,8 +435,11 @@ def main(argv: list[str] | None = None) -> int:
         if pipeline_env:
             print(f"pipeline runs with {pipeline_env}", flush=True)
         rounds = [one_round(i + 1, folder, configs, args.partition, model, pipeline_env) for i in range(args.rounds)]
-        costs = None if args.no_fixed_costs else fixed_costs(
-            {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "EVAL_HOME": str(folder / "eval-fixed")})
+        costs = (
+            None
+            if args.no_fixed_costs
+            else fixed_costs({**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "EVAL_HOME": str(folder / "eval-fixed")})
+        )
         from resources.config.loader import load_deployments
 
         points = [p.name for p in bench_points(load_deployments(configs)[args.partition])]

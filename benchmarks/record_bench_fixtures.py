@@ -4,7 +4,8 @@ Serves the generated tiny model with vLLM's CPU build exactly as the ``tiny-cpu-
 deployment does, runs its ``short-burst`` scenario (32 prompts, 128 in / 64 out, all at once)
 ``--runs`` times unchanged, then ``--loaded`` times while CPU burners load the host so vLLM
 coalesces its stream. The load generator is the pipeline's warm ``vllm bench serve`` worker, so
-the runs of a series follow each other within seconds. Each result keeps the per-request rows the rules read (``input_lens``, ``output_lens``,
+the runs of a series follow each other within seconds. Each result keeps the per-request rows the rules read
+(``input_lens``, ``output_lens``,
 ``ttfts``, ``itls``, ``latencies``, ``start_times``, ``errors``) with times rounded to the
 microsecond, plus the host's CPU use over the run (``host_usage``, see
 ``resources/benchmark/host_usage.py``). Usage:
@@ -38,10 +39,31 @@ from resources.config.loader import load_deployment  # noqa: E402
 from resources.serving.vllm_args import render_serve_args  # noqa: E402
 from resources.weights.tiny_model import generate_tiny_model  # noqa: E402
 
-KEEP = ("date", "backend", "model_id", "num_prompts", "request_rate", "burstiness", "max_concurrency", "duration",
-        "completed", "failed", "total_input_tokens", "total_output_tokens", "request_throughput",
-        "request_goodput", "output_throughput", "total_token_throughput", "input_lens", "output_lens", "ttfts",
-        "itls", "latencies", "start_times", "errors")
+KEEP = (
+    "date",
+    "backend",
+    "model_id",
+    "num_prompts",
+    "request_rate",
+    "burstiness",
+    "max_concurrency",
+    "duration",
+    "completed",
+    "failed",
+    "total_input_tokens",
+    "total_output_tokens",
+    "request_throughput",
+    "request_goodput",
+    "output_throughput",
+    "total_token_throughput",
+    "input_lens",
+    "output_lens",
+    "ttfts",
+    "itls",
+    "latencies",
+    "start_times",
+    "errors",
+)
 
 
 def _trim(raw: dict) -> dict:
@@ -79,18 +101,29 @@ def main() -> int:
     parser.add_argument("--burners", type=int, default=6)
     parser.add_argument("--prefix", default="", help="file name prefix of this series")
     parser.add_argument("--first", type=int, default=0, help="number of the series' first file (to extend one)")
-    parser.add_argument("--num-prompts", type=int, help="prompts per run (default: the scenario's 32); more prompts "
-                        "make longer runs, whose run-to-run noise is smaller")
+    parser.add_argument(
+        "--num-prompts",
+        type=int,
+        help="prompts per run (default: the scenario's 32); more prompts "
+        "make longer runs, whose run-to-run noise is smaller",
+    )
     parser.add_argument("--port", type=int, default=8101 + int(os.environ.get("EVAL_TEST_PORT_OFFSET", "0")))
     parser.add_argument("--deployment", default="tiny-cpu-eager", help="a file name under configs/deployments/")
     parser.add_argument("--point", default="short-burst", help="the load point to repeat, e.g. ladder/c16")
     parser.add_argument("--model-dir", type=Path, help="serve these weights (default: generate the tiny model)")
-    parser.add_argument("--server-pid", type=int, help="measure the server already running with this pid on "
-                        "--port (its arguments must be the deployment's) instead of starting one")
+    parser.add_argument(
+        "--server-pid",
+        type=int,
+        help="measure the server already running with this pid on "
+        "--port (its arguments must be the deployment's) instead of starting one",
+    )
     args = parser.parse_args()
     deployment = load_deployment(ROOT / "configs" / "deployments" / f"{args.deployment}.yaml")
-    points = [p for s in deployment.spec.benchmarks
-              for p in expand_scenario(s.model_copy(update={"num_prompts": args.num_prompts or s.num_prompts}))]
+    points = [
+        p
+        for s in deployment.spec.benchmarks
+        for p in expand_scenario(s.model_copy(update={"num_prompts": args.num_prompts or s.num_prompts}))
+    ]
     point = next((p for p in points if p.name == args.point), None)
     if point is None:
         parser.error(f"--point {args.point}: {args.deployment} has the load points {[p.name for p in points]}")
@@ -100,21 +133,40 @@ def main() -> int:
     if args.server_pid:
         server = argparse.Namespace(pid=args.server_pid)
     else:
-        serve = [sys.executable, "-m", "resources.serving.vllm_cli", "serve",
-                 *render_serve_args(deployment, str(model), args.port)]
+        serve = [
+            sys.executable,
+            "-m",
+            "resources.serving.vllm_cli",
+            "serve",
+            *render_serve_args(deployment, str(model), args.port),
+        ]
         log = open(work / "server.log", "w")
-        server = subprocess.Popen(serve, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                  env={**os.environ, **deployment.spec.runtime.env, "PYTHONPATH": str(ROOT)})
+        server = subprocess.Popen(
+            serve,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **deployment.spec.runtime.env, "PYTHONPATH": str(ROOT)},
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     worker = BenchWorker()
     try:
         _wait_healthy(url, timeout_s=deployment.spec.runtime.startup_timeout_s)
-        plan = [("unchanged", args.first + i) for i in range(args.runs)] + \
-            [("loaded", args.first + i) for i in range(args.loaded)]
+        plan = [("unchanged", args.first + i) for i in range(args.runs)] + [
+            ("loaded", args.first + i) for i in range(args.loaded)
+        ]
         for kind, i in plan:
             name = f"{args.prefix}{kind}-{i:02d}.json"
-            bench = render_bench_args(point, url, deployment.spec.served_model_name or "tiny", str(model),
-                                      str(work), name, seed=1000 + len(list(args.out.glob("*.json"))))
+            bench = render_bench_args(
+                point,
+                url,
+                deployment.spec.served_model_name or "tiny",
+                str(model),
+                str(work),
+                name,
+                seed=1000 + len(list(args.out.glob("*.json"))),
+            )
             burners = []
             if kind == "loaded":
                 stop_at = time.time() + 60
@@ -125,7 +177,7 @@ def main() -> int:
             # each other within seconds instead of a vLLM import apart.
             sampler = Sampler({"server": server.pid, "load_generator": worker.process.pid}).__enter__()
 
-            def on_line(line: str) -> None:
+            def on_line(line: str, sampler: Sampler = sampler) -> None:
                 if "Serving Benchmark Result" in line:  # printed as soon as the measured window ends
                     sampler.__exit__()
 

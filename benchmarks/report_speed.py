@@ -9,7 +9,8 @@ inside DuckDB with ``range()``. Every run id starts with ``synthetic-`` and
 every model id with ``synthetic/``: none of these numbers was measured.
 
 Takes one snapshot of it (the Parquet export the pipeline takes after every run) and rebuilds a
-database from that snapshot, and prints the time and size of each. Then builds the whole report over it (queries, three PNG charts, markdown, HTML) several times
+database from that snapshot, and prints the time and size of each. Then builds the whole report over it
+(queries, three PNG charts, markdown, HTML) several times
 and prints the time of each stage. The report aggregates inside DuckDB, so it must not slow
 down with the number of request rows.
 
@@ -108,7 +109,9 @@ GENERATE = [
     FROM syn_runs, LATERAL (SELECT 140 + hash(run_id) % 20 AS correct)
     WHERE status = 'succeeded' AND p % 2 = 0""",
 ]
-MEAN_AND_P99 = [f"{stat}_{metric}_ms" for metric in ("ttft", "tpot", "itl", "e2el") for stat in ("mean", "median", "p99")]
+MEAN_AND_P99 = [
+    f"{stat}_{metric}_ms" for metric in ("ttft", "tpot", "itl", "e2el") for stat in ("mean", "median", "p99")
+]
 
 
 def build_synthetic_history(path: Path) -> dict[str, int]:
@@ -121,7 +124,9 @@ def build_synthetic_history(path: Path) -> dict[str, int]:
         # Summary metrics from the two base numbers: mean/median near them, p99 above.
         metrics = ", ".join(
             f"{'ttft' if 'ttft' in c else 'tpot'} * {1.6 if c.startswith('p99') else 1.0}"
-            f"{' + 255 * tpot' if 'e2el' in c else ''} AS {c}" for c in MEAN_AND_P99)
+            f"{' + 255 * tpot' if 'e2el' in c else ''} AS {c}"
+            for c in MEAN_AND_P99
+        )
         connection.execute(f"CREATE TEMP TABLE syn_results_full AS SELECT *, {metrics} FROM syn_results")
         connection.execute("""CREATE TEMP TABLE syn_hardware AS
             SELECT run_id, partition, hardware_fingerprint AS fingerprint, device = 'gpu' AS nvidia_driver_present,
@@ -129,11 +134,19 @@ def build_synthetic_history(path: Path) -> dict[str, int]:
                    finished_at AS recorded_at
             FROM syn_runs""")
         counts = {}
-        for table, source in (("runs", "syn_runs"), ("benchmark_results", "syn_results_full"),
-                              ("benchmark_requests", "syn_requests"), ("hardware_reports", "syn_hardware"),
-                              ("accuracy_runs", "syn_accuracy")):
-            have = {r[0] for r in connection.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
+        for table, source in (
+            ("runs", "syn_runs"),
+            ("benchmark_results", "syn_results_full"),
+            ("benchmark_requests", "syn_requests"),
+            ("hardware_reports", "syn_hardware"),
+            ("accuracy_runs", "syn_accuracy"),
+        ):
+            have = {
+                r[0]
+                for r in connection.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]
+                ).fetchall()
+            }
             if not have:
                 print(f"  (the store has no {table} table yet: skipped)")
                 continue
@@ -153,8 +166,10 @@ def _measure_snapshot(db: Path) -> None:
     from resources.results.store import SCHEMA_VERSION
 
     snapshot = ResultsStore(db).snapshot("timing")
-    print(f"  snapshot (EXPORT DATABASE to Parquet, taken after every run): {snapshot.seconds:.2f} s, "
-          f"{snapshot.size_bytes / 2**20:.1f} MiB beside the {db.stat().st_size / 2**20:.0f} MiB file")
+    print(
+        f"  snapshot (EXPORT DATABASE to Parquet, taken after every run): {snapshot.seconds:.2f} s, "
+        f"{snapshot.size_bytes / 2**20:.1f} MiB beside the {db.stat().st_size / 2**20:.0f} MiB file"
+    )
     connection = duckdb.connect(str(db), read_only=True)
     started = time.perf_counter()
     read_every_block(connection)
@@ -163,8 +178,10 @@ def _measure_snapshot(db: Path) -> None:
     copy = db.with_name("restored_results.duckdb")
     started = time.perf_counter()
     restored = restore_database(copy, snapshot.path, SCHEMA_VERSION)
-    print(f"  restore from it (python -m pipelines restore): {time.perf_counter() - started:.2f} s, "
-          + ", ".join(f"{n:,} {table}" for table, n in restored.tables.items()))
+    print(
+        f"  restore from it (python -m pipelines restore): {time.perf_counter() - started:.2f} s, "
+        + ", ".join(f"{n:,} {table}" for table, n in restored.tables.items())
+    )
 
 
 def main() -> int:
@@ -180,9 +197,11 @@ def main() -> int:
         print("SYNTHETIC results history (made-up numbers, for timing only)")
         started = time.perf_counter()
         counts = build_synthetic_history(db)
-        print(f"  built in {time.perf_counter() - started:.1f} s: "
-              + ", ".join(f"{n:,} {table}" for table, n in counts.items())
-              + f"; {db.stat().st_size / 2**20:.0f} MiB at {db}")
+        print(
+            f"  built in {time.perf_counter() - started:.1f} s: "
+            + ", ".join(f"{n:,} {table}" for table, n in counts.items())
+            + f"; {db.stat().st_size / 2**20:.0f} MiB at {db}"
+        )
         _measure_snapshot(db)
         print(f"  importing the report code (matplotlib, pandas; once per process): {IMPORT_S:.2f} s")
         totals = []
@@ -192,13 +211,17 @@ def main() -> int:
             totals.append(time.perf_counter() - started)
             cpu = time.process_time() - cpu_started
             stages = ", ".join(f"{stage} {s:.2f} s" for stage, s in report.seconds.items())
-            print(f"  report {attempt}: {totals[-1]:.2f} s wall, {cpu:.2f} s CPU ({stages}); "
-                  f"{len(report.data.latest)} latest rows, {len(report.data.recent_runs)} recent runs, "
-                  f"{report.data.drift_total} drift events, {len(report.charts)} charts")
+            print(
+                f"  report {attempt}: {totals[-1]:.2f} s wall, {cpu:.2f} s CPU ({stages}); "
+                f"{len(report.data.latest)} latest rows, {len(report.data.recent_runs)} recent runs, "
+                f"{report.data.drift_total} drift events, {len(report.charts)} charts"
+            )
         spread = f"{min(totals):.2f}-{max(totals):.2f}"
-        print(f"report over {counts.get('runs', 0):,} runs / {counts.get('benchmark_requests', 0):,} request rows: "
-              f"median {statistics.median(totals):.2f} s (range {spread} s, {args.repeat} runs); "
-              f"target < 2 s; load average now {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+        print(
+            f"report over {counts.get('runs', 0):,} runs / {counts.get('benchmark_requests', 0):,} request rows: "
+            f"median {statistics.median(totals):.2f} s (range {spread} s, {args.repeat} runs); "
+            f"target < 2 s; load average now {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs"
+        )
         print(f"  output: {report.html_path}")
     return 0
 

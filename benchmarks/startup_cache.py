@@ -27,8 +27,13 @@ def one_start(runtime, image, weights_path: str, config_hash: str, cold: bool) -
     service = runtime.ensure_service(image, weights_path, config_hash, cold_start=cold)
     runtime.stop()
     wait_port_free(runtime.deployment.runtime.host, runtime.deployment.runtime.port)
-    return {"cold": cold, "startup_s": service.startup_s, "cache": service.compile_cache,
-            "phases": service.phase_durations, "kv_cache_tokens": service.kv_cache_tokens}
+    return {
+        "cold": cold,
+        "startup_s": service.startup_s,
+        "cache": service.compile_cache,
+        "phases": service.phase_durations,
+        "kv_cache_tokens": service.kv_cache_tokens,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,17 +63,24 @@ def main(argv: list[str] | None = None) -> int:
                 start = one_start(runtime, image, str(weights.path), hash_, cold)
                 starts.append(start)
                 phases = ", ".join(f"{name} {seconds:.0f}" for name, seconds in start["phases"].items())
-                print(f"round {round_no} {'cold' if cold else 'warm'}: {start['startup_s']:.1f} s to healthy, "
-                      f"compile cache {start['cache']}; phases (s): {phases}", flush=True)
+                print(
+                    f"round {round_no} {'cold' if cold else 'warm'}: {start['startup_s']:.1f} s to healthy, "
+                    f"compile cache {start['cache']}; phases (s): {phases}",
+                    flush=True,
+                )
     cold = [s["startup_s"] for s in starts if s["cold"]]
     warm = [s["startup_s"] for s in starts if not s["cold"]]
     compile_cold = [s["phases"].get("torch_compile", 0.0) for s in starts if s["cold"]]
     compile_warm = [s["phases"].get("torch_compile", 0.0) for s in starts if not s["cold"]]
     print(f"\n{args.partition}, {args.rounds} round(s):")
-    print(f"  cold start: median {statistics.median(cold):.1f} s (range {min(cold):.1f}-{max(cold):.1f}), "
-          f"torch_compile phase median {statistics.median(compile_cold):.0f} s")
-    print(f"  warm start: median {statistics.median(warm):.1f} s (range {min(warm):.1f}-{max(warm):.1f}), "
-          f"torch_compile phase median {statistics.median(compile_warm):.0f} s")
+    print(
+        f"  cold start: median {statistics.median(cold):.1f} s (range {min(cold):.1f}-{max(cold):.1f}), "
+        f"torch_compile phase median {statistics.median(compile_cold):.0f} s"
+    )
+    print(
+        f"  warm start: median {statistics.median(warm):.1f} s (range {min(warm):.1f}-{max(warm):.1f}), "
+        f"torch_compile phase median {statistics.median(compile_warm):.0f} s"
+    )
     print(f"start-up warm/cold: {statistics.median(warm) / statistics.median(cold):.2f}")
     return 0
 

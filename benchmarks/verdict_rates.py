@@ -35,8 +35,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--series", default="warm-unchanged", help="file name prefix of the unchanged runs")
     parser.add_argument("--min-baseline", type=int, default=3)
-    parser.add_argument("--ignore-host-usage", action="store_true",
-                        help="accept runs that other work on the host competed with (to see the rule on noisy runs)")
+    parser.add_argument(
+        "--ignore-host-usage",
+        action="store_true",
+        help="accept runs that other work on the host competed with (to see the rule on noisy runs)",
+    )
     args = parser.parse_args()
     host_usage = not args.ignore_host_usage
     policy = RegressionPolicy()
@@ -47,13 +50,16 @@ def main() -> int:
     fp = false_calls(series, policy, folder, hardware, version, host_usage)
     for run_id, outcomes in fp.outcomes.items():
         print(f"  {run_id}: {', '.join(outcomes)}")
-    print(f"false positives: {fp.slower} 'slower' and {fp.faster} 'faster' calls over {fp.judged} judged "
-          f"unchanged runs ({fp.runs} recorded; the others invalid or without a baseline)")
+    print(
+        f"false positives: {fp.slower} 'slower' and {fp.faster} 'faster' calls over {fp.judged} judged "
+        f"unchanged runs ({fp.runs} recorded; the others invalid or without a baseline)"
+    )
     for slowdown in (0.10, 0.20, 0.30):
         found = detection(series, slowdown, policy, folder, args.min_baseline, hardware, version, host_usage)
-        print(f"planted {slowdown:.0%} slowdown: caught {found.caught} of {found.trials} ({found.rate:.0%}), "
-              f"vLLM version named in {found.named_vllm}; outcomes: "
-              + "; ".join(",".join(o) for o in found.outcomes))
+        print(
+            f"planted {slowdown:.0%} slowdown: caught {found.caught} of {found.trials} ({found.rate:.0%}), "
+            f"vLLM version named in {found.named_vllm}; outcomes: " + "; ".join(",".join(o) for o in found.outcomes)
+        )
     return 0
 
 

@@ -10,8 +10,10 @@ from pathlib import Path
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="run the embedded default (every CPU deployment of a trained model) "
-                               "through the chain, then the report")
+    demo = commands.add_parser(
+        "demo",
+        help="run the embedded default (every CPU deployment of a trained model) through the chain, then the report",
+    )
     demo.add_argument("partitions", nargs="*", help="deployments to run instead")
     stop = commands.add_parser("stop", help="stop the servers the process runtime left running")
     stop.add_argument("partitions", nargs="*", help="partitions to stop (default: all)")
@@ -23,19 +25,25 @@ def main(argv: list[str] | None = None) -> int:
     plan.add_argument("partition", help="a deployment file's name under configs/deployments/")
     diagnose = commands.add_parser("diagnose", help="read a vLLM start-up log: phases with durations, cause, fix")
     diagnose.add_argument("logfile", type=Path, help="a `vllm serve` or `docker logs` output")
-    restore = commands.add_parser("restore", help="rebuild the results database from its newest (or a named) "
-                                  "snapshot, keeping the current file aside")
+    restore = commands.add_parser(
+        "restore",
+        help="rebuild the results database from its newest (or a named) snapshot, keeping the current file aside",
+    )
     restore.add_argument("snapshot", nargs="?", help="a snapshot's folder name or path (default: the newest)")
     restore.add_argument("--db", type=Path, help="the results file (default: EVAL_HOME/results.duckdb)")
     restore.add_argument("--list", action="store_true", help="list the snapshots, newest first, and restore nothing")
-    up = commands.add_parser("fleet-up", help="the production instance: Postgres storage ($DAGSTER_PG_URL), the run "
-                             "queue (one run per GPU host), dagster-daemon and dagster-webserver")
+    up = commands.add_parser(
+        "fleet-up",
+        help="the production instance: Postgres storage ($DAGSTER_PG_URL), the run "
+        "queue (one run per GPU host), dagster-daemon and dagster-webserver",
+    )
     up.add_argument("--host", default="127.0.0.1", help="the webserver's address (default 127.0.0.1)")
     up.add_argument("--port", type=_port, default=3000, help="the webserver's port (default 3000)")
     up.add_argument("--max-runs", type=_at_least_one, default=8, help="runs at once over all hosts (default 8)")
     up.add_argument("--workspace", type=Path, default=Path("workspace.yaml"), help="default: workspace.yaml")
-    launch = commands.add_parser("fleet-launch", help="queue deploy_and_evaluate runs on a fleet-up instance, "
-                                 "each tagged with its GPU host")
+    launch = commands.add_parser(
+        "fleet-launch", help="queue deploy_and_evaluate runs on a fleet-up instance, each tagged with its GPU host"
+    )
     launch.add_argument("partitions", nargs="*", help="deployments to run (default: all)")
     launch.add_argument("--host", default="127.0.0.1", help="the webserver's address (default 127.0.0.1)")
     launch.add_argument("--port", type=_port, default=3000, help="the webserver's port (default 3000)")
@@ -117,16 +125,20 @@ def _run(args: argparse.Namespace) -> int:
         from pipelines.fleet import launch_through_queue
         from resources.config.loader import load_deployments
 
-        launch_through_queue(args.partitions or sorted(load_deployments()), args.host, args.port,
-                             on_queued=lambda partition, run_id: print(f"{partition}: queued run {run_id}", flush=True))
+        launch_through_queue(
+            args.partitions or sorted(load_deployments()),
+            args.host,
+            args.port,
+            on_queued=lambda partition, run_id: print(f"{partition}: queued run {run_id}", flush=True),
+        )
         return 0
     return 2
 
 
 def _import_bench(files: list[Path], partition: str, scenario: str | None) -> int:
+    from resources.config.eval_home import results_db_path
     from resources.results.bench_import import import_result_file
     from resources.results.bench_json import BenchResultError
-    from resources.config.eval_home import results_db_path
     from resources.results.store import ResultsStore
 
     store = ResultsStore(results_db_path())

@@ -41,8 +41,11 @@ def demo_partitions(requested: list[str] | None = None) -> list[str]:
 
 def step_times(instance, run_id: str) -> str:
     stats = sorted(instance.get_run_step_stats(run_id), key=lambda s: s.start_time or 0)
-    return ", ".join(f"{s.step_key} {s.end_time - s.start_time:.1f} s" for s in stats
-                     if s.start_time is not None and s.end_time is not None)
+    return ", ".join(
+        f"{s.step_key} {s.end_time - s.start_time:.1f} s"
+        for s in stats
+        if s.start_time is not None and s.end_time is not None
+    )
 
 
 def run_demo(requested: list[str] | None = None) -> int:
@@ -57,16 +60,21 @@ def run_demo(requested: list[str] | None = None) -> int:
         started = time.monotonic()
         print(f"== {partition}: deploy_and_evaluate", flush=True)
         result = job.execute_in_process(partition_key=partition, instance=instance, raise_on_error=False)
-        print(f"== {partition}: {'succeeded' if result.success else 'FAILED'} in {time.monotonic() - started:.1f} s "
-              f"(run {result.run_id})", flush=True)
+        print(
+            f"== {partition}: {'succeeded' if result.success else 'FAILED'} in {time.monotonic() - started:.1f} s "
+            f"(run {result.run_id})",
+            flush=True,
+        )
         print(f"   steps: {step_times(instance, result.run_id)}", flush=True)
         if not result.success:
             return 1
         run_ids.append(result.run_id)
     started = time.monotonic()
     report = defs.resolve_job_def("refresh_comparison_report").execute_in_process(instance=instance)
-    print(f"== comparison_report: {'succeeded' if report.success else 'FAILED'} in "
-          f"{time.monotonic() - started:.1f} s", flush=True)
+    print(
+        f"== comparison_report: {'succeeded' if report.success else 'FAILED'} in {time.monotonic() - started:.1f} s",
+        flush=True,
+    )
     if not report.success:
         return 1
     store, ids = ResultsStore(results_db_path()), ", ".join(f"'{r}'" for r in run_ids)
@@ -76,9 +84,11 @@ def run_demo(requested: list[str] | None = None) -> int:
     if len(speed):
         print(f"\n{int((speed['validity'] == 'valid').sum())} of {len(speed)} speed results are valid measurements")
     for row in store.query(ACCURACY_SQL.format(run_ids=ids)).itertuples():
-        print(f"\n{row.partition}: {row.correct} of {row.items} answers right on '{row.eval_set}': "
-              f"{100 * row.accuracy:.1f} % (95 % interval {100 * row.accuracy_low:.1f}-{100 * row.accuracy_high:.1f} %)"
-              f"\n  {row.verdict_sentence}")
+        print(
+            f"\n{row.partition}: {row.correct} of {row.items} answers right on '{row.eval_set}': "
+            f"{100 * row.accuracy:.1f} % (95 % interval {100 * row.accuracy_low:.1f}-{100 * row.accuracy_high:.1f} %)"
+            f"\n  {row.verdict_sentence}"
+        )
     print()
     print(f"Results database: {results_db_path()}")
     print(f"Report:           {reports_dir() / 'comparison_report.html'} (and .md, charts as .png)")

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 from typing import Callable
 
-from resources.config.loader import load_deployments
 from resources.config.eval_home import results_db_path
+from resources.config.loader import load_deployments
 from resources.results.store import ResultsStore
 from resources.runtime import runtime_for
 
 
-def clean_up_failed_run(run_id: str, partition: str | None, error: str,
-                        log: Callable[[str], None] = print) -> None:
+def clean_up_failed_run(run_id: str, partition: str | None, error: str, log: Callable[[str], None] = print) -> None:
     if not partition:
         return
-    ResultsStore(results_db_path()).record_failed_run(
-        {"run_id": run_id, "partition": partition, "error": error[:4000]})
+    ResultsStore(results_db_path()).record_failed_run({"run_id": run_id, "partition": partition, "error": error[:4000]})
     deployment = load_deployments().get(partition)
     if deployment is not None and deployment.runtime.teardown == "stop" and runtime_for(deployment).stop():
         log(f"stopped the server that failed run {run_id} left for '{partition}'")

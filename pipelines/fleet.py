@@ -67,12 +67,16 @@ def redact_url(url: str) -> str:
 def check_postgres(url: str | None) -> str | None:
     """Why the instance cannot use Postgres at ``url``, or None when it can."""
     if not url:
-        return (f"{PG_URL_VAR} is not set: export {PG_URL_VAR}={PG_SCHEME}://USER:PASSWORD@HOST:5432/DATABASE "
-                "(a database the user owns; Dagster creates its tables there)")
+        return (
+            f"{PG_URL_VAR} is not set: export {PG_URL_VAR}={PG_SCHEME}://USER:PASSWORD@HOST:5432/DATABASE "
+            "(a database the user owns; Dagster creates its tables there)"
+        )
     scheme = urlsplit(url).scheme
     if scheme != PG_SCHEME:
-        return (f"{PG_URL_VAR} starts with {scheme}://, which SQLAlchemy reads as a driver dagster-postgres does "
-                f"not install: write {PG_SCHEME}://{redact_url(url).split('://', 1)[-1]}")
+        return (
+            f"{PG_URL_VAR} starts with {scheme}://, which SQLAlchemy reads as a driver dagster-postgres does "
+            f"not install: write {PG_SCHEME}://{redact_url(url).split('://', 1)[-1]}"
+        )
     try:
         import dagster_postgres  # noqa: F401
         import psycopg2
@@ -108,19 +112,29 @@ def fleet_up(workspace: Path, host: str, port: int, max_concurrent_runs: int) ->
     """Brings the production instance up and supervises its two processes until one exits or a
     signal arrives, then stops the other: a service manager restarts the pair as one unit."""
     if not workspace.is_file():
-        print(f"fleet-up: {workspace}: no such workspace file; run from the project root (workspace.yaml is "
-              "there) or name it with --workspace", file=sys.stderr)
+        print(
+            f"fleet-up: {workspace}: no such workspace file; run from the project root (workspace.yaml is "
+            "there) or name it with --workspace",
+            file=sys.stderr,
+        )
         return 1
     problem = check_postgres(os.environ.get(PG_URL_VAR))
     if problem:
         print(f"fleet-up: {problem}", file=sys.stderr)
         return 1
     config = write_fleet_instance(max_concurrent_runs=max_concurrent_runs)
-    print(f"fleet-up: {config} (Postgres at {redact_url(os.environ[PG_URL_VAR])}, "
-          f"one run per gpu_host, {max_concurrent_runs} in all)", flush=True)
+    print(
+        f"fleet-up: {config} (Postgres at {redact_url(os.environ[PG_URL_VAR])}, "
+        f"one run per gpu_host, {max_concurrent_runs} in all)",
+        flush=True,
+    )
     processes = {name: subprocess.Popen(argv) for name, argv in fleet_process_commands(workspace, host, port).items()}
-    print("fleet-up: " + ", ".join(f"{name} pid {p.pid}" for name, p in processes.items())
-          + f"; the UI at http://{host}:{port}", flush=True)
+    print(
+        "fleet-up: "
+        + ", ".join(f"{name} pid {p.pid}" for name, p in processes.items())
+        + f"; the UI at http://{host}:{port}",
+        flush=True,
+    )
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append("SIGTERM"))
     try:
@@ -140,8 +154,11 @@ def fleet_up(workspace: Path, host: str, port: int, max_concurrent_runs: int) ->
     if stopping:
         print(f"fleet-up: stopped on {stopping[0]}", flush=True)
         return 0
-    print(f"fleet-up: {', '.join(f'{n} exited with {rc}' for n, rc in exited.items())}; stopped the other",
-          file=sys.stderr, flush=True)
+    print(
+        f"fleet-up: {', '.join(f'{n} exited with {rc}' for n, rc in exited.items())}; stopped the other",
+        file=sys.stderr,
+        flush=True,
+    )
     return 1
 
 
@@ -155,16 +172,23 @@ def check_webserver(webserver: str, port: int, timeout_s: float = 5.0) -> None:
         info = None
     except OSError as exc:  # refused, unreachable, timed out
         reason = getattr(exc, "reason", None) or exc
-        raise CommandError(f"no Dagster webserver answers at {url} ({reason}): start one with `python -m pipelines "
-                         f"fleet-up --host {webserver} --port {port}`, or point at the running one with "
-                         "--host and --port") from None
+        raise CommandError(
+            f"no Dagster webserver answers at {url} ({reason}): start one with `python -m pipelines "
+            f"fleet-up --host {webserver} --port {port}`, or point at the running one with "
+            "--host and --port"
+        ) from None
     if not isinstance(info, dict) or "dagster_webserver_version" not in info:
-        raise CommandError(f"{url} answers, but not as a Dagster webserver: point at the one fleet-up started "
-                         "with --host and --port")
+        raise CommandError(
+            f"{url} answers, but not as a Dagster webserver: point at the one fleet-up started with --host and --port"
+        )
 
 
-def launch_through_queue(partitions: list[str], webserver: str = "127.0.0.1", port: int = 3000,
-                         on_queued: Callable[[str, str], None] = lambda partition, run_id: None) -> dict[str, str]:
+def launch_through_queue(
+    partitions: list[str],
+    webserver: str = "127.0.0.1",
+    port: int = 3000,
+    on_queued: Callable[[str, str], None] = lambda partition, run_id: None,
+) -> dict[str, str]:
     """Submits one ``deploy_and_evaluate`` run per partition to the webserver's queue, each tagged
     with the host whose GPUs it occupies, and returns {partition: run id}; ``on_queued`` hears of
     each as it is queued. The daemon starts them as the per-host limit allows: different hosts at
@@ -177,18 +201,21 @@ def launch_through_queue(partitions: list[str], webserver: str = "127.0.0.1", po
     deployments = load_deployments()
     unknown = sorted(set(partitions) - set(deployments))
     if unknown:
-        raise CommandError(f"no deployment {', '.join(unknown)} under configs/deployments/ "
-                         f"(known: {', '.join(sorted(deployments))})")
+        raise CommandError(
+            f"no deployment {', '.join(unknown)} under configs/deployments/ (known: {', '.join(sorted(deployments))})"
+        )
     check_webserver(webserver, port)
     client = DagsterGraphQLClient(webserver, port_number=port)
     queued = {}
     for partition in partitions:
         try:
             queued[partition] = client.submit_job_execution(
-                "deploy_and_evaluate", tags={"dagster/partition": partition, **gpu_host_tags(partition)})
+                "deploy_and_evaluate", tags={"dagster/partition": partition, **gpu_host_tags(partition)}
+            )
         except DagsterGraphQLClientError as exc:
             first_line = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-            raise CommandError(f"{partition}: the webserver at http://{webserver}:{port} did not queue the run: "
-                             f"{first_line.strip()}") from None
+            raise CommandError(
+                f"{partition}: the webserver at http://{webserver}:{port} did not queue the run: {first_line.strip()}"
+            ) from None
         on_queued(partition, queued[partition])
     return queued

@@ -41,7 +41,8 @@ def load_instance():
         if unset:
             raise CommandError(
                 f"{config} reads ${unset.group(1)}, which is not set: export it to use that instance (fleet-up's "
-                "production profile), or set DAGSTER_HOME to another folder for the embedded one") from None
+                "production profile), or set DAGSTER_HOME to another folder for the embedded one"
+            ) from None
         first_line = str(exc).splitlines()[0]
         raise CommandError(f"{config} does not load: {first_line}") from None
 

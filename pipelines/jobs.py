@@ -18,8 +18,11 @@ deploy_and_evaluate = define_asset_job(
     name="deploy_and_evaluate",
     selection=AssetSelection.groups("deployment"),
     executor_def=in_process_executor,
-    config=PartitionedConfig(partitions_def=deployment_partitions, run_config_for_partition_key_fn=lambda _: {},
-                             tags_for_partition_key_fn=gpu_host_tags),
+    config=PartitionedConfig(
+        partitions_def=deployment_partitions,
+        run_config_for_partition_key_fn=lambda _: {},
+        tags_for_partition_key_fn=gpu_host_tags,
+    ),
     description="The whole chain for one deployment (partition): hardware report to benchmark results.",
 )
 

@@ -33,8 +33,12 @@ def restore(db_path: Path, name: str | None) -> int:
     print(f"  request rows: {tables.get('benchmark_requests', 0):,}")
     print(f"  all tables: {_rows(tables)}")
     newest = restored.newest_run
-    print(f"  newest run: {newest['run_id']} ({newest['partition']}, {newest['status']}, finished "
-          f"{newest['finished_at']})" if newest else "  newest run: none")
+    print(
+        f"  newest run: {newest['run_id']} ({newest['partition']}, {newest['status']}, finished "
+        f"{newest['finished_at']})"
+        if newest
+        else "  newest run: none"
+    )
     for path in restored.kept_aside:
         print(f"  the file it replaced is kept at {path}")
     return 0

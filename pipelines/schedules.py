@@ -9,8 +9,12 @@ NIGHTLY_CRON = os.environ.get("EVAL_NIGHTLY_CRON", "0 2 * * *")
 NIGHTLY_TIMEZONE = os.environ.get("EVAL_NIGHTLY_TIMEZONE", "UTC")
 
 
-@schedule(job=deploy_and_evaluate, cron_schedule=NIGHTLY_CRON, execution_timezone=NIGHTLY_TIMEZONE,
-          description="Every deployment, every night; one run per partition, keyed by night.")
+@schedule(
+    job=deploy_and_evaluate,
+    cron_schedule=NIGHTLY_CRON,
+    execution_timezone=NIGHTLY_TIMEZONE,
+    description="Every deployment, every night; one run per partition, keyed by night.",
+)
 def nightly_evaluation(context: ScheduleEvaluationContext):
     # Hand-written: build_schedule_from_partitioned_job refuses static partitions. The run key
     # makes a re-evaluated tick for the same night a no-op instead of a second run. The gpu_host

@@ -45,12 +45,15 @@ class DeploymentCatalog(ConfigurableResource):
 class ResultsDatabase(ConfigurableResource):
     """The DuckDB results file; writes are short transactions retried while another process holds it."""
 
-    path: str = Field(default="", description="The DuckDB file (default: EVAL_HOME/results.duckdb, read when "
-                      "the store is opened).")
+    path: str = Field(
+        default="", description="The DuckDB file (default: EVAL_HOME/results.duckdb, read when the store is opened)."
+    )
     lock_wait_s: float = 120.0
     snapshots_keep: Optional[int] = Field(
-        default=None, description="How many snapshots of the file to keep under snapshots/ beside it "
-        "(default: EVAL_RESULTS_SNAPSHOTS_KEEP, else 10).")
+        default=None,
+        description="How many snapshots of the file to keep under snapshots/ beside it "
+        "(default: EVAL_RESULTS_SNAPSHOTS_KEEP, else 10).",
+    )
 
     def store(self) -> ResultsStore:
         return ResultsStore(Path(self.path) if self.path else results_db_path(), self.lock_wait_s, self.snapshots_keep)

@@ -33,7 +33,8 @@ for _path in (_configs / "deployments").glob("*.yaml"):
 # Two partitions that exist only in the tests: a GPU deployment (this host has no GPU) and a
 # CPU deployment whose server cannot start (a context longer than the model supports).
 (_configs / "params" / "cpu-too-long.yaml").write_text(
-    "dtype: float32\nmax_model_len: 65536\nkv_cache_memory_bytes: 512M\nenforce_eager: true\n")
+    "dtype: float32\nmax_model_len: 65536\nkv_cache_memory_bytes: 512M\nenforce_eager: true\n"
+)
 (_configs / "params" / "gpu-tp2.yaml").write_text("tensor_parallel_size: 2\ngpu_memory_utilization: 0.9\n")
 _eager = yaml.safe_load((_configs / "deployments" / "tiny-cpu-eager.yaml").read_text())
 _broken = {**_eager, "params": "cpu-too-long", "runtime": {**_eager["runtime"], "port": 18199}}
@@ -50,42 +51,86 @@ os.environ["EVAL_TEST_DOCKER_SUFFIX"] = DOCKER_SUFFIX
 _docker_port = 8230 + 2 * (int(hashlib.sha256(DOCKER_SUFFIX.encode()).hexdigest(), 16) % 35)
 shutil.copytree(PROJECT_ROOT / "tests" / "docker" / "cpu-image", _configs / "images" / "tiny-cpu")
 _mounts = sorted({str(PROJECT_ROOT), sys.base_prefix, sys.prefix})
-_docker = {**_eager, "runtime": {"kind": "docker", "device": "cpu", "port": _docker_port, "startup_timeout_s": 240,
-           "env": {"PYTHONPATH": str(PROJECT_ROOT)}, "docker": {
-    "image": {"build": {"context": "images/tiny-cpu", "repository": "vllm-eval-test/tiny-cpu",
-                        "args": {"BASE_IMAGE": "vllm/vllm-openai:local-cpu-base", "BUILD_MARKER": "1"}}},
-    "shm_size": "1g", "vllm_command": [sys.executable, "-m", "resources.serving.vllm_cli"], "python": sys.executable,
-    "volumes": [f"{path}:{path}:ro" for path in _mounts if not any(
-        path != other and path.startswith(other + "/") for other in _mounts)]}},
-           "benchmarks": [{"name": "short-burst", "input_len": 128, "output_len": 64, "num_prompts": 32}]}
-(_configs / "deployments" / f"tiny-cpu-docker-{DOCKER_SUFFIX}.yaml").write_text(yaml.safe_dump(_docker, sort_keys=False))
+_docker = {
+    **_eager,
+    "runtime": {
+        "kind": "docker",
+        "device": "cpu",
+        "port": _docker_port,
+        "startup_timeout_s": 240,
+        "env": {"PYTHONPATH": str(PROJECT_ROOT)},
+        "docker": {
+            "image": {
+                "build": {
+                    "context": "images/tiny-cpu",
+                    "repository": "vllm-eval-test/tiny-cpu",
+                    "args": {"BASE_IMAGE": "vllm/vllm-openai:local-cpu-base", "BUILD_MARKER": "1"},
+                }
+            },
+            "shm_size": "1g",
+            "vllm_command": [sys.executable, "-m", "resources.serving.vllm_cli"],
+            "python": sys.executable,
+            "volumes": [
+                f"{path}:{path}:ro"
+                for path in _mounts
+                if not any(path != other and path.startswith(other + "/") for other in _mounts)
+            ],
+        },
+    },
+    "benchmarks": [{"name": "short-burst", "input_len": 128, "output_len": 64, "num_prompts": 32}],
+}
+(_configs / "deployments" / f"tiny-cpu-docker-{DOCKER_SUFFIX}.yaml").write_text(
+    yaml.safe_dump(_docker, sort_keys=False)
+)
 _docker_broken = {**_docker, "params": "cpu-too-long", "runtime": {**_docker["runtime"], "port": _docker_port + 1}}
 (_configs / "deployments" / f"tiny-cpu-docker-broken-{DOCKER_SUFFIX}.yaml").write_text(
-    yaml.safe_dump(_docker_broken, sort_keys=False))
-_external = {**_docker, "runtime": {"kind": "external", "device": "cpu", "base_url": f"http://127.0.0.1:{_docker_port}"}}
-(_configs / "deployments" / f"tiny-external-{DOCKER_SUFFIX}.yaml").write_text(yaml.safe_dump(_external, sort_keys=False))
+    yaml.safe_dump(_docker_broken, sort_keys=False)
+)
+_external = {
+    **_docker,
+    "runtime": {"kind": "external", "device": "cpu", "base_url": f"http://127.0.0.1:{_docker_port}"},
+}
+(_configs / "deployments" / f"tiny-external-{DOCKER_SUFFIX}.yaml").write_text(
+    yaml.safe_dump(_external, sort_keys=False)
+)
 # Fault and secret partitions (tests/assets_tests/test_faults_and_secrets.py): a server that
 # needs an API key, one with a benchmark long enough to be interrupted, and a second eager
 # deployment that runs beside the first.
 _secured = {**_eager, "runtime": {**_eager["runtime"], "port": 18197, "api_key_env": "EVAL_TEST_API_KEY"}}
 (_configs / "deployments" / "tiny-cpu-secured.yaml").write_text(yaml.safe_dump(_secured, sort_keys=False))
-_long = {**_eager, "runtime": {**_eager["runtime"], "port": 18196}, "benchmarks": [
-    {"name": "long", "input_len": 128, "output_len": 256, "num_prompts": 2000, "max_concurrency": 2}]}
+_long = {
+    **_eager,
+    "runtime": {**_eager["runtime"], "port": 18196},
+    "benchmarks": [{"name": "long", "input_len": 128, "output_len": 256, "num_prompts": 2000, "max_concurrency": 2}],
+}
 (_configs / "deployments" / "tiny-cpu-long.yaml").write_text(yaml.safe_dump(_long, sort_keys=False))
 _beside = {**_eager, "runtime": {**_eager["runtime"], "port": 18195}, "benchmarks": _eager["benchmarks"][:1]}
 (_configs / "deployments" / "tiny-cpu-beside.yaml").write_text(yaml.safe_dump(_beside, sort_keys=False))
 # A deployment whose smoke prompt expects the answer "42" (tests/assets_tests/test_smoke_gate.py):
 # the tiny model answers noise, so its smoke check fails for real.
-_expects_42 = {**_eager, "runtime": {**_eager["runtime"], "port": 8190 + TEST_PORT_OFFSET}, "smoke": [
-    {"name": "arithmetic", "messages": [{"role": "user", "content": "What is 17 + 25? Answer with the number only."}],
-     "max_tokens": 16, "temperature": 0, "expect": {"contains": "42"}}]}
+_expects_42 = {
+    **_eager,
+    "runtime": {**_eager["runtime"], "port": 8190 + TEST_PORT_OFFSET},
+    "smoke": [
+        {
+            "name": "arithmetic",
+            "messages": [{"role": "user", "content": "What is 17 + 25? Answer with the number only."}],
+            "max_tokens": 16,
+            "temperature": 0,
+            "expect": {"contains": "42"},
+        }
+    ],
+}
 (_configs / "deployments" / "tiny-cpu-expects-42.yaml").write_text(yaml.safe_dump(_expects_42, sort_keys=False))
 # A deployment whose one scenario runs three times per run, priced per host-hour
 # (tests/assets_tests/test_repeat_and_cost.py). Three, so the result always has an interval: two
 # when at least two repetitions are valid, three when fewer are (as on a busy machine).
-_repeated = {**_eager, "runtime": {**_eager["runtime"], "port": 8189 + TEST_PORT_OFFSET},
-             "cost": {"per_hour_usd": 0.40, "unit": "host"}, "benchmarks": [
-    {"name": "short-thrice", "input_len": 64, "output_len": 32, "num_prompts": 16, "repeat": 3}]}
+_repeated = {
+    **_eager,
+    "runtime": {**_eager["runtime"], "port": 8189 + TEST_PORT_OFFSET},
+    "cost": {"per_hour_usd": 0.40, "unit": "host"},
+    "benchmarks": [{"name": "short-thrice", "input_len": 64, "output_len": 32, "num_prompts": 16, "repeat": 3}],
+}
 (_configs / "deployments" / "tiny-cpu-repeated.yaml").write_text(yaml.safe_dump(_repeated, sort_keys=False))
 # A SmolLM2 deployment of its own model and parameter files, which the planted-fault tests
 # (tests/assets_tests/test_answer_faults.py) rewrite between runs of the same partition: weights
@@ -95,10 +140,14 @@ shutil.copy(_configs / "params" / "cpu-eager-bf16.yaml", _configs / "params" / "
 _smollm2 = yaml.safe_load((_configs / "deployments" / "smollm2-cpu.yaml").read_text())
 # Its smoke prompt expects nothing: a damaged model would fail smollm2-cpu's smoke expectations
 # before its answers were scored, and here the accuracy verdict is what is tested.
-_faults = {**_smollm2, "model": "smollm2-faults", "params": "cpu-faults", "smoke": [
-    {"name": "hello", "messages": [{"role": "user", "content": "Say hi."}], "max_tokens": 8}],
-           "runtime": {**_smollm2["runtime"], "port": 18194}, "benchmarks": [
-    {"name": "short", "input_len": 32, "output_len": 16, "num_prompts": 8}]}
+_faults = {
+    **_smollm2,
+    "model": "smollm2-faults",
+    "params": "cpu-faults",
+    "smoke": [{"name": "hello", "messages": [{"role": "user", "content": "Say hi."}], "max_tokens": 8}],
+    "runtime": {**_smollm2["runtime"], "port": 18194},
+    "benchmarks": [{"name": "short", "input_len": 32, "output_len": 16, "num_prompts": 8}],
+}
 (_configs / "deployments" / "smollm2-cpu-faults.yaml").write_text(yaml.safe_dump(_faults, sort_keys=False))
 os.environ["EVAL_CONFIG_DIR"] = str(_configs)
 os.environ["EVAL_HOME"] = str(_session_dir / "eval")
@@ -127,13 +176,22 @@ def _stop_servers_at_end():
 
 # Fixtures that reach something beyond Python, and the marker a test using one must carry (see
 # pyproject.toml): a test without it would run in `make test-fast`, where that thing is absent.
-PREREQUISITE_MARKERS = {"docker_client": "docker", "base_image": "docker", "gpu_host_engine": "docker",
-                        "ssh_host_engine": "docker", "pg_url": "postgres", "chromium_executable": "browser"}
+PREREQUISITE_MARKERS = {
+    "docker_client": "docker",
+    "base_image": "docker",
+    "gpu_host_engine": "docker",
+    "ssh_host_engine": "docker",
+    "pg_url": "postgres",
+    "chromium_executable": "browser",
+}
 
 
 def pytest_collection_modifyitems(config, items):
-    unmarked = [f"{item.nodeid}: uses {fixture}, so mark it @pytest.mark.{marker}"
-                for item in items for fixture, marker in PREREQUISITE_MARKERS.items()
-                if fixture in item.fixturenames and item.get_closest_marker(marker) is None]
+    unmarked = [
+        f"{item.nodeid}: uses {fixture}, so mark it @pytest.mark.{marker}"
+        for item in items
+        for fixture, marker in PREREQUISITE_MARKERS.items()
+        if fixture in item.fixturenames and item.get_closest_marker(marker) is None
+    ]
     if unmarked:
         raise pytest.UsageError("tests that need more than Python must be marked with what:\n" + "\n".join(unmarked))

@@ -20,18 +20,27 @@ from resources.runtime.values import ImageInfo, ServiceInfo
 from resources.weights.fetch import Weights
 
 CHECKS = [
-    AssetCheckSpec("no_regression", asset="benchmark_results",
-                   description="The latest run against the median of its last N valid runs of the same scenario on "
-                   "the same hardware model, whatever image, vLLM, weights or driver changed; called only beyond "
-                   "both the threshold and the noise (resources/results/regression.py). Policy: the deployment's "
-                   "regression section."),
-    AssetCheckSpec("startup_no_regression", asset="benchmark_results",
-                   description="This run's server start (to healthy, and each phase) against the deployment's "
-                   "recent starts in the same compile-cache state on the same hardware model, by the same rule "
-                   "as no_regression (resources/results/startup.py)."),
-    AssetCheckSpec("valid_measurements", asset="benchmark_results",
-                   description="Every result is a valid measurement: requests completed, the stream streamed, "
-                   "long enough, load generator and host not in the way (resources/results/validity.py)."),
+    AssetCheckSpec(
+        "no_regression",
+        asset="benchmark_results",
+        description="The latest run against the median of its last N valid runs of the same scenario on "
+        "the same hardware model, whatever image, vLLM, weights or driver changed; called only beyond "
+        "both the threshold and the noise (resources/results/regression.py). Policy: the deployment's "
+        "regression section.",
+    ),
+    AssetCheckSpec(
+        "startup_no_regression",
+        asset="benchmark_results",
+        description="This run's server start (to healthy, and each phase) against the deployment's "
+        "recent starts in the same compile-cache state on the same hardware model, by the same rule "
+        "as no_regression (resources/results/startup.py).",
+    ),
+    AssetCheckSpec(
+        "valid_measurements",
+        asset="benchmark_results",
+        description="Every result is a valid measurement: requests completed, the stream streamed, "
+        "long enough, load generator and host not in the way (resources/results/validity.py).",
+    ),
 ]
 
 
@@ -57,15 +66,37 @@ def benchmark_results(
     runtime = deployments.runtime(context.partition_key)
     deployment, run_id, started_at = runtime.deployment, context.run.run_id, _utcnow()
     api_key = deployment.runtime.api_key()
-    run_record = partial(run_row, run_id=run_id, deployment=deployment, started_at=started_at,
-                         hardware=hardware_report, image=vllm_image, weights=model_weights, service=vllm_service)
-    measure = partial(measure_point, runtime, vllm_service, str(model_weights.path), api_key,
-                      measured_trees(runtime, vllm_service), log=context.log.info, context=context)
+    run_record = partial(
+        run_row,
+        run_id=run_id,
+        deployment=deployment,
+        started_at=started_at,
+        hardware=hardware_report,
+        image=vllm_image,
+        weights=model_weights,
+        service=vllm_service,
+    )
+    measure = partial(
+        measure_point,
+        runtime,
+        vllm_service,
+        str(model_weights.path),
+        api_key,
+        measured_trees(runtime, vllm_service),
+        log=context.log.info,
+        context=context,
+    )
     try:
-        measured = run_points(load_points(deployment.spec.benchmarks), measure, run_id=run_id,
-                              partition=context.partition_key, prefix_caching=deployment.params.enable_prefix_caching,
-                              out_dir=bench_dir() / context.partition_key / run_id,
-                              server_started=not vllm_service.reused, log=context.log)
+        measured = run_points(
+            load_points(deployment.spec.benchmarks),
+            measure,
+            run_id=run_id,
+            partition=context.partition_key,
+            prefix_caching=deployment.params.enable_prefix_caching,
+            out_dir=bench_dir() / context.partition_key / run_id,
+            server_started=not vllm_service.reused,
+            log=context.log,
+        )
     except Exception as exc:
         # A broken benchmark leaves a failed run with no result rows (never half a run) and no
         # server behind it, whatever the teardown policy says.
@@ -79,8 +110,12 @@ def benchmark_results(
         runtime.stop()
 
     store = results_db.store()
-    store.record_run(run_record(finished_at=_utcnow(), status="succeeded", git_sha=project_git_sha()),
-                     measured.rows, measured.requests, measured.repetition_rows)
+    store.record_run(
+        run_record(finished_at=_utcnow(), status="succeeded", git_sha=project_git_sha()),
+        measured.rows,
+        measured.requests,
+        measured.repetition_rows,
+    )
     context.log.info(f"results snapshot: {store.snapshot().describe()}")
     policy = deployment.spec.regression
     judgement = judge_recorded(store, context.partition_key, run_id, policy.thresholds, policy.window)
@@ -89,11 +124,21 @@ def benchmark_results(
     start = judge_start(store, context.partition_key, run_id, policy.startup_threshold, policy.window)
     for regression in start.regressions:
         context.log.warning(f"start-up regression: {regression.describe()}")
-    summary = run_summary(measured.rows, measured.requests, judgement, start, policy, vllm_service,
-                          hardware_report.fingerprint, store.path)
-    return MaterializeResult(value={"run_id": run_id, "scenarios": [r["scenario"] for r in measured.rows]},
-                             metadata=dagster_metadata(summary.metadata),
-                             check_results=[check_result(check) for check in summary.checks])
+    summary = run_summary(
+        measured.rows,
+        measured.requests,
+        judgement,
+        start,
+        policy,
+        vllm_service,
+        hardware_report.fingerprint,
+        store.path,
+    )
+    return MaterializeResult(
+        value={"run_id": run_id, "scenarios": [r["scenario"] for r in measured.rows]},
+        metadata=dagster_metadata(summary.metadata),
+        check_results=[check_result(check) for check in summary.checks],
+    )
 
 
 def _utcnow() -> datetime:

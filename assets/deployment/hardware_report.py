@@ -2,13 +2,18 @@ import json
 from dataclasses import replace
 
 from dagster import (
-    AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext, MaterializeResult,
-    MetadataValue, asset,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    MaterializeResult,
+    MetadataValue,
+    asset,
 )
 
 from assets.partitions import deployment_partitions
-from resources.dagster_resources import DeploymentCatalog, ResultsDatabase
 from resources.config.pins import refuse_unpinned
+from resources.dagster_resources import DeploymentCatalog, ResultsDatabase
 from resources.hardware.gates import evaluate_gates
 from resources.hardware.requirements import gate_requirements
 from resources.hardware.snapshot import HardwareSnapshot
@@ -18,11 +23,18 @@ from resources.hardware.snapshot import HardwareSnapshot
     partitions_def=deployment_partitions,
     kinds={"python"},
     check_specs=[
-        AssetCheckSpec("preflight_gates", asset="hardware_report", blocking=True,
-                       description="The host can run the deployment: driver, GPU count, GPU memory for "
-                       "weights plus one full-length sequence, idle GPUs, disk. Stops the partition first."),
-        AssetCheckSpec("preflight_warnings", asset="hardware_report",
-                       description="Host RAM, PCIe links, swap and /dev/shm: recorded, not blocking."),
+        AssetCheckSpec(
+            "preflight_gates",
+            asset="hardware_report",
+            blocking=True,
+            description="The host can run the deployment: driver, GPU count, GPU memory for "
+            "weights plus one full-length sequence, idle GPUs, disk. Stops the partition first.",
+        ),
+        AssetCheckSpec(
+            "preflight_warnings",
+            asset="hardware_report",
+            description="Host RAM, PCIe links, swap and /dev/shm: recorded, not blocking.",
+        ),
     ],
     description="The serving host's GPUs (from NVML), driver, links, RAM, swap, /dev/shm and the disk where "
     "the weights land, read on that host (a capture container on a Docker engine), with a fingerprint of the "
@@ -36,7 +48,10 @@ def hardware_report(context: AssetExecutionContext, deployments: DeploymentCatal
     report = captured.report
     facts = report.as_dict()
     results_db.store().record_hardware_report(
-        context.run.run_id, context.partition_key, report.fingerprint, report.nvidia_driver_present,
+        context.run.run_id,
+        context.partition_key,
+        report.fingerprint,
+        report.nvidia_driver_present,
         json.dumps(facts, sort_keys=True, default=str),
     )
     context.log.info(
@@ -52,7 +67,8 @@ def hardware_report(context: AssetExecutionContext, deployments: DeploymentCatal
     warnings = [g for g in gates if g.severity == "WARN"]
     for gate in gates:
         (context.log.info if gate.passed else context.log.warning)(
-            f"gate {gate.name}: {'pass' if gate.passed else 'FAIL'}: {gate.description}")
+            f"gate {gate.name}: {'pass' if gate.passed else 'FAIL'}: {gate.description}"
+        )
     gate_table = "| gate | severity | outcome | detail |\n| --- | --- | --- | --- |\n" + "\n".join(
         f"| {g.name} | {g.severity} | {'pass' if g.passed else 'FAIL'} | {g.description.replace('|', '/')} |"
         for g in gates
@@ -69,12 +85,16 @@ def hardware_report(context: AssetExecutionContext, deployments: DeploymentCatal
         },
         check_results=[
             AssetCheckResult(
-                check_name="preflight_gates", passed=not failed, severity=AssetCheckSeverity.ERROR,
+                check_name="preflight_gates",
+                passed=not failed,
+                severity=AssetCheckSeverity.ERROR,
                 description="; ".join(f"{g.name}: {g.description}" for g in failed) or "every blocking gate passed",
                 metadata={g.name: g.passed for g in blocking},
             ),
             AssetCheckResult(
-                check_name="preflight_warnings", passed=not warned, severity=AssetCheckSeverity.WARN,
+                check_name="preflight_warnings",
+                passed=not warned,
+                severity=AssetCheckSeverity.WARN,
                 description="; ".join(f"{g.name}: {g.description}" for g in warned) or "no warnings",
                 metadata={g.name: g.passed for g in warnings},
             ),

@@ -1,5 +1,10 @@
 from dagster import (
-    AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext, MaterializeResult, MetadataValue,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    MaterializeResult,
+    MetadataValue,
     asset,
 )
 
@@ -16,23 +21,36 @@ from resources.weights.fetch import Weights
 @asset(
     partitions_def=deployment_partitions,
     kinds={"python"},
-    check_specs=[AssetCheckSpec("kv_capacity", asset="vllm_service",
-                                description="The engine's KV-cache capacity is not smaller than this "
-                                "configuration's earlier warm starts (a first compile can shrink it).")],
+    check_specs=[
+        AssetCheckSpec(
+            "kv_capacity",
+            asset="vllm_service",
+            description="The engine's KV-cache capacity is not smaller than this "
+            "configuration's earlier warm starts (a first compile can shrink it).",
+        )
+    ],
     description="A running vLLM server for the deployment, healthy on its port: a local process, a "
     "container (docker runtime, followed through its start-up phases) or an endpoint already up "
     "(external, only checked); a healthy server with the same config hash is reused.",
 )
 def vllm_service(
-    context: AssetExecutionContext, deployments: DeploymentCatalog, results_db: ResultsDatabase,
-    vllm_image: ImageInfo, model_weights: Weights,
+    context: AssetExecutionContext,
+    deployments: DeploymentCatalog,
+    results_db: ResultsDatabase,
+    vllm_image: ImageInfo,
+    model_weights: Weights,
 ):
     runtime = deployments.runtime(context.partition_key)
     hash_ = config_hash(runtime.deployment, model_weights.identity, vllm_image.image_digest)
     placed = model_weights.on_host
-    service = runtime.ensure_service(vllm_image, str(model_weights.path), hash_, on_progress=context.log.info,
-                                     cold_start=wants_cold_start(context.run.tags),
-                                     weights_volume=placed.volume if placed else None)
+    service = runtime.ensure_service(
+        vllm_image,
+        str(model_weights.path),
+        hash_,
+        on_progress=context.log.info,
+        cold_start=wants_cold_start(context.run.tags),
+        weights_volume=placed.volume if placed else None,
+    )
     metadata = {
         "runtime": runtime.kind,
         "base_url": service.base_url,
@@ -53,12 +71,24 @@ def vllm_service(
     if service.log_path:
         metadata["log"] = service.log_path
     warm = results_db.store().query(WARM_CAPACITY_SQL, [context.partition_key, hash_, 5])
-    capacity = kv_capacity_verdict(service.kv_cache_tokens,
-                                   [] if warm.empty else [int(t) for t in warm["kv_cache_tokens"]])
+    capacity = kv_capacity_verdict(
+        service.kv_cache_tokens, [] if warm.empty else [int(t) for t in warm["kv_cache_tokens"]]
+    )
     if not capacity.passed:
         context.log.warning(capacity.description)
-    return MaterializeResult(value=service, metadata=metadata, check_results=[AssetCheckResult(
-        check_name="kv_capacity", passed=capacity.passed, severity=AssetCheckSeverity.WARN,
-        description=capacity.description,
-        metadata={"kv_cache_tokens": service.kv_cache_tokens or 0, "warm_baseline": capacity.baseline_tokens or 0},
-    )])
+    return MaterializeResult(
+        value=service,
+        metadata=metadata,
+        check_results=[
+            AssetCheckResult(
+                check_name="kv_capacity",
+                passed=capacity.passed,
+                severity=AssetCheckSeverity.WARN,
+                description=capacity.description,
+                metadata={
+                    "kv_cache_tokens": service.kv_cache_tokens or 0,
+                    "warm_baseline": capacity.baseline_tokens or 0,
+                },
+            )
+        ],
+    )

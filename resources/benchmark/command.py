@@ -26,11 +26,15 @@ class LoadPoint:
 def expand_scenario(scenario: BenchmarkScenario) -> list[LoadPoint]:
     """A ladder gives points ``<name>/c<N>``, a rate sweep ``<name>/r<R>``, else the scenario itself."""
     if scenario.concurrency_ladder is not None:
-        return [LoadPoint(scenario, f"{scenario.name}/c{level}", level, scenario.request_rate)
-                for level in scenario.concurrency_ladder.levels()]
+        return [
+            LoadPoint(scenario, f"{scenario.name}/c{level}", level, scenario.request_rate)
+            for level in scenario.concurrency_ladder.levels()
+        ]
     if scenario.request_rates is not None:
-        return [LoadPoint(scenario, f"{scenario.name}/r{_rate(rate)}", scenario.max_concurrency, rate)
-                for rate in scenario.request_rates]
+        return [
+            LoadPoint(scenario, f"{scenario.name}/r{_rate(rate)}", scenario.max_concurrency, rate)
+            for rate in scenario.request_rates
+        ]
     return [LoadPoint(scenario, scenario.name, scenario.max_concurrency, scenario.request_rate)]
 
 
@@ -73,21 +77,35 @@ def render_bench_args(
     """The arguments after ``vllm bench serve`` for one load point."""
     scenario = point.scenario
     args = [
-        "--backend", "vllm",
-        "--base-url", base_url,
-        "--model", served_name,
-        "--tokenizer", tokenizer,
-        "--dataset-name", "random",
-        "--random-input-len", str(scenario.input_len),
-        "--random-output-len", str(scenario.output_len),
-        "--num-prompts", str(scenario.num_prompts),
-        "--request-rate", _rate(point.request_rate),
-        "--seed", str(seed),
-        "--percentile-metrics", "ttft,tpot,itl,e2el",
-        "--metric-percentiles", "50,99",
+        "--backend",
+        "vllm",
+        "--base-url",
+        base_url,
+        "--model",
+        served_name,
+        "--tokenizer",
+        tokenizer,
+        "--dataset-name",
+        "random",
+        "--random-input-len",
+        str(scenario.input_len),
+        "--random-output-len",
+        str(scenario.output_len),
+        "--num-prompts",
+        str(scenario.num_prompts),
+        "--request-rate",
+        _rate(point.request_rate),
+        "--seed",
+        str(seed),
+        "--percentile-metrics",
+        "ttft,tpot,itl,e2el",
+        "--metric-percentiles",
+        "50,99",
         "--save-result",
-        "--result-dir", result_dir,
-        "--result-filename", result_filename,
+        "--result-dir",
+        result_dir,
+        "--result-filename",
+        result_filename,
         "--disable-tqdm",
     ]
     if point.max_concurrency is not None:
@@ -99,9 +117,15 @@ def render_bench_args(
     if scenario.detailed:
         args.append("--save-detailed")
     if scenario.slo is not None:
-        targets = [f"{metric}:{value:g}" for metric, value in
-                   (("ttft", scenario.slo.ttft_ms), ("tpot", scenario.slo.tpot_ms), ("e2el", scenario.slo.e2el_ms))
-                   if value is not None]
+        targets = [
+            f"{metric}:{value:g}"
+            for metric, value in (
+                ("ttft", scenario.slo.ttft_ms),
+                ("tpot", scenario.slo.tpot_ms),
+                ("e2el", scenario.slo.e2el_ms),
+            )
+            if value is not None
+        ]
         if targets:
             args += ["--goodput", *targets]
     return args

@@ -43,9 +43,13 @@ class HostUsage:
         return max(0.0, self.host_cores - sum(self.own_cores.values()))
 
     def as_row(self) -> dict:
-        return {"host_cpu_cores": self.host_cores, "server_cpu_cores": self.own_cores.get("server"),
-                "loadgen_cpu_cores": self.own_cores.get("load_generator"), "other_cpu_cores": self.others_cores,
-                "cpu_count": self.cpu_count}
+        return {
+            "host_cpu_cores": self.host_cores,
+            "server_cpu_cores": self.own_cores.get("server"),
+            "loadgen_cpu_cores": self.own_cores.get("load_generator"),
+            "other_cpu_cores": self.others_cores,
+            "cpu_count": self.cpu_count,
+        }
 
 
 def _host_busy_s() -> float | None:
@@ -159,8 +163,10 @@ def snapshot(trees: dict[str, int | Cgroup | None]) -> Snapshot:
     None is skipped."""
     children = _children_map()
     roots = {pid for pid in trees.values() if isinstance(pid, int)}
+
     def cpu_s(source):
         return source.cpu_s() if isinstance(source, Cgroup) else tree_cpu_s(source, children, roots - {source})
+
     return Snapshot(time.monotonic(), _host_busy_s(), {name: cpu_s(source) for name, source in trees.items() if source})
 
 
@@ -169,8 +175,9 @@ def usage_between(before: Snapshot, after: Snapshot) -> HostUsage:
     host = None
     if before.host_busy_s is not None and after.host_busy_s is not None:
         host = (after.host_busy_s - before.host_busy_s) / wall
-    own = {name: max(0.0, after.tree_cpu_s[name] - before.tree_cpu_s.get(name, 0.0)) / wall
-           for name in after.tree_cpu_s}
+    own = {
+        name: max(0.0, after.tree_cpu_s[name] - before.tree_cpu_s.get(name, 0.0)) / wall for name in after.tree_cpu_s
+    }
     return HostUsage(wall, os.cpu_count() or 1, host, own)
 
 

@@ -48,26 +48,52 @@ def measured_trees(runtime: Runtime, service: ServiceInfo) -> dict[str, int | Cg
     return {"server": runtime.server_cpu_source(service), "load_generator": os.getpid()}
 
 
-def measure_point(runtime: Runtime, service: ServiceInfo, tokenizer: str, api_key: str | None,
-                  trees: dict[str, int | Cgroup | None], point: LoadPoint, result_file: Path, seed: int, *,
-                  label: str, log: Callable[[str], None], context=None) -> PointRun:
+def measure_point(
+    runtime: Runtime,
+    service: ServiceInfo,
+    tokenizer: str,
+    api_key: str | None,
+    trees: dict[str, int | Cgroup | None],
+    point: LoadPoint,
+    result_file: Path,
+    seed: int,
+    *,
+    label: str,
+    log: Callable[[str], None],
+    context=None,
+) -> PointRun:
     """Runs ``point`` once, writing its result to ``result_file`` (and the energy samples beside it
     when there are any). ``context``: the Dagster context, for a runtime that runs the load
     generator through Dagster Pipes."""
-    args = render_bench_args(point, service.base_url, service.served_model_name, tokenizer,
-                             str(result_file.parent), result_file.name, seed)
+    args = render_bench_args(
+        point, service.base_url, service.served_model_name, tokenizer, str(result_file.parent), result_file.name, seed
+    )
     log(f"{label}: vllm bench serve {' '.join(args)}")
     metrics_before = fetch_metrics(service.base_url, api_key)
     meter = runtime.energy_meter()
     with meter or nullcontext(), Sampler(trees) as sampler, ServerPeaks(service.base_url, api_key) as peaks:
-        raw = runtime.run_benchmark(service, args, result_file, on_line=lambda line: _progress(line, meter),
-                                    env={"OPENAI_API_KEY": api_key} if api_key else None, context=context)
+        raw = runtime.run_benchmark(
+            service,
+            args,
+            result_file,
+            on_line=lambda line: _progress(line, meter),
+            env={"OPENAI_API_KEY": api_key} if api_key else None,
+            context=context,
+        )
     server_side = server_side_delta(metrics_before, fetch_metrics(service.base_url, api_key))
     if meter is not None:
         meter.save(result_file.with_suffix(".energy.json"))
-    return PointRun(point=point, seed=seed, bench_args=args, result_file=result_file, raw=raw,
-                    host_samples=list(sampler.samples), energy=meter.recorded if meter is not None else None,
-                    server_side=server_side, server_peaks=peaks.as_row())
+    return PointRun(
+        point=point,
+        seed=seed,
+        bench_args=args,
+        result_file=result_file,
+        raw=raw,
+        host_samples=list(sampler.samples),
+        energy=meter.recorded if meter is not None else None,
+        server_side=server_side,
+        server_peaks=peaks.as_row(),
+    )
 
 
 def _progress(line: str, meter=None) -> None:

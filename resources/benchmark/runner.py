@@ -48,8 +48,13 @@ def run_bench_serve(
     process_env = {**os.environ, **(env or {}), "PYTHONPATH": project_pythonpath()}
     tail: list[str] = []
     process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        text=True, env=process_env, cwd=PROJECT_ROOT,
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=process_env,
+        cwd=PROJECT_ROOT,
     )
     try:
         for line in process.stdout:

@@ -48,13 +48,23 @@ class BenchWorker:
     def __init__(self):
         process_env = {**os.environ, "PYTHONPATH": project_pythonpath()}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", WORKER_MODULE], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=process_env, cwd=PROJECT_ROOT,
+            [sys.executable, "-m", WORKER_MODULE],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=process_env,
+            cwd=PROJECT_ROOT,
             bufsize=1,
         )
 
-    def run(self, bench_args: list[str], env: dict[str, str] | None = None,
-            on_line: Callable[[str], None] = lambda line: None, timeout_s: float = 3600) -> int:
+    def run(
+        self,
+        bench_args: list[str],
+        env: dict[str, str] | None = None,
+        on_line: Callable[[str], None] = lambda line: None,
+        timeout_s: float = 3600,
+    ) -> int:
         """Runs ``vllm bench serve <bench_args>`` in the worker, with ``env`` added; its exit code."""
         if self.process.poll() is not None:
             raise BenchWorkerError(f"the vllm bench worker exited with code {self.process.returncode}")
@@ -77,7 +87,8 @@ class BenchWorker:
         code = self.process.wait()
         raise BenchWorkerError(
             f"the vllm bench worker {'ran past ' + format(timeout_s, 'g') + ' s' if code == -9 else 'exited'} "
-            f"(code {code}) during a benchmark; last lines:\n" + "\n".join(tail))
+            f"(code {code}) during a benchmark; last lines:\n" + "\n".join(tail)
+        )
 
     @property
     def alive(self) -> bool:

@@ -105,8 +105,9 @@ class DockerSettings(_Strict):
     """How the ``docker`` runtime gets its image and runs vLLM's container."""
 
     engine: str | None = Field(
-        None, description="Docker Engine: unix:///var/run/docker.sock, tcp://host:2376, ssh://user@gpu-node; "
-        "default: DOCKER_HOST, else the local socket"
+        None,
+        description="Docker Engine: unix:///var/run/docker.sock, tcp://host:2376, ssh://user@gpu-node; "
+        "default: DOCKER_HOST, else the local socket",
     )
     tls: EngineTls | None = Field(
         None, description="for a tcp:// engine: the CA and client certificate it is reached with (TLS, verified)"
@@ -116,16 +117,18 @@ class DockerSettings(_Strict):
     )
     image: PullImage | BuildImage
     capture_image: str | None = Field(
-        None, description="the pinned image (with python3) the hardware capture runs in on the engine; default: "
-        "the deployment's vLLM image, or the BASE_IMAGE build argument of a built one"
+        None,
+        description="the pinned image (with python3) the hardware capture runs in on the engine; default: "
+        "the deployment's vLLM image, or the BASE_IMAGE build argument of a built one",
     )
     gpus: Literal["all"] | tuple[int, ...] = Field(
         "all", description="GPU device request: all, or a list of indices (ignored for device: cpu)"
     )
     shm_size: str | None = Field("16g", description="/dev/shm size; Docker's 64 MB default is fatal to vLLM")
     ipc_mode: Literal["private", "host"] = Field(
-        "private", description="private: own IPC namespace sized by shm_size; host: share the host's "
-        "(then shm_size has no effect and vLLM's shared-memory files land in the host's /dev/shm)"
+        "private",
+        description="private: own IPC namespace sized by shm_size; host: share the host's "
+        "(then shm_size has no effect and vLLM's shared-memory files land in the host's /dev/shm)",
     )
     restart: Literal["no", "unless-stopped", "always", "on-failure"] = "no"
     vllm_command: tuple[str, ...] = Field(
@@ -136,18 +139,21 @@ class DockerSettings(_Strict):
         (), description="extra bind mounts HOST:CONTAINER[:ro], besides the weights (mounted read-only)"
     )
     weights_path: str | None = Field(
-        None, description="where the weights are on the engine's host, when that is not this machine "
-        "(a remote engine bind-mounts from its own disk); default: the path model_weights reports"
+        None,
+        description="where the weights are on the engine's host, when that is not this machine "
+        "(a remote engine bind-mounts from its own disk); default: the path model_weights reports",
     )
     weights_volume: bool | str | None = Field(
-        None, description="put the weights into a named volume on the engine's host, verified there by content "
+        None,
+        description="put the weights into a named volume on the engine's host, verified there by content "
         "hash: true (a volume named after the model and its revision or content hash), a volume name, or false "
         "(mount the path model_weights reports, or weights_path). Default: a volume when the engine is remote "
-        "(not unix://) and weights_path is not set"
+        "(not unix://) and weights_path is not set",
     )
     bench: Literal["exec", "client"] = Field(
-        "exec", description="exec: vllm bench serve inside the service container; client: a separate "
-        "run-to-completion container of the same image (dagster-docker's PipesDockerClient)"
+        "exec",
+        description="exec: vllm bench serve inside the service container; client: a separate "
+        "run-to-completion container of the same image (dagster-docker's PipesDockerClient)",
     )
     labels: dict[str, str] = Field(default_factory=dict, description="extra container labels")
 
@@ -178,8 +184,12 @@ class DockerSettings(_Strict):
     def _volumes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for volume in value:
             parts = volume.split(":")
-            if len(parts) not in (2, 3) or not parts[0].startswith("/") or not parts[1].startswith("/") or (
-                    len(parts) == 3 and parts[2] not in ("ro", "rw")):
+            if (
+                len(parts) not in (2, 3)
+                or not parts[0].startswith("/")
+                or not parts[1].startswith("/")
+                or (len(parts) == 3 and parts[2] not in ("ro", "rw"))
+            ):
                 raise ValueError(f"'{volume}' is not HOST_PATH:CONTAINER_PATH[:ro|rw] with absolute paths")
         return value
 
@@ -203,7 +213,8 @@ class DockerSettings(_Strict):
         if isinstance(value, str) and not _VOLUME_NAME.match(value):
             raise ValueError(
                 f"weights_volume '{value}' is not a Docker volume name (letters, digits, _ . -, starting with a "
-                "letter or digit); write true for a name made from the model and its revision, or false for none")
+                "letter or digit); write true for a name made from the model and its revision, or false for none"
+            )
         return value
 
     @model_validator(mode="after")
@@ -212,7 +223,8 @@ class DockerSettings(_Strict):
             raise ValueError(
                 f"weights_path ({self.weights_path}) and weights_volume ({self.weights_volume}) both say where the "
                 "weights are on the engine's host: keep weights_path for weights you put there yourself, or "
-                "weights_volume for weights model_weights places and verifies there")
+                "weights_volume for weights model_weights places and verifies there"
+            )
         return self
 
     @model_validator(mode="after")

@@ -63,8 +63,7 @@ def _named(folder: Path, name: str, model: type[BaseModel], referrer: Path, fiel
     if not path.exists():
         available = sorted(p.stem for p in folder.glob("*.yaml"))
         raise ConfigError(
-            f"{referrer}: {field}: '{name}' not found; expected {path}. "
-            f"Available: {', '.join(available) or '(none)'}"
+            f"{referrer}: {field}: '{name}' not found; expected {path}. Available: {', '.join(available) or '(none)'}"
         )
     return _load(path, model)
 

@@ -42,12 +42,19 @@ class Metric:
 
 
 def _latency(stat: str, kind: str) -> Metric:
-    return Metric(f"{stat}_{kind}_ms", f"{stat} {_LATENCY_LABELS[kind]}", "ms", higher_is_better=False,
-                  per_request=_PER_REQUEST[kind], needs_streaming=kind in ("tpot", "itl"))
+    return Metric(
+        f"{stat}_{kind}_ms",
+        f"{stat} {_LATENCY_LABELS[kind]}",
+        "ms",
+        higher_is_better=False,
+        per_request=_PER_REQUEST[kind],
+        needs_streaming=kind in ("tpot", "itl"),
+    )
 
 
 METRICS: dict[str, Metric] = {
-    m.name: m for m in (
+    m.name: m
+    for m in (
         Metric("output_throughput", "output throughput", "tok/s", higher_is_better=True),
         Metric("request_throughput", "request throughput", "req/s", higher_is_better=True),
         Metric("total_token_throughput", "total token throughput", "tok/s", higher_is_better=True),
@@ -57,12 +64,25 @@ METRICS: dict[str, Metric] = {
 }
 # A server's start: its total and each phase vLLM's log shows (resources/serving/startup_log.py),
 # judged by the same rule as the benchmark's metrics, one value per start.
-STARTUP_PHASES = ("api_server", "engine_init", "distributed_init", "weights_loading", "weights_loaded",
-                  "torch_compile", "kv_cache", "graph_capture", "engine_ready")
+STARTUP_PHASES = (
+    "api_server",
+    "engine_init",
+    "distributed_init",
+    "weights_loading",
+    "weights_loaded",
+    "torch_compile",
+    "kv_cache",
+    "graph_capture",
+    "engine_ready",
+)
 STARTUP_METRICS = ("startup_s", *(f"startup_{phase}_s" for phase in STARTUP_PHASES))
 METRICS.update({"startup_s": Metric("startup_s", "start-up to healthy", "s", higher_is_better=False)})
-METRICS.update({f"startup_{phase}_s": Metric(f"startup_{phase}_s", f"start-up phase {phase}", "s",
-                                             higher_is_better=False) for phase in STARTUP_PHASES})
+METRICS.update(
+    {
+        f"startup_{phase}_s": Metric(f"startup_{phase}_s", f"start-up phase {phase}", "s", higher_is_better=False)
+        for phase in STARTUP_PHASES
+    }
+)
 LATENCY_METRICS = tuple(name for name, m in METRICS.items() if m.unit == "ms")
 THROUGHPUT_METRICS = ("request_throughput", "output_throughput", "total_token_throughput")
 # Metrics a regression policy may name (goodput exists only with SLOs).

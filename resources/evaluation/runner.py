@@ -43,24 +43,36 @@ class EvalOutcome:
         return sum(1 for item in self.items if item.correct)
 
 
-def run_eval_set(base_url: str, served_model_name: str, eval_set: EvalSet, max_tokens: int, concurrency: int,
-                 api_key: str | None = None, on_progress: Callable[[str], None] = lambda line: None,
-                 timeout_s: float = 120.0) -> EvalOutcome:
+def run_eval_set(
+    base_url: str,
+    served_model_name: str,
+    eval_set: EvalSet,
+    max_tokens: int,
+    concurrency: int,
+    api_key: str | None = None,
+    on_progress: Callable[[str], None] = lambda line: None,
+    timeout_s: float = 120.0,
+) -> EvalOutcome:
     from openai import OpenAI
 
-    client = OpenAI(base_url=base_url.rstrip("/") + "/v1", api_key=api_key or "not-needed", timeout=timeout_s,
-                    max_retries=0)
+    client = OpenAI(
+        base_url=base_url.rstrip("/") + "/v1", api_key=api_key or "not-needed", timeout=timeout_s, max_retries=0
+    )
     started = time.monotonic()
     total = len(eval_set.items)
 
     def ask(item: EvalItem) -> ItemResult:
         try:
             response = client.chat.completions.create(
-                model=served_model_name, messages=[{"role": "user", "content": item.question}],
-                temperature=0, max_tokens=max_tokens)
+                model=served_model_name,
+                messages=[{"role": "user", "content": item.question}],
+                temperature=0,
+                max_tokens=max_tokens,
+            )
         except Exception as exc:  # recorded per item: the run is then not an accuracy measurement
-            return ItemResult(item.id, item.category, False, None, "", None,
-                              mask(f"{type(exc).__name__}: {exc}", api_key)[:300])
+            return ItemResult(
+                item.id, item.category, False, None, "", None, mask(f"{type(exc).__name__}: {exc}", api_key)[:300]
+            )
         text = response.choices[0].message.content or ""
         score = score_reply(item, text)
         tokens = response.usage.completion_tokens if response.usage else None
@@ -72,7 +84,9 @@ def run_eval_set(base_url: str, served_model_name: str, eval_set: EvalSet, max_t
             results.append(result)
             now = time.monotonic()
             if now - last_said >= 10 or len(results) == total:
-                on_progress(f"{len(results)}/{total} items answered, {sum(r.correct for r in results)} right "
-                            f"({now - started:.0f} s)")
+                on_progress(
+                    f"{len(results)}/{total} items answered, {sum(r.correct for r in results)} right "
+                    f"({now - started:.0f} s)"
+                )
                 last_said = now
     return EvalOutcome(tuple(results), time.monotonic() - started)

@@ -39,8 +39,9 @@ def score_reply(item: EvalItem, reply: str) -> Score:
         hits = [phrase for phrase in right if _first_position(text, phrase) is not None]
         return Score(bool(hits), hits[0] if hits else None)
     candidates = dict.fromkeys((*item.choices, *right))
-    positions = [(pos, -len(phrase), phrase) for phrase in candidates
-                 if (pos := _first_position(text, phrase)) is not None]
+    positions = [
+        (pos, -len(phrase), phrase) for phrase in candidates if (pos := _first_position(text, phrase)) is not None
+    ]
     if not positions:
         return Score(False, None)
     _, _, first = min(positions)  # the earliest; at one place the longest ("twelve" over "twelv")

@@ -5,7 +5,8 @@ the same hardware model and the same items, whatever else changed, and what chan
 latest of them is the list of suspects. Per item the baseline is the majority of those runs (the
 latest breaks a tie), as the speed rule takes the median of its window: one bad night neither
 hides the next one's drop nor turns a recovery into a "gain", and a change that persists becomes
-the baseline once it holds the majority. Accuracies from two runs are not compared as two numbers: the items are paired. An item
+the baseline once it holds the majority. Accuracies from two runs are not compared as two numbers: the items
+are paired. An item
 right before and wrong now is evidence of a drop, one wrong before and right now of a gain, and
 McNemar's exact test asks whether the lost items outnumber the gained ones beyond what chance would
 give (a two-sided binomial test on the discordant pairs). Greedy drift, answers whose text changed,
@@ -20,8 +21,12 @@ from dataclasses import dataclass
 
 # What a change in any of these can do to the answers; compared between the run and its baseline.
 SUSPECT_FIELDS = {
-    "weights_revision": "weights identity", "dtype": "dtype", "kv_cache_dtype": "KV-cache dtype",
-    "vllm_version": "vLLM version", "image_digest": "image", "chat_template_sha": "chat template",
+    "weights_revision": "weights identity",
+    "dtype": "dtype",
+    "kv_cache_dtype": "KV-cache dtype",
+    "vllm_version": "vLLM version",
+    "image_digest": "image",
+    "chat_template_sha": "chat template",
     "max_tokens": "max_tokens",
 }
 
@@ -63,7 +68,7 @@ def mcnemar_exact_p(lost: int, gained: int) -> float:
     if n == 0:
         return 1.0
     k = min(lost, gained)
-    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
     return min(1.0, 2 * tail)
 
 
@@ -82,17 +87,24 @@ def majority_items(history: list[Items]) -> Items:
     return merged
 
 
-def judge_accuracy(current: dict, current_items: Items, history: list[tuple[dict, Items]],
-                   alpha: float = 0.05) -> AccuracyVerdict:
+def judge_accuracy(
+    current: dict, current_items: Items, history: list[tuple[dict, Items]], alpha: float = 0.05
+) -> AccuracyVerdict:
     """``current``: the run's accuracy row (accuracy, errors, provenance fields); ``history``: the
     baseline runs' rows and items, latest first."""
     accuracy = current["accuracy"]
     if current.get("errors"):
-        return AccuracyVerdict("invalid", f"{current['errors']} of {current['items']} requests failed: not an "
-                               "accuracy measurement; left out of every baseline")
+        return AccuracyVerdict(
+            "invalid",
+            f"{current['errors']} of {current['items']} requests failed: not an "
+            "accuracy measurement; left out of every baseline",
+        )
     if not history:
-        return AccuracyVerdict("no baseline", f"accuracy {_pct(accuracy)}; no earlier valid run of this deployment "
-                               "on this hardware model with these items to compare with")
+        return AccuracyVerdict(
+            "no baseline",
+            f"accuracy {_pct(accuracy)}; no earlier valid run of this deployment "
+            "on this hardware model with these items to compare with",
+        )
     latest = history[0][0]
     baseline_items = majority_items([items for _, items in history])
     shared = sorted(set(current_items) & set(baseline_items))
@@ -100,8 +112,11 @@ def judge_accuracy(current: dict, current_items: Items, history: list[tuple[dict
     gained = sum(1 for i in shared if current_items[i][0] and not baseline_items[i][0])
     changed = sum(1 for i in shared if baseline_items[i][1] != current_items[i][1])
     p = mcnemar_exact_p(lost, gained)
-    suspects = tuple(f"{label}: {latest.get(key)} -> {current.get(key)}" for key, label in SUSPECT_FIELDS.items()
-                     if latest.get(key) != current.get(key))
+    suspects = tuple(
+        f"{label}: {latest.get(key)} -> {current.get(key)}"
+        for key, label in SUSPECT_FIELDS.items()
+        if latest.get(key) != current.get(key)
+    )
     baseline_accuracy = sum(baseline_items[i][0] for i in shared) / len(shared) if shared else None
     runs = "the last run" if len(history) == 1 else f"the majority of the last {len(history)} runs"
     move = f"accuracy {_pct(baseline_accuracy)} ({runs}) -> {_pct(accuracy)}"
@@ -117,8 +132,19 @@ def judge_accuracy(current: dict, current_items: Items, history: list[tuple[dict
         status, sentence = "gain", f"accuracy gain: {move} ({evidence}); {drift}"
     else:
         status, sentence = "within noise", f"{drift}; {move}, within noise ({evidence})"
-    return AccuracyVerdict(status, sentence, latest.get("run_id"), baseline_accuracy, len(shared), lost, gained,
-                           changed, p, suspects, len(history))
+    return AccuracyVerdict(
+        status,
+        sentence,
+        latest.get("run_id"),
+        baseline_accuracy,
+        len(shared),
+        lost,
+        gained,
+        changed,
+        p,
+        suspects,
+        len(history),
+    )
 
 
 def _pct(value: float | None) -> str:

@@ -18,9 +18,9 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from resources.hardware.report import collect_hardware_report
 from resources.hardware.host_facts import read_host_facts
 from resources.hardware.nvml_source import RecordingNvml
+from resources.hardware.report import collect_hardware_report
 
 
 def capture(outdir: Path, weights_dir: Path | None = None) -> dict[str, float]:
@@ -59,8 +59,9 @@ def _write_json(path: Path, data: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("outdir", type=Path)
-    parser.add_argument("--weights-dir", type=Path, default=None,
-                        help="where model weights go (default: the Hugging Face hub cache)")
+    parser.add_argument(
+        "--weights-dir", type=Path, default=None, help="where model weights go (default: the Hugging Face hub cache)"
+    )
     args = parser.parse_args(argv)
     timing = capture(args.outdir, args.weights_dir)
     print((args.outdir / "report.md").read_text())

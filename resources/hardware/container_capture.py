@@ -30,15 +30,19 @@ HOST_ROOT = Path("/host")
 RESULT_MARKER = "vllm-eval-capture:"
 
 
-def capture_on_this_host(weights_dir: str, host_root: Path = HOST_ROOT, replay: Path | None = None,
-                         model_dir: str | None = None) -> dict:
+def capture_on_this_host(
+    weights_dir: str, host_root: Path = HOST_ROOT, replay: Path | None = None, model_dir: str | None = None
+) -> dict:
     inner = ReplayNvml(json.loads(replay.read_text())) if replay else None
     nvml = RecordingNvml(inner)
     host = read_host_facts(host_root / weights_dir.lstrip("/"), shm=host_root / "dev" / "shm")
     host = replace(host, weights_dir=weights_dir)  # the path as the host names it, not as mounted here
     collect_hardware_report(nvml=nvml, host=host)  # asks NVML every query the report needs
-    return {**nvml.recording(), "host_facts": host.as_dict(),
-            "model_config": _model_config(host_root, model_dir) if model_dir else None}
+    return {
+        **nvml.recording(),
+        "host_facts": host.as_dict(),
+        "model_config": _model_config(host_root, model_dir) if model_dir else None,
+    }
 
 
 def _model_config(host_root: Path, model_dir: str) -> dict | None:

@@ -32,8 +32,11 @@ class EnergySamples:
     result_printed_at: float | None = None
 
     def as_dict(self) -> dict:
-        return {"gpus": self.gpus, "samples": [[t, mj] for t, mj in self.samples],
-                "result_printed_at": self.result_printed_at}
+        return {
+            "gpus": self.gpus,
+            "samples": [[t, mj] for t, mj in self.samples],
+            "result_printed_at": self.result_printed_at,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> "EnergySamples":
@@ -44,8 +47,10 @@ def counter_at(samples: list[tuple[float, list[int]]], at: float) -> float:
     """Joules summed over the GPUs at time ``at``, interpolated between the two nearest samples."""
     times = [t for t, _ in samples]
     if not samples or at < times[0] or at > times[-1]:
-        raise ValueError(f"time {at:.3f} lies outside the sampled span "
-                         f"{times[0] if times else 'none'}..{times[-1] if times else 'none'}")
+        raise ValueError(
+            f"time {at:.3f} lies outside the sampled span "
+            f"{times[0] if times else 'none'}..{times[-1] if times else 'none'}"
+        )
     right = min(bisect.bisect_left(times, at), len(samples) - 1)
     left = max(right - 1, 0)
     (t0, e0), (t1, e1) = samples[left], samples[right]
@@ -71,8 +76,7 @@ def energy_per_token(recorded: EnergySamples, duration_s: float, output_tokens: 
         joules = counter_at(recorded.samples, end) - counter_at(recorded.samples, start)
     except ValueError:
         return None
-    return {"energy_j": joules, "mean_power_w": joules / duration_s,
-            "joules_per_output_token": joules / output_tokens}
+    return {"energy_j": joules, "mean_power_w": joules / duration_s, "joules_per_output_token": joules / output_tokens}
 
 
 def serving_gpus(env: dict[str, str]) -> list[int] | None:

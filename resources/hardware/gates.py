@@ -59,12 +59,13 @@ def evaluate_gates(report: HardwareReport, req: GateRequirements) -> list[GateRe
     for gate in GPU_GATES:
         name, severity = _name(gate), GATE_SEVERITY[gate]
         if not req.requires_gpu:
-            results.append(GateResult(name, True, severity,
-                                      "not applicable: CPU deployment, no GPU needed"))
+            results.append(GateResult(name, True, severity, "not applicable: CPU deployment, no GPU needed"))
         elif not report.nvidia_driver_present and gate is not nvidia_driver_gate:
-            results.append(GateResult(name, False, severity,
-                                      "not checked: no NVIDIA driver on this host "
-                                      f"({report.no_driver_reason})"))
+            results.append(
+                GateResult(
+                    name, False, severity, f"not checked: no NVIDIA driver on this host ({report.no_driver_reason})"
+                )
+            )
         else:
             results.append(gate(report, req))
     return results + [gate(report, req) for gate in HOST_GATES]
@@ -76,24 +77,32 @@ def _name(gate: Callable[..., GateResult]) -> str:
 
 def nvidia_driver_gate(report: HardwareReport, req: GateRequirements) -> GateResult:
     if report.nvidia_driver_present:
-        return GateResult("nvidia_driver", True, "ERROR",
-                          f"NVIDIA driver {report.driver_version} answers")
-    return GateResult("nvidia_driver", False, "ERROR",
-                      f"this GPU deployment cannot run here: {report.no_driver_reason}. "
-                      "Install the NVIDIA driver, or run it on a GPU host",
-                      {"reason": report.no_driver_reason})
+        return GateResult("nvidia_driver", True, "ERROR", f"NVIDIA driver {report.driver_version} answers")
+    return GateResult(
+        "nvidia_driver",
+        False,
+        "ERROR",
+        f"this GPU deployment cannot run here: {report.no_driver_reason}. "
+        "Install the NVIDIA driver, or run it on a GPU host",
+        {"reason": report.no_driver_reason},
+    )
 
 
 def driver_version_gate(report: HardwareReport, req: GateRequirements) -> GateResult:
     have, need = report.driver_version, req.min_driver_version
     meta = {"driver_version": have, "min_driver_version": need}
     if have is None:
-        return GateResult("driver_version", False, "ERROR",
-                          "NVML did not give the driver version: check `nvidia-smi`", meta)
+        return GateResult(
+            "driver_version", False, "ERROR", "NVML did not give the driver version: check `nvidia-smi`", meta
+        )
     if _version(have) < _version(need):
-        return GateResult("driver_version", False, "ERROR",
-                          f"driver {have} is too old; upgrade the driver to >= {need}: "
-                          "FP8 kernels need it", meta)
+        return GateResult(
+            "driver_version",
+            False,
+            "ERROR",
+            f"driver {have} is too old; upgrade the driver to >= {need}: FP8 kernels need it",
+            meta,
+        )
     return GateResult("driver_version", True, "ERROR", f"driver {have} >= {need}", meta)
 
 
@@ -101,38 +110,58 @@ def gpu_count_gate(report: HardwareReport, req: GateRequirements) -> GateResult:
     tp, have = req.tensor_parallel_size, len(report.gpus)
     meta = {"tensor_parallel_size": tp, "gpus_on_host": have, "gpu_ids": req.gpu_ids}
     if have < tp:
-        return GateResult("gpu_count", False, "ERROR",
-                          f"tensor_parallel_size {tp} needs {tp} GPUs, this host has {have}: "
-                          f"run on a host with >= {tp} GPUs or lower tensor_parallel_size "
-                          "(each GPU then holds a larger share of the weights)", meta)
+        return GateResult(
+            "gpu_count",
+            False,
+            "ERROR",
+            f"tensor_parallel_size {tp} needs {tp} GPUs, this host has {have}: "
+            f"run on a host with >= {tp} GPUs or lower tensor_parallel_size "
+            "(each GPU then holds a larger share of the weights)",
+            meta,
+        )
     if req.gpu_ids is not None:
         missing = [i for i in req.gpu_ids if i >= have]
         if missing:
-            return GateResult("gpu_count", False, "ERROR",
-                              f"the deployment is pinned to GPUs {req.gpu_ids} (runtime.docker.gpus or "
-                              f"CUDA_VISIBLE_DEVICES) but {missing} do not exist: this host has {have} "
-                              f"GPU(s) (0-{have - 1}); pin GPUs among them", meta)
+            return GateResult(
+                "gpu_count",
+                False,
+                "ERROR",
+                f"the deployment is pinned to GPUs {req.gpu_ids} (runtime.docker.gpus or "
+                f"CUDA_VISIBLE_DEVICES) but {missing} do not exist: this host has {have} "
+                f"GPU(s) (0-{have - 1}); pin GPUs among them",
+                meta,
+            )
         if len(req.gpu_ids) < tp:
-            return GateResult("gpu_count", False, "ERROR",
-                              f"tensor_parallel_size {tp} needs {tp} GPUs but the deployment is pinned "
-                              f"to {len(req.gpu_ids)}: pin {tp} GPUs or lower tensor_parallel_size",
-                              meta)
-    return GateResult("gpu_count", True, "ERROR",
-                      f"{tp} GPU(s) needed for tensor_parallel_size {tp}, {have} on this host",
-                      meta)
+            return GateResult(
+                "gpu_count",
+                False,
+                "ERROR",
+                f"tensor_parallel_size {tp} needs {tp} GPUs but the deployment is pinned "
+                f"to {len(req.gpu_ids)}: pin {tp} GPUs or lower tensor_parallel_size",
+                meta,
+            )
+    return GateResult(
+        "gpu_count", True, "ERROR", f"{tp} GPU(s) needed for tensor_parallel_size {tp}, {have} on this host", meta
+    )
 
 
 def gpu_memory_gate(report: HardwareReport, req: GateRequirements) -> GateResult:
     gpus = [g for g in _selected_gpus(report, req) if g.memory_total_mib is not None]
     if not gpus:
-        return GateResult("gpu_memory", False, "ERROR",
-                          "no GPU memory size known for the selected GPUs: cannot check fit")
+        return GateResult(
+            "gpu_memory", False, "ERROR", "no GPU memory size known for the selected GPUs: cannot check fit"
+        )
     if req.max_model_len is None:
-        return GateResult("gpu_memory", False, "ERROR",
-                          f"max_model_len is not set in {req.params_file} and the model's config.json "
-                          "(max_position_embeddings, which vLLM would use) is not at hand yet: set "
-                          f"max_model_len in {req.params_file} so the KV cache can be checked before "
-                          "the weights are downloaded", {"max_model_len": None})
+        return GateResult(
+            "gpu_memory",
+            False,
+            "ERROR",
+            f"max_model_len is not set in {req.params_file} and the model's config.json "
+            "(max_position_embeddings, which vLLM would use) is not at hand yet: set "
+            f"max_model_len in {req.params_file} so the KV cache can be checked before "
+            "the weights are downloaded",
+            {"max_model_len": None},
+        )
     smallest = min(gpus, key=lambda g: g.memory_total_mib)
     total = smallest.memory_total_mib * MIB
     tp = req.tensor_parallel_size
@@ -146,31 +175,47 @@ def gpu_memory_gate(report: HardwareReport, req: GateRequirements) -> GateResult
     needed = weights_per_gpu + req.runtime_overhead_bytes_per_gpu + kv_per_token * req.max_model_len
     utilization_needed = needed / total
     meta = {
-        "gpu": smallest.index, "gpu_memory_total_bytes": total,
-        "budget_bytes": int(budget), "weights_per_gpu_bytes": int(weights_per_gpu),
+        "gpu": smallest.index,
+        "gpu_memory_total_bytes": total,
+        "budget_bytes": int(budget),
+        "weights_per_gpu_bytes": int(weights_per_gpu),
         "kv_bytes_per_token_per_gpu": kv_per_token,
         "runtime_overhead_bytes": req.runtime_overhead_bytes_per_gpu,
         "kv_capacity_tokens": capacity_tokens,
         "kv_capacity_full_sequences": round(sequences, 2),
         "gpu_memory_utilization_needed": round(utilization_needed, 3),
     }
-    where = (f"GPU {smallest.index} ({smallest.name}, {smallest.memory_total_mib} MiB) with "
-             f"tensor_parallel_size {tp} and gpu_memory_utilization {req.gpu_memory_utilization}")
+    where = (
+        f"GPU {smallest.index} ({smallest.name}, {smallest.memory_total_mib} MiB) with "
+        f"tensor_parallel_size {tp} and gpu_memory_utilization {req.gpu_memory_utilization}"
+    )
     if capacity_tokens >= req.max_model_len:
-        return GateResult("gpu_memory", True, "ERROR",
-                          f"fits on {where}: {weights_per_gpu / GIB:.1f} GiB weights per GPU, "
-                          f"KV cache for about {capacity_tokens} tokens = "
-                          f"{sequences:.1f} sequences of {req.max_model_len} (estimate)", meta)
+        return GateResult(
+            "gpu_memory",
+            True,
+            "ERROR",
+            f"fits on {where}: {weights_per_gpu / GIB:.1f} GiB weights per GPU, "
+            f"KV cache for about {capacity_tokens} tokens = "
+            f"{sequences:.1f} sequences of {req.max_model_len} (estimate)",
+            meta,
+        )
     if kv_room <= 0:
-        advice = (f"the weights alone ({weights_per_gpu / GIB:.1f} GiB per GPU plus "
-                  f"{req.runtime_overhead_bytes_per_gpu / GIB:.0f} GiB runtime overhead) exceed "
-                  f"the budget of {budget / GIB:.1f} GiB: raise tensor_parallel_size, use GPUs "
-                  "with more memory or a smaller quantization")
+        advice = (
+            f"the weights alone ({weights_per_gpu / GIB:.1f} GiB per GPU plus "
+            f"{req.runtime_overhead_bytes_per_gpu / GIB:.0f} GiB runtime overhead) exceed "
+            f"the budget of {budget / GIB:.1f} GiB: raise tensor_parallel_size, use GPUs "
+            "with more memory or a smaller quantization"
+        )
     else:
-        advice = (f"KV cache holds about {capacity_tokens} tokens, less than one sequence of "
-                  f"max_model_len {req.max_model_len}: lower max_model_len to {capacity_tokens}")
-        advice += (f" or raise gpu_memory_utilization to {utilization_needed:.2f}"
-                   if utilization_needed <= 0.98 else " or raise tensor_parallel_size")
+        advice = (
+            f"KV cache holds about {capacity_tokens} tokens, less than one sequence of "
+            f"max_model_len {req.max_model_len}: lower max_model_len to {capacity_tokens}"
+        )
+        advice += (
+            f" or raise gpu_memory_utilization to {utilization_needed:.2f}"
+            if utilization_needed <= 0.98
+            else " or raise tensor_parallel_size"
+        )
     return GateResult("gpu_memory", False, "ERROR", f"does not fit on {where}: {advice}", meta)
 
 
@@ -188,68 +233,89 @@ def gpu_idle_gate(report: HardwareReport, req: GateRequirements) -> GateResult:
         # The deployment's own kept server holds its share by design: only the rest counts.
         own_mib = sum(p.used_memory_mib or 0 for p in gpu.compute_processes or [] if p.pid in req.ignore_pids)
         used = max((gpu.memory_used_mib or 0) - own_mib, 0)
-        meta[f"gpu_{gpu.index}"] = {"used_mib": used, "allowed_used_mib": int(allowed_mib),
-                                    "foreign_pids": [p.pid for p in foreign]}
+        meta[f"gpu_{gpu.index}"] = {
+            "used_mib": used,
+            "allowed_used_mib": int(allowed_mib),
+            "foreign_pids": [p.pid for p in foreign],
+        }
         if foreign:
             procs = ", ".join(f"pid {p.pid} ({p.used_memory_mib} MiB)" for p in foreign)
             problems.append(f"GPU {gpu.index} runs other compute processes: {procs}")
         if gpu.memory_total_mib and used > allowed_mib:
-            problems.append(f"GPU {gpu.index} has {used} MiB in use, more than the "
-                            f"{int(allowed_mib)} MiB that gpu_memory_utilization "
-                            f"{req.gpu_memory_utilization} leaves")
+            problems.append(
+                f"GPU {gpu.index} has {used} MiB in use, more than the "
+                f"{int(allowed_mib)} MiB that gpu_memory_utilization "
+                f"{req.gpu_memory_utilization} leaves"
+            )
     if problems:
-        return GateResult("gpu_idle", False, "ERROR",
-                          "; ".join(problems) + ": stop those processes, pin other GPUs (runtime.docker.gpus, "
-                          "CUDA_VISIBLE_DEVICES), "
-                          "or lower gpu_memory_utilization", meta)
+        return GateResult(
+            "gpu_idle",
+            False,
+            "ERROR",
+            "; ".join(problems) + ": stop those processes, pin other GPUs (runtime.docker.gpus, "
+            "CUDA_VISIBLE_DEVICES), "
+            "or lower gpu_memory_utilization",
+            meta,
+        )
     return GateResult("gpu_idle", True, "ERROR", "selected GPUs are free of other work", meta)
 
 
 def pcie_link_gate(report: HardwareReport, req: GateRequirements) -> GateResult:
     gpus = _selected_gpus(report, req)
     ids = {g.index for g in gpus}
-    pcie_pairs = [p for p in report.gpu_pairs
-                  if p.gpu_a in ids and p.gpu_b in ids and not p.over_nvlink]
+    pcie_pairs = [p for p in report.gpu_pairs if p.gpu_a in ids and p.gpu_b in ids and not p.over_nvlink]
     if req.tensor_parallel_size < 2 or len(gpus) < 2:
-        return GateResult("pcie_link", True, "WARN",
-                          f"no traffic between GPUs to check (tensor_parallel_size "
-                          f"{req.tensor_parallel_size}, {len(gpus)} GPU(s) on this host used)")
+        return GateResult(
+            "pcie_link",
+            True,
+            "WARN",
+            f"no traffic between GPUs to check (tensor_parallel_size "
+            f"{req.tensor_parallel_size}, {len(gpus)} GPU(s) on this host used)",
+        )
     if not pcie_pairs:
         return GateResult("pcie_link", True, "WARN", "the selected GPUs talk over NVLink")
     # The current generation drops at idle to save power; the maximum is what the slot
     # trained to. The width does not power-manage, so a narrow current width is a fault.
     slow = [g for g in gpus if (g.pcie_gen_max or 0) < 4 or (g.pcie_width_current or 0) < 8]
-    meta = {f"gpu_{g.index}": {"gen_max": g.pcie_gen_max, "width": g.pcie_width_current}
-            for g in gpus}
+    meta = {f"gpu_{g.index}": {"gen_max": g.pcie_gen_max, "width": g.pcie_width_current} for g in gpus}
     if slow:
-        links = ", ".join(f"GPU {g.index} Gen{g.pcie_gen_max} x{g.pcie_width_current}"
-                          for g in slow)
-        return GateResult("pcie_link", False, "WARN",
-                          f"tensor parallelism runs over PCIe and {links} is below Gen4 x8: "
-                          "all-reduce will be slow; reseat the GPU or move it to a Gen4/Gen5 "
-                          "x16 slot (check the BIOS link speed), or use tensor_parallel_size 1",
-                          meta)
+        links = ", ".join(f"GPU {g.index} Gen{g.pcie_gen_max} x{g.pcie_width_current}" for g in slow)
+        return GateResult(
+            "pcie_link",
+            False,
+            "WARN",
+            f"tensor parallelism runs over PCIe and {links} is below Gen4 x8: "
+            "all-reduce will be slow; reseat the GPU or move it to a Gen4/Gen5 "
+            "x16 slot (check the BIOS link speed), or use tensor_parallel_size 1",
+            meta,
+        )
     return GateResult("pcie_link", True, "WARN", "PCIe links are Gen4 x8 or better", meta)
 
 
 def disk_space_gate(report: HardwareReport, req: GateRequirements) -> GateResult:
     host = report.host
     need = req.disk_bytes_needed or int(req.weights_bytes * 1.1)
-    meta = {"weights_dir": host.weights_dir, "free_bytes": host.weights_dir_free_bytes,
-            "needed_bytes": need}
+    meta = {"weights_dir": host.weights_dir, "free_bytes": host.weights_dir_free_bytes, "needed_bytes": need}
     if req.weights_already_present:
         return GateResult("disk_space", True, "ERROR", "weights already on disk", meta)
     free = host.weights_dir_free_bytes
     if free is None:
-        return GateResult("disk_space", False, "ERROR",
-                          f"cannot read free space at {host.weights_dir}: check the path", meta)
+        return GateResult(
+            "disk_space", False, "ERROR", f"cannot read free space at {host.weights_dir}: check the path", meta
+        )
     if free < need:
-        return GateResult("disk_space", False, "ERROR",
-                          f"{free / GIB:.1f} GiB free at {host.weights_dir}, the weights need "
-                          f"{need / GIB:.1f} GiB: free space or point the weights folder "
-                          "at a larger disk", meta)
-    return GateResult("disk_space", True, "ERROR",
-                      f"{free / GIB:.1f} GiB free for {need / GIB:.1f} GiB of weights", meta)
+        return GateResult(
+            "disk_space",
+            False,
+            "ERROR",
+            f"{free / GIB:.1f} GiB free at {host.weights_dir}, the weights need "
+            f"{need / GIB:.1f} GiB: free space or point the weights folder "
+            "at a larger disk",
+            meta,
+        )
+    return GateResult(
+        "disk_space", True, "ERROR", f"{free / GIB:.1f} GiB free for {need / GIB:.1f} GiB of weights", meta
+    )
 
 
 def host_ram_gate(report: HardwareReport, req: GateRequirements) -> GateResult:
@@ -259,39 +325,55 @@ def host_ram_gate(report: HardwareReport, req: GateRequirements) -> GateResult:
     have = report.host.mem_total_bytes
     meta = {"mem_total_bytes": have, "needed_bytes": need}
     if have is None or have < need:
-        return GateResult("host_ram", False, "WARN",
-                          f"host RAM {_gib(have)} is below {need / GIB:.0f} GiB (about twice "
-                          "the weights): loading may swap or be killed; add RAM or load on a "
-                          "larger host", meta)
-    return GateResult("host_ram", True, "WARN",
-                      f"host RAM {_gib(have)} >= {need / GIB:.0f} GiB (about twice the weights)",
-                      meta)
+        return GateResult(
+            "host_ram",
+            False,
+            "WARN",
+            f"host RAM {_gib(have)} is below {need / GIB:.0f} GiB (about twice "
+            "the weights): loading may swap or be killed; add RAM or load on a "
+            "larger host",
+            meta,
+        )
+    return GateResult(
+        "host_ram", True, "WARN", f"host RAM {_gib(have)} >= {need / GIB:.0f} GiB (about twice the weights)", meta
+    )
 
 
 def swap_gate(report: HardwareReport, req: GateRequirements) -> GateResult:
     swap = report.host.swap_total_bytes
     if not swap:
-        return GateResult("swap", False, "WARN",
-                          "no swap: a RAM spike while loading weights kills the process "
-                          "instead of slowing it; add a swap file (e.g. 16 GiB)",
-                          {"swap_total_bytes": swap})
+        return GateResult(
+            "swap",
+            False,
+            "WARN",
+            "no swap: a RAM spike while loading weights kills the process "
+            "instead of slowing it; add a swap file (e.g. 16 GiB)",
+            {"swap_total_bytes": swap},
+        )
     return GateResult("swap", True, "WARN", f"swap {_gib(swap)}", {"swap_total_bytes": swap})
 
 
 def shm_gate(report: HardwareReport, req: GateRequirements) -> GateResult:
     shm = report.host.shm_total_bytes
     if shm is None or shm < GIB:
-        return GateResult("shm", False, "WARN",
-                          f"/dev/shm is {_gib(shm)}: vLLM's workers exchange data through it; "
-                          "enlarge it (in Docker: --shm-size 16g)", {"shm_total_bytes": shm})
+        return GateResult(
+            "shm",
+            False,
+            "WARN",
+            f"/dev/shm is {_gib(shm)}: vLLM's workers exchange data through it; enlarge it (in Docker: --shm-size 16g)",
+            {"shm_total_bytes": shm},
+        )
     return GateResult("shm", True, "WARN", f"/dev/shm {_gib(shm)}", {"shm_total_bytes": shm})
 
 
-GPU_GATES = [nvidia_driver_gate, driver_version_gate, gpu_count_gate, gpu_memory_gate,
-             gpu_idle_gate, pcie_link_gate]
+GPU_GATES = [nvidia_driver_gate, driver_version_gate, gpu_count_gate, gpu_memory_gate, gpu_idle_gate, pcie_link_gate]
 HOST_GATES = [disk_space_gate, host_ram_gate, swap_gate, shm_gate]
 GATE_SEVERITY = {gate: "ERROR" for gate in GPU_GATES + HOST_GATES} | {
-    pcie_link_gate: "WARN", host_ram_gate: "WARN", swap_gate: "WARN", shm_gate: "WARN"}
+    pcie_link_gate: "WARN",
+    host_ram_gate: "WARN",
+    swap_gate: "WARN",
+    shm_gate: "WARN",
+}
 
 
 def selected_gpus(report: HardwareReport, gpu_ids: list[int]) -> list[GpuFacts]:

@@ -35,8 +35,7 @@ class HostFacts:
 
     def as_dict(self) -> dict[str, Any]:
         # Facts not known are left out, so a recording made before they existed round-trips unchanged.
-        return {key: value for key, value in asdict(self).items()
-                if not (key in _OPTIONAL and value is None)}
+        return {key: value for key, value in asdict(self).items() if not (key in _OPTIONAL and value is None)}
 
     @property
     def where(self) -> str:
@@ -60,8 +59,9 @@ def default_weights_dir() -> Path:
     return Path(hf_home) / "hub"
 
 
-def read_host_facts(weights_dir: Path | None = None, proc: Path = Path("/proc"),
-                    shm: Path = Path("/dev/shm")) -> HostFacts:
+def read_host_facts(
+    weights_dir: Path | None = None, proc: Path = Path("/proc"), shm: Path = Path("/dev/shm")
+) -> HostFacts:
     weights_dir = Path(weights_dir) if weights_dir is not None else default_weights_dir()
     meminfo = _read_meminfo(proc / "meminfo")
     disk_free, disk_total = _disk_space(weights_dir)

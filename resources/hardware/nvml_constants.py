@@ -64,8 +64,9 @@ TOPOLOGY_LEVELS = {
 P2P_STATUS = {
     nvml_constant("NVML_P2P_STATUS_OK", default=0): "OK",
     # Releases before 12 spelled this one NVML_P2P_STATUS_CHIPSET_NOT_SUPPORED.
-    nvml_constant("NVML_P2P_STATUS_CHIPSET_NOT_SUPPORTED", "NVML_P2P_STATUS_CHIPSET_NOT_SUPPORED",
-                  default=1): "chipset not supported",
+    nvml_constant(
+        "NVML_P2P_STATUS_CHIPSET_NOT_SUPPORTED", "NVML_P2P_STATUS_CHIPSET_NOT_SUPPORED", default=1
+    ): "chipset not supported",
     nvml_constant("NVML_P2P_STATUS_GPU_NOT_SUPPORTED", default=2): "GPU not supported",
     nvml_constant("NVML_P2P_STATUS_IOH_TOPOLOGY_NOT_SUPPORTED", default=3): "topology not supported",
     nvml_constant("NVML_P2P_STATUS_DISABLED_BY_REGKEY", default=4): "disabled by regkey",

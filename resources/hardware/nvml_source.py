@@ -106,10 +106,12 @@ class LiveNvml:
             # releases know only v1.
             if MEMORY_V2 is not None:
                 info = pynvml.nvmlDeviceGetMemoryInfo(handle, version=MEMORY_V2)
-                return {"total": info.total, "used": info.used, "free": info.free,
-                        "reserved": info.reserved}
-        except (pynvml.NVMLError_FunctionNotFound, pynvml.NVMLError_NotSupported,
-                nvml_error("NVMLError_ArgumentVersionMismatch")):
+                return {"total": info.total, "used": info.used, "free": info.free, "reserved": info.reserved}
+        except (
+            pynvml.NVMLError_FunctionNotFound,
+            pynvml.NVMLError_NotSupported,
+            nvml_error("NVMLError_ArgumentVersionMismatch"),
+        ):
             pass
         info = pynvml.nvmlDeviceGetMemoryInfo(handle)
         return {"total": info.total, "used": info.used, "free": info.free}
@@ -125,7 +127,8 @@ class LiveNvml:
 
     def uncorrected_volatile_ecc_errors(self, gpu: int) -> int:
         return pynvml.nvmlDeviceGetTotalEccErrors(
-            self._handle(gpu), pynvml.NVML_MEMORY_ERROR_TYPE_UNCORRECTED, pynvml.NVML_VOLATILE_ECC)
+            self._handle(gpu), pynvml.NVML_MEMORY_ERROR_TYPE_UNCORRECTED, pynvml.NVML_VOLATILE_ECC
+        )
 
     def remapped_rows(self, gpu: int) -> list[int]:
         """[correctable, uncorrectable, pending, failed], as NVML orders them."""
@@ -167,15 +170,13 @@ class LiveNvml:
         return states
 
     def p2p_status(self, gpu_a: int, gpu_b: int, capability: str) -> int:
-        return pynvml.nvmlDeviceGetP2PStatus(
-            self._handle(gpu_a), self._handle(gpu_b), P2P_CAPABILITIES[capability])
+        return pynvml.nvmlDeviceGetP2PStatus(self._handle(gpu_a), self._handle(gpu_b), P2P_CAPABILITIES[capability])
 
     def topology_common_ancestor(self, gpu_a: int, gpu_b: int) -> int:
         return pynvml.nvmlDeviceGetTopologyCommonAncestor(self._handle(gpu_a), self._handle(gpu_b))
 
 
-_QUERIES = [name for name in NvmlSource.__dict__
-            if not name.startswith("_") and callable(getattr(NvmlSource, name))]
+_QUERIES = [name for name in NvmlSource.__dict__ if not name.startswith("_") and callable(getattr(NvmlSource, name))]
 
 
 class RecordingNvml:

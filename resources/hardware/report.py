@@ -93,10 +93,18 @@ class HardwareReport:
         stable = {
             "driver_version": self.driver_version,
             "cpu": [self.host.cpu_model, self.host.cpu_count],
-            "gpus": [[g.name, g.memory_total_mib, g.compute_capability, g.pcie_gen_max,
-                      g.pcie_width_max, sum(g.nvlink_active or [])] for g in self.gpus],
-            "pairs": [[p.gpu_a, p.gpu_b, p.common_ancestor, p.nvlink_p2p]
-                      for p in self.gpu_pairs],
+            "gpus": [
+                [
+                    g.name,
+                    g.memory_total_mib,
+                    g.compute_capability,
+                    g.pcie_gen_max,
+                    g.pcie_width_max,
+                    sum(g.nvlink_active or []),
+                ]
+                for g in self.gpus
+            ],
+            "pairs": [[p.gpu_a, p.gpu_b, p.common_ancestor, p.nvlink_p2p] for p in self.gpu_pairs],
         }
         if self.host.hostname:  # results from two hosts are never one history, however alike
             stable["host"] = self.host.hostname
@@ -108,8 +116,9 @@ class HardwareReport:
         return "\n".join(_markdown_lines(self)).rstrip() + "\n"
 
 
-def collect_hardware_report(nvml: NvmlSource | None = None, host: HostFacts | None = None,
-                            weights_dir: Path | None = None) -> HardwareReport:
+def collect_hardware_report(
+    nvml: NvmlSource | None = None, host: HostFacts | None = None, weights_dir: Path | None = None
+) -> HardwareReport:
     """Read this host (or a recording of one, through ``nvml`` and ``host``)."""
     nvml = nvml if nvml is not None else LiveNvml()
     host = host if host is not None else read_host_facts(weights_dir)
@@ -137,21 +146,20 @@ def collect_hardware_report(nvml: NvmlSource | None = None, host: HostFacts | No
 
 def _no_driver_reason(error: pynvml.NVMLError) -> str:
     if isinstance(error, pynvml.NVMLError_LibraryNotFound):
-        return ("no NVIDIA driver on this host: libnvidia-ml.so.1, which the driver "
-                "installs, was not found")
+        return "no NVIDIA driver on this host: libnvidia-ml.so.1, which the driver installs, was not found"
     if isinstance(error, pynvml.NVMLError_DriverNotLoaded):
-        return ("the NVIDIA kernel driver is not loaded: load it (modprobe nvidia) "
-                "or reinstall the driver")
+        return "the NVIDIA kernel driver is not loaded: load it (modprobe nvidia) or reinstall the driver"
     if isinstance(error, pynvml.NVMLError_LibRmVersionMismatch):
-        return ("the NVIDIA driver's library and kernel module differ in version, as "
-                "after an upgrade without a reboot: reboot the host")
+        return (
+            "the NVIDIA driver's library and kernel module differ in version, as "
+            "after an upgrade without a reboot: reboot the host"
+        )
     if isinstance(error, pynvml.NVMLError_NoPermission):
         return "NVML refused access: run as a user allowed to open /dev/nvidia*"
     return f"NVML could not start: {error} (NVML error {error.value})"
 
 
-def _ask(query: Callable[..., Any], *args: Any, errors: dict[str, str] | None = None,
-         label: str = "") -> Any:
+def _ask(query: Callable[..., Any], *args: Any, errors: dict[str, str] | None = None, label: str = "") -> Any:
     """The query's answer, or None when NVML cannot give it on this GPU."""
     try:
         return query(*args)
@@ -190,16 +198,20 @@ def _gpu_facts(nvml: NvmlSource, index: int) -> GpuFacts:
         pcie_width_current=ask("pcie_width_current", nvml.pcie_link, "width_current"),
         pcie_width_max=ask("pcie_width_max", nvml.pcie_link, "width_max"),
         ecc_enabled=None if ecc is None else ecc[0] == pynvml.NVML_FEATURE_ENABLED,
-        ecc_uncorrected_volatile=(ask("uncorrected_volatile_ecc_errors",
-                                      nvml.uncorrected_volatile_ecc_errors)
-                                  if ecc is not None and ecc[0] else None),
+        ecc_uncorrected_volatile=(
+            ask("uncorrected_volatile_ecc_errors", nvml.uncorrected_volatile_ecc_errors)
+            if ecc is not None and ecc[0]
+            else None
+        ),
         remapped_rows_pending=None if rows is None else bool(rows[2]),
         remapped_rows_failed=None if rows is None else bool(rows[3]),
         persistence_mode=None if persistence is None else persistence == pynvml.NVML_FEATURE_ENABLED,
         mig_enabled=None if mig is None else mig[0] == pynvml.NVML_DEVICE_MIG_ENABLE,
-        compute_processes=None if procs is None else [
-            GpuProcess(p["pid"], None if p["used_gpu_memory"] is None
-                       else p["used_gpu_memory"] // MIB) for p in procs],
+        compute_processes=None
+        if procs is None
+        else [
+            GpuProcess(p["pid"], None if p["used_gpu_memory"] is None else p["used_gpu_memory"] // MIB) for p in procs
+        ],
         power_limit_watts=None if power_mw is None else power_mw / 1000,
         clock_event_reasons=None if reasons is None else _decode_clock_events(reasons),
         nvlink_active=None if links is None else [s == pynvml.NVML_FEATURE_ENABLED for s in links],
@@ -234,69 +246,117 @@ NA = "n/a"
 def _markdown_lines(report: HardwareReport) -> list[str]:
     lines = ["## Hardware report", ""]
     if not report.nvidia_driver_present:
-        lines += [f"**NVIDIA GPUs unavailable**: {report.no_driver_reason}.", "",
-                  f"Fingerprint `{report.fingerprint}`", ""]
+        lines += [
+            f"**NVIDIA GPUs unavailable**: {report.no_driver_reason}.",
+            "",
+            f"Fingerprint `{report.fingerprint}`",
+            "",
+        ]
         return lines + _host_table(report.host)
-    lines += [f"NVIDIA driver {_na(report.driver_version)}, CUDA driver "
-              f"{_na(report.cuda_driver_version)}, {len(report.gpus)} GPU(s), "
-              f"fingerprint `{report.fingerprint}`", ""]
+    lines += [
+        f"NVIDIA driver {_na(report.driver_version)}, CUDA driver "
+        f"{_na(report.cuda_driver_version)}, {len(report.gpus)} GPU(s), "
+        f"fingerprint `{report.fingerprint}`",
+        "",
+    ]
     lines += _table(
         "GPUs",
-        ["GPU", "name", "memory used / total", "compute capability", "PCIe now (max)",
-         "ECC, uncorrected errors", "row remaps pending / failed", "persistence", "MIG",
-         "power limit", "clock events", "compute processes"],
-        [[str(g.index), _na(g.name),
-          f"{_na(g.memory_used_mib)} / {_na(g.memory_total_mib)} MiB",
-          _na(g.compute_capability),
-          f"{_link(g.pcie_gen_current, g.pcie_width_current)} "
-          f"({_link(g.pcie_gen_max, g.pcie_width_max)})",
-          f"{_on_off(g.ecc_enabled)}, {_na(g.ecc_uncorrected_volatile)}",
-          f"{_yes_no(g.remapped_rows_pending)} / {_yes_no(g.remapped_rows_failed)}",
-          _on_off(g.persistence_mode), _on_off(g.mig_enabled),
-          NA if g.power_limit_watts is None else f"{g.power_limit_watts:g} W",
-          NA if g.clock_event_reasons is None else ", ".join(g.clock_event_reasons) or "none",
-          _processes(g.compute_processes)] for g in report.gpus])
+        [
+            "GPU",
+            "name",
+            "memory used / total",
+            "compute capability",
+            "PCIe now (max)",
+            "ECC, uncorrected errors",
+            "row remaps pending / failed",
+            "persistence",
+            "MIG",
+            "power limit",
+            "clock events",
+            "compute processes",
+        ],
+        [
+            [
+                str(g.index),
+                _na(g.name),
+                f"{_na(g.memory_used_mib)} / {_na(g.memory_total_mib)} MiB",
+                _na(g.compute_capability),
+                f"{_link(g.pcie_gen_current, g.pcie_width_current)} ({_link(g.pcie_gen_max, g.pcie_width_max)})",
+                f"{_on_off(g.ecc_enabled)}, {_na(g.ecc_uncorrected_volatile)}",
+                f"{_yes_no(g.remapped_rows_pending)} / {_yes_no(g.remapped_rows_failed)}",
+                _on_off(g.persistence_mode),
+                _on_off(g.mig_enabled),
+                NA if g.power_limit_watts is None else f"{g.power_limit_watts:g} W",
+                NA if g.clock_event_reasons is None else ", ".join(g.clock_event_reasons) or "none",
+                _processes(g.compute_processes),
+            ]
+            for g in report.gpus
+        ],
+    )
     lines += _table(
         "NVLink",
         ["GPU", "links active", "inactive links"],
-        [[str(g.index), _nvlinks_active(g.nvlink_active), _inactive_links(g.nvlink_active)]
-         for g in report.gpus])
+        [[str(g.index), _nvlinks_active(g.nvlink_active), _inactive_links(g.nvlink_active)] for g in report.gpus],
+    )
     if report.gpu_pairs:
         lines += _table(
             "GPU pairs",
             ["pair", "talk over", "NVLink P2P", "PCIe P2P read", "common ancestor"],
-            [[f"{p.gpu_a}-{p.gpu_b}", "NVLink" if p.over_nvlink else "PCIe",
-              _na(p.nvlink_p2p), _na(p.pcie_p2p_read), _na(p.common_ancestor)]
-             for p in report.gpu_pairs])
-    unsupported = [f"GPU {g.index}: " + ", ".join(f"{q} ({e})" for q, e in g.unsupported.items())
-                   for g in report.gpus if g.unsupported]
+            [
+                [
+                    f"{p.gpu_a}-{p.gpu_b}",
+                    "NVLink" if p.over_nvlink else "PCIe",
+                    _na(p.nvlink_p2p),
+                    _na(p.pcie_p2p_read),
+                    _na(p.common_ancestor),
+                ]
+                for p in report.gpu_pairs
+            ],
+        )
+    unsupported = [
+        f"GPU {g.index}: " + ", ".join(f"{q} ({e})" for q, e in g.unsupported.items())
+        for g in report.gpus
+        if g.unsupported
+    ]
     if unsupported:
         lines += ["Not answered by NVML: " + "; ".join(unsupported) + ".", ""]
     return lines + _host_table(report.host)
 
 
 def _host_table(host: HostFacts) -> list[str]:
-    swap = NA if host.swap_total_bytes is None else (
-        "none" if host.swap_total_bytes == 0 else
-        f"{_gib(host.swap_total_bytes)} ({_gib(host.swap_free_bytes)} free)")
+    swap = (
+        NA
+        if host.swap_total_bytes is None
+        else (
+            "none"
+            if host.swap_total_bytes == 0
+            else f"{_gib(host.swap_total_bytes)} ({_gib(host.swap_free_bytes)} free)"
+        )
+    )
     where = [["host", host.where]] if host.hostname or host.engine else []
-    return _table("Host", ["fact", "value"], where + [
-        ["CPU", f"{_na(host.cpu_model)}, {_na(host.cpu_count)} CPUs ({_na(host.cpus_usable)} usable)"],
-        ["RAM", f"{_gib(host.mem_total_bytes)} ({_gib(host.mem_available_bytes)} available)"],
-        ["swap", swap],
-        ["/dev/shm", f"{_gib(host.shm_total_bytes)} ({_gib(host.shm_free_bytes)} free)"],
-        [f"disk at {host.weights_dir}",
-         f"{_gib(host.weights_dir_free_bytes)} free of {_gib(host.weights_dir_total_bytes)}"],
-        ["kernel", host.kernel],
-    ])
+    return _table(
+        "Host",
+        ["fact", "value"],
+        where
+        + [
+            ["CPU", f"{_na(host.cpu_model)}, {_na(host.cpu_count)} CPUs ({_na(host.cpus_usable)} usable)"],
+            ["RAM", f"{_gib(host.mem_total_bytes)} ({_gib(host.mem_available_bytes)} available)"],
+            ["swap", swap],
+            ["/dev/shm", f"{_gib(host.shm_total_bytes)} ({_gib(host.shm_free_bytes)} free)"],
+            [
+                f"disk at {host.weights_dir}",
+                f"{_gib(host.weights_dir_free_bytes)} free of {_gib(host.weights_dir_total_bytes)}",
+            ],
+            ["kernel", host.kernel],
+        ],
+    )
 
 
 def _table(title: str, header: list[str], rows: list[list[str]]) -> list[str]:
     def row(cells: list[str]) -> str:
         return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
-    return [f"### {title}", "", row(header), row(["---"] * len(header)),
-            *(row(r) for r in rows), ""]
+    return [f"### {title}", "", row(header), row(["---"] * len(header)), *(row(r) for r in rows), ""]
 
 
 def _na(value: Any) -> str:

@@ -51,8 +51,12 @@ def model_max_len(model_config: dict | None) -> int | None:
     return None
 
 
-def gate_requirements(deployment: Deployment, weights_present: bool, model_config: dict | None = None,
-                      environ: Mapping[str, str] = os.environ) -> GateRequirements:
+def gate_requirements(
+    deployment: Deployment,
+    weights_present: bool,
+    model_config: dict | None = None,
+    environ: Mapping[str, str] = os.environ,
+) -> GateRequirements:
     """``model_config``: the model's config.json when it is at hand (None: not downloaded yet)."""
     model, params = deployment.model, deployment.params
     return GateRequirements(

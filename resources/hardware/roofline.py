@@ -58,8 +58,13 @@ def gpu_bandwidth(gpu_model: str | None) -> tuple[str, float] | None:
     return None
 
 
-def decode_bound_tok_s(bandwidth_tbps: float, active_params_b: float, bytes_per_param: float,
-                       tensor_parallel_size: int = 1, kv_bytes_per_token: float = 0.0) -> float:
+def decode_bound_tok_s(
+    bandwidth_tbps: float,
+    active_params_b: float,
+    bytes_per_param: float,
+    tensor_parallel_size: int = 1,
+    kv_bytes_per_token: float = 0.0,
+) -> float:
     """Upper bound on tokens/s for one sequence: bandwidth x TP / bytes read per token."""
     bytes_per_token = active_params_b * 1e9 * bytes_per_param + kv_bytes_per_token
     return bandwidth_tbps * 1e12 * max(tensor_parallel_size, 1) / bytes_per_token
@@ -82,14 +87,21 @@ class Bound:
         return self.measured_tok_s / self.bound_tok_s
 
     def label(self) -> str:
-        """"49%" or the reason there is no number, e.g. "n/a (no GPU)"."""
+        """ "49%" or the reason there is no number, e.g. "n/a (no GPU)"."""
         fraction = self.fraction
         return f"{fraction:.0%}" if fraction is not None else f"n/a ({self.note})"
 
 
-def result_bound(*, device: str | None, gpu_model: str | None, tensor_parallel_size: int | None,
-                 active_params_b: float | None, bytes_per_param: float | None,
-                 mean_tpot_ms: float | None, kv_bytes_per_token: float | None = None) -> Bound:
+def result_bound(
+    *,
+    device: str | None,
+    gpu_model: str | None,
+    tensor_parallel_size: int | None,
+    active_params_b: float | None,
+    bytes_per_param: float | None,
+    mean_tpot_ms: float | None,
+    kv_bytes_per_token: float | None = None,
+) -> Bound:
     """The decode bound for one benchmark result; measured rate = 1000 / mean TPOT ms.
 
     There is no bandwidth figure for a CPU host here, so CPU results get "n/a (no GPU)" rather

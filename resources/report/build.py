@@ -10,8 +10,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from resources.report.data import ComparisonData, load_comparison
 from resources.report.charts import draw_charts
+from resources.report.data import ComparisonData, load_comparison
 from resources.report.html import render_html
 from resources.report.markdown import render_markdown
 from resources.report.sections import build_sections
@@ -31,8 +31,13 @@ class Report:
     seconds: dict[str, float] = field(default_factory=dict)  # time per stage
 
 
-def build_report(store: ResultsStore, folder: Path, history_runs: int = 10, policies: dict | None = None,
-                 accuracy_na: dict[str, str] | None = None) -> Report:
+def build_report(
+    store: ResultsStore,
+    folder: Path,
+    history_runs: int = 10,
+    policies: dict | None = None,
+    accuracy_na: dict[str, str] | None = None,
+) -> Report:
     """``policies``: partition -> its RegressionPolicy (see ``load_comparison``); ``accuracy_na``:
     partition -> why it has no accuracy ("n/a: random weights"), shown instead of any score."""
     seconds, started = {}, time.perf_counter()

@@ -18,8 +18,8 @@ matplotlib.use("Agg")  # before pyplot: files only, never a window
 
 import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from resources.figures import missing  # noqa: E402
 from resources.report.data import ComparisonData, pareto_points, records, sweeps  # noqa: E402
@@ -27,8 +27,16 @@ from resources.report.data import ComparisonData, pareto_points, records, sweeps
 DPI = 90
 MAX_PANELS = 4
 MAX_LABELLED_POINTS = 16  # per panel; more labels than that hide the points
-STYLE = {"axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False,
-         "font.size": 9, "axes.titlesize": 9, "legend.fontsize": 8, "legend.frameon": False}
+STYLE = {
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "font.size": 9,
+    "axes.titlesize": 9,
+    "legend.fontsize": 8,
+    "legend.frameon": False,
+}
 
 
 def _colors(partitions) -> dict[str, tuple]:
@@ -63,8 +71,14 @@ def _grid(n: int, labels: list[str], title: str, width: float = 4.8, height: flo
     legend_w = legend_cols * (0.75 + 0.062 * max((len(label) for label in labels), default=10))
     fig_w, fig_h = width * cols + legend_w + 0.3, height * rows + 0.9
     fig, axes = plt.subplots(rows, cols, figsize=(fig_w, fig_h), squeeze=False)
-    fig.subplots_adjust(left=0.75 / fig_w, right=(fig_w - legend_w) / fig_w, bottom=0.6 / fig_h,
-                        top=(fig_h - 0.75) / fig_h, wspace=0.28 * 4.8 / width, hspace=0.55 * 3.4 / height)
+    fig.subplots_adjust(
+        left=0.75 / fig_w,
+        right=(fig_w - legend_w) / fig_w,
+        bottom=0.6 / fig_h,
+        top=(fig_h - 0.75) / fig_h,
+        wspace=0.28 * 4.8 / width,
+        hspace=0.55 * 3.4 / height,
+    )
     lines = textwrap.wrap(title, width=int((fig_w - 0.9) / 0.085))  # about 0.085 in per character at 11 pt
     fig_h += 0.2 * (len(lines) - 1)
     fig.set_size_inches(fig_w, fig_h)
@@ -84,8 +98,13 @@ def _legend(fig, axes) -> None:
     keys = ("Pareto frontier", "median (solid)", "p99 (dashed)")  # after the deployments
     labels = sorted(handles, key=lambda label: (label in keys, label))
     right = fig.subplotpars.right
-    fig.legend([handles[label] for label in labels], labels, loc="upper left", bbox_to_anchor=(right + 0.01, fig.subplotpars.top),
-               ncols=1 if len(handles) <= 18 else 2)
+    fig.legend(
+        [handles[label] for label in labels],
+        labels,
+        loc="upper left",
+        bbox_to_anchor=(right + 0.01, fig.subplotpars.top),
+        ncols=1 if len(handles) <= 18 else 2,
+    )
 
 
 def _load(value) -> float:
@@ -97,31 +116,72 @@ def pareto_chart(data: ComparisonData, colors: dict):
     if points.empty:
         return None
     groups = list(points.groupby("shape", sort=True))[:MAX_PANELS]
-    fig, axes = _grid(len(groups), [*points["partition"].unique(), "Pareto frontier"],
-                      "Output tok/s per GPU against interactivity (latest run of each deployment; "
-                      "up and right is better)")
+    fig, axes = _grid(
+        len(groups),
+        [*points["partition"].unique(), "Pareto frontier"],
+        "Output tok/s per GPU against interactivity (latest run of each deployment; up and right is better)",
+    )
     for ax, (shape, group) in zip(axes, groups):
         labelled = len(group) <= MAX_LABELLED_POINTS
         # A sweep's points are joined in load order; a lone scenario is a marker. Grouped in plain
         # Python: pandas' groupby costs more than the drawing for a few points each.
         curves: dict[tuple, list[dict]] = {}
-        for row in records(group[["partition", "scenario", "scenario_group", "max_concurrency", "request_rate",
-                                  "interactivity", "throughput_per_device"]]):
+        for row in records(
+            group[
+                [
+                    "partition",
+                    "scenario",
+                    "scenario_group",
+                    "max_concurrency",
+                    "request_rate",
+                    "interactivity",
+                    "throughput_per_device",
+                ]
+            ]
+        ):
             sweep = row["scenario_group"] if isinstance(row["scenario_group"], str) else row["scenario"]
             curves.setdefault((row["partition"], sweep), []).append(row)
         for (partition, _), curve in sorted(curves.items()):
             curve.sort(key=lambda r: (_load(r["max_concurrency"]), _load(r["request_rate"])))
-            ax.plot([r["interactivity"] for r in curve], [r["throughput_per_device"] for r in curve], "o-",
-                    color=colors[partition], label=partition, markersize=4.5, linewidth=1.1, alpha=0.9)
+            ax.plot(
+                [r["interactivity"] for r in curve],
+                [r["throughput_per_device"] for r in curve],
+                "o-",
+                color=colors[partition],
+                label=partition,
+                markersize=4.5,
+                linewidth=1.1,
+                alpha=0.9,
+            )
             if labelled:
                 for r in curve:
-                    ax.annotate(str(r["scenario"]).split("/")[-1], (r["interactivity"], r["throughput_per_device"]),
-                                textcoords="offset points", xytext=(4, 3), fontsize=7, color="0.35")
+                    ax.annotate(
+                        str(r["scenario"]).split("/")[-1],
+                        (r["interactivity"], r["throughput_per_device"]),
+                        textcoords="offset points",
+                        xytext=(4, 3),
+                        fontsize=7,
+                        color="0.35",
+                    )
         front = group[group["on_frontier"]].sort_values("interactivity")
-        ax.plot(front["interactivity"], front["throughput_per_device"], "--", color="black", linewidth=1,
-                label="Pareto frontier", zorder=1)
-        ax.scatter(front["interactivity"], front["throughput_per_device"], s=90, facecolors="none",
-                   edgecolors="black", linewidths=1.1, zorder=3)
+        ax.plot(
+            front["interactivity"],
+            front["throughput_per_device"],
+            "--",
+            color="black",
+            linewidth=1,
+            label="Pareto frontier",
+            zorder=1,
+        )
+        ax.scatter(
+            front["interactivity"],
+            front["throughput_per_device"],
+            s=90,
+            facecolors="none",
+            edgecolors="black",
+            linewidths=1.1,
+            zorder=3,
+        )
         model, _, rest = shape.partition(" · ")
         _label_axes(ax, f"{model}\n{rest}", "tok/s per user (1000 / median TPOT ms)", "output tok/s per GPU")
     _legend(fig, axes)
@@ -146,22 +206,40 @@ def sweep_chart(data: ComparisonData, colors: dict):
     groups = sorted(points["scenario_group"].unique())
     names = [p if len(groups) == 1 else f"{p} · {g}" for p, g in (key for key, _ in curves)]
     labelled = len(points) <= MAX_LABELLED_POINTS
-    fig, axes = _grid(2, [*names, "median (solid)", "p99 (dashed)"], "Latency against output throughput as "
-                      "the load rises (latest run" + ("; points labelled with their load)" if labelled else ")"))
+    fig, axes = _grid(
+        2,
+        [*names, "median (solid)", "p99 (dashed)"],
+        "Latency against output throughput as "
+        "the load rises (latest run" + ("; points labelled with their load)" if labelled else ")"),
+    )
     markers = "osD^v<>"
     for ax, metric in zip(axes, ("TTFT", "TPOT")):
         for ((partition, group_name), curve), name in zip(curves, names):
             curve = curve.sort_values("load")
-            style = dict(marker=markers[groups.index(group_name) % len(markers)], color=colors[partition],
-                         markersize=4, linewidth=1.1)
+            style = dict(
+                marker=markers[groups.index(group_name) % len(markers)],
+                color=colors[partition],
+                markersize=4,
+                linewidth=1.1,
+            )
             ax.plot(curve["output_throughput"], curve[f"median_{metric.lower()}_ms"], "-", label=name, **style)
-            ax.plot(curve["output_throughput"], curve[f"p99_{metric.lower()}_ms"], "--", alpha=0.7,
-                    **{**style, "marker": None})
+            ax.plot(
+                curve["output_throughput"],
+                curve[f"p99_{metric.lower()}_ms"],
+                "--",
+                alpha=0.7,
+                **{**style, "marker": None},
+            )
             if labelled:
                 for row in curve.itertuples():
-                    ax.annotate(str(row.scenario).split("/")[-1],
-                                (row.output_throughput, getattr(row, f"median_{metric.lower()}_ms")),
-                                textcoords="offset points", xytext=(3, -10), fontsize=7, color="0.35")
+                    ax.annotate(
+                        str(row.scenario).split("/")[-1],
+                        (row.output_throughput, getattr(row, f"median_{metric.lower()}_ms")),
+                        textcoords="offset points",
+                        xytext=(3, -10),
+                        fontsize=7,
+                        color="0.35",
+                    )
         ax.plot([], [], "-", color="0.3", label="median (solid)")
         ax.plot([], [], "--", color="0.3", label="p99 (dashed)")
         _label_axes(ax, f"{metric}: median and p99", "output tok/s", f"{metric} ms")
@@ -176,23 +254,37 @@ def trend_chart(data: ComparisonData, colors: dict):
     # Plain scenarios, then the highest-load point of each sweep (where it saturates first);
     # at most MAX_PANELS panels: text is most of a chart's drawing time.
     plain = sorted(results.loc[results["scenario_group"].isna(), "scenario"].unique())
-    loaded = (results[results["scenario_group"].notna()]
-              .assign(_load=lambda f: pd.to_numeric(f["scenario"].str.extract(r"(\d+(?:\.\d+)?)$")[0],
-                                                    errors="coerce"))
-              .sort_values("_load").groupby("scenario_group")["scenario"].last())
+    loaded = (
+        results[results["scenario_group"].notna()]
+        .assign(_load=lambda f: pd.to_numeric(f["scenario"].str.extract(r"(\d+(?:\.\d+)?)$")[0], errors="coerce"))
+        .sort_values("_load")
+        .groupby("scenario_group")["scenario"]
+        .last()
+    )
     order = [*plain, *sorted(loaded)]
     scenarios = order[:MAX_PANELS]
     more = len(order) - len(scenarios)
-    fig, axes = _grid(len(scenarios), list(results["partition"].unique()),
-                      f"Output tok/s over each deployment's last {data.history_runs} runs"
-                      + (f" ({more} more scenarios in the tables)" if more > 0 else ""), height=2.9)
+    fig, axes = _grid(
+        len(scenarios),
+        list(results["partition"].unique()),
+        f"Output tok/s over each deployment's last {data.history_runs} runs"
+        + (f" ({more} more scenarios in the tables)" if more > 0 else ""),
+        height=2.9,
+    )
     # Markers help a few series and only cost time (and ink) with many.
     style = "o-" if results["partition"].nunique() <= 8 else "-"
     for ax, scenario in zip(axes, scenarios):
         for partition, series in results[results["scenario"] == scenario].groupby("partition", sort=True):
             series = series.sort_values("finished_at")
-            ax.plot(pd.to_datetime(series["finished_at"]), series["output_throughput"], style, markersize=3,
-                    linewidth=1.1, color=colors.get(partition, "0.5"), label=partition)
+            ax.plot(
+                pd.to_datetime(series["finished_at"]),
+                series["output_throughput"],
+                style,
+                markersize=3,
+                linewidth=1.1,
+                color=colors.get(partition, "0.5"),
+                label=partition,
+            )
         ax.set_title(f"scenario {scenario}")
         ax.set_ylabel("output tok/s")
         ax.yaxis.set_major_locator(MaxNLocator(5))

@@ -15,39 +15,69 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+import duckdb
 import pandas as pd
 
-import duckdb
-
-from resources.results.intervals import bootstrap_interval
 from resources.config.metrics import LATENCY_METRICS, metric
-
+from resources.hardware.roofline import result_bound
+from resources.results.intervals import bootstrap_interval
 from resources.results.regression import judge_run, load_history, scenario_outcome
 from resources.results.store import ResultsStore
-from resources.hardware.roofline import result_bound
 
 # What a replay must reproduce: any change between consecutive runs of a partition is drift.
 DRIFT_FIELDS = ("image_digest", "weights_revision", "config_hash", "vllm_version", "hardware_fingerprint")
 
 RUN_FIELDS = {  # column -> SQL type, for reading a column the file does not have yet as NULL
-    "started_at": "TIMESTAMP", "finished_at": "TIMESTAMP", "status": "VARCHAR", "origin": "VARCHAR",
-    "model_id": "VARCHAR", "image_ref": "VARCHAR", "image_digest": "VARCHAR", "weights_revision": "VARCHAR",
-    "vllm_version": "VARCHAR", "config_hash": "VARCHAR", "hardware_fingerprint": "VARCHAR",
-    "git_sha": "VARCHAR", "tensor_parallel_size": "INTEGER", "gpu_count": "INTEGER", "gpu_model": "VARCHAR",
-    "device": "VARCHAR", "active_params_b": "DOUBLE", "bytes_per_param": "DOUBLE", "driver_version": "VARCHAR",
-    "trust_remote_code": "BOOLEAN", "price_per_hour_usd": "DOUBLE",
+    "started_at": "TIMESTAMP",
+    "finished_at": "TIMESTAMP",
+    "status": "VARCHAR",
+    "origin": "VARCHAR",
+    "model_id": "VARCHAR",
+    "image_ref": "VARCHAR",
+    "image_digest": "VARCHAR",
+    "weights_revision": "VARCHAR",
+    "vllm_version": "VARCHAR",
+    "config_hash": "VARCHAR",
+    "hardware_fingerprint": "VARCHAR",
+    "git_sha": "VARCHAR",
+    "tensor_parallel_size": "INTEGER",
+    "gpu_count": "INTEGER",
+    "gpu_model": "VARCHAR",
+    "device": "VARCHAR",
+    "active_params_b": "DOUBLE",
+    "bytes_per_param": "DOUBLE",
+    "driver_version": "VARCHAR",
+    "trust_remote_code": "BOOLEAN",
+    "price_per_hour_usd": "DOUBLE",
 }
 RESULT_FIELDS = {
-    "completed": "BIGINT", "failed": "BIGINT", "output_throughput": "DOUBLE", "request_throughput": "DOUBLE",
-    "request_goodput": "DOUBLE", "max_concurrency": "BIGINT", "request_rate": "DOUBLE",
-    "input_len": "INTEGER", "output_len": "INTEGER", "num_prompts": "INTEGER",
-    "energy_j": "DOUBLE", "mean_power_w": "DOUBLE", "joules_per_output_token": "DOUBLE",
+    "completed": "BIGINT",
+    "failed": "BIGINT",
+    "output_throughput": "DOUBLE",
+    "request_throughput": "DOUBLE",
+    "request_goodput": "DOUBLE",
+    "max_concurrency": "BIGINT",
+    "request_rate": "DOUBLE",
+    "input_len": "INTEGER",
+    "output_len": "INTEGER",
+    "num_prompts": "INTEGER",
+    "energy_j": "DOUBLE",
+    "mean_power_w": "DOUBLE",
+    "joules_per_output_token": "DOUBLE",
     **{name: "DOUBLE" for name in LATENCY_METRICS},
-    "valid": "BOOLEAN", "invalid_reasons": "VARCHAR", "stream_measured": "BOOLEAN", "chunks_per_token": "DOUBLE",
-    "other_cpu_cores": "DOUBLE", "loadgen_cpu_cores": "DOUBLE",
-    "prefix_cache_hit_rate": "DOUBLE", "preemptions": "DOUBLE", "mean_queue_time_ms": "DOUBLE",
+    "valid": "BOOLEAN",
+    "invalid_reasons": "VARCHAR",
+    "stream_measured": "BOOLEAN",
+    "chunks_per_token": "DOUBLE",
+    "other_cpu_cores": "DOUBLE",
+    "loadgen_cpu_cores": "DOUBLE",
+    "prefix_cache_hit_rate": "DOUBLE",
+    "preemptions": "DOUBLE",
+    "mean_queue_time_ms": "DOUBLE",
     "kv_cache_usage_peak": "DOUBLE",
-    "repetitions": "INTEGER", "valid_repetitions": "INTEGER", "throughput_interval": "VARCHAR",
+    "repetitions": "INTEGER",
+    "valid_repetitions": "INTEGER",
+    "throughput_interval": "VARCHAR",
     **{f"{name}_{end}": "DOUBLE" for name in ("output_throughput", "request_throughput") for end in ("low", "high")},
 }
 
@@ -147,7 +177,9 @@ WITH latest AS (
 """
 
 # Per-request view of the latest results, aggregated in DuckDB (the table can hold millions of rows).
-REQUESTS_SQL = LATEST_CTE + """
+REQUESTS_SQL = (
+    LATEST_CTE
+    + """
 SELECT q.partition, q.scenario, count(*) AS requests, count(q.error) AS errors,
        quantile_cont(q.ttft_ms, 0.5) AS p50_ttft_ms, quantile_cont(q.ttft_ms, 0.9) AS p90_ttft_ms,
        quantile_cont(q.ttft_ms, 0.99) AS p99_ttft_ms, quantile_cont(q.tpot_ms, 0.5) AS p50_tpot_ms,
@@ -157,17 +189,21 @@ FROM benchmark_requests q SEMI JOIN latest USING (run_id, partition, scenario)
 GROUP BY q.partition, q.scenario
 ORDER BY q.scenario, q.partition
 """
+)
 
 
 # The per-request values behind the latest results' latency intervals (a bootstrap in Python, over
 # the latest runs only: a few thousand values).
-LATEST_REQUEST_VALUES_SQL = LATEST_CTE + """
+LATEST_REQUEST_VALUES_SQL = (
+    LATEST_CTE
+    + """
 SELECT q.partition, q.scenario,
        list(q.ttft_ms) FILTER (WHERE q.ttft_ms IS NOT NULL AND q.error IS NULL) AS ttft_ms,
        list(q.tpot_ms) FILTER (WHERE q.tpot_ms IS NOT NULL AND q.error IS NULL) AS tpot_ms
 FROM benchmark_requests q SEMI JOIN latest USING (run_id, partition, scenario)
 GROUP BY q.partition, q.scenario
 """
+)
 # Latency statistics the latest-results table shows with a bootstrap interval.
 INTERVAL_LATENCIES = ("mean_ttft_ms", "p99_ttft_ms", "median_tpot_ms", "p99_tpot_ms")
 
@@ -239,8 +275,9 @@ def _columns(store: _Reader) -> dict[str, set[str]]:
 
 
 def _select(alias: str, fields: dict[str, str], present: set[str]) -> str:
-    return ", ".join(f"{alias}.{name}" if name in present else f"CAST(NULL AS {kind}) AS {name}"
-                     for name, kind in fields.items())
+    return ", ".join(
+        f"{alias}.{name}" if name in present else f"CAST(NULL AS {kind}) AS {name}" for name, kind in fields.items()
+    )
 
 
 def _or_null(alias: str, name: str, kind: str, present: set[str]) -> str:
@@ -253,31 +290,62 @@ def _queries(columns: dict[str, set[str]]) -> dict[str, str]:
     # A sweep point is "<group>/<point>"; files from before scenario_group say so only in the name.
     # A single-point scenario is its own group in the store; here its group is NULL, so "has a group"
     # means "is a point of a sweep".
-    group = (f"nullif(coalesce(b.scenario_group, {_split_group('b.scenario')}), b.scenario)"
-             if "scenario_group" in result_cols else _split_group("b.scenario"))
+    group = (
+        f"nullif(coalesce(b.scenario_group, {_split_group('b.scenario')}), b.scenario)"
+        if "scenario_group" in result_cols
+        else _split_group("b.scenario")
+    )
     # Files from before v2 know the device only through the hardware report.
-    device = (f"coalesce({_or_null('r', 'device', 'VARCHAR', run_cols)}, "
-              "CASE WHEN h.nvidia_driver_present = false THEN 'cpu' END)")
-    gpu_model = (f"coalesce({_or_null('r', 'gpu_model', 'VARCHAR', run_cols)}, "
-                 "CASE WHEN h.nvidia_driver_present THEN json_extract_string(h.report_json, '$.gpus[0].name') END)")
+    device = (
+        f"coalesce({_or_null('r', 'device', 'VARCHAR', run_cols)}, "
+        "CASE WHEN h.nvidia_driver_present = false THEN 'cpu' END)"
+    )
+    gpu_model = (
+        f"coalesce({_or_null('r', 'gpu_model', 'VARCHAR', run_cols)}, "
+        "CASE WHEN h.nvidia_driver_present THEN json_extract_string(h.report_json, '$.gpus[0].name') END)"
+    )
     drift = {f: _or_null("r", f, "VARCHAR", run_cols) for f in DRIFT_FIELDS}
     lags = ", ".join(f"lag({drift[f].removeprefix('r.')}) OVER w AS prev_{f}" for f in DRIFT_FIELDS)
     plain = ", ".join(f"{drift[f].removeprefix('r.')} AS {f}" for f in DRIFT_FIELDS)
-    flags = ", ".join(f"(prev_run_id IS NOT NULL AND {f} IS DISTINCT FROM prev_{f}) AS drift_{f}"
-                      for f in DRIFT_FIELDS)
+    flags = ", ".join(f"(prev_run_id IS NOT NULL AND {f} IS DISTINCT FROM prev_{f}) AS drift_{f}" for f in DRIFT_FIELDS)
     any_drift = " OR ".join(f"{f} IS DISTINCT FROM prev_{f}" for f in DRIFT_FIELDS)
     prev_drift = ", ".join(f"lag({drift[f]}) OVER w AS prev_{f}" for f in DRIFT_FIELDS)
     return {
-        "latest": LATEST_SQL.format(scenario_group=group, results=_select("b", RESULT_FIELDS, result_cols),
-                                    runs=runs, device=device, gpu_model=gpu_model, prev_drift=prev_drift),
+        "latest": LATEST_SQL.format(
+            scenario_group=group,
+            results=_select("b", RESULT_FIELDS, result_cols),
+            runs=runs,
+            device=device,
+            gpu_model=gpu_model,
+            prev_drift=prev_drift,
+        ),
         "recent_runs": RECENT_RUNS_SQL.format(
-            runs=runs, lags=lags,
-            drift_flags=", ".join(f"(ok.prev_run_id IS NOT NULL AND recent.{f} IS DISTINCT FROM ok.prev_{f}) "
-                                  f"AS drift_{f}, ok.prev_{f}" for f in DRIFT_FIELDS)),
+            runs=runs,
+            lags=lags,
+            drift_flags=", ".join(
+                f"(ok.prev_run_id IS NOT NULL AND recent.{f} IS DISTINCT FROM ok.prev_{f}) AS drift_{f}, ok.prev_{f}"
+                for f in DRIFT_FIELDS
+            ),
+        ),
         "drift_events": DRIFT_EVENTS_SQL.format(plain=plain, lags=lags, drift_flags=flags, any_drift=any_drift),
-        "recent_results": RECENT_RESULTS_SQL.format(scenario_group=group, results=_select("b", {
-            k: RESULT_FIELDS[k] for k in ("completed", "failed", "output_throughput", "median_ttft_ms",
-                                          "median_tpot_ms", "p99_ttft_ms")}, result_cols)),
+        "recent_results": RECENT_RESULTS_SQL.format(
+            scenario_group=group,
+            results=_select(
+                "b",
+                {
+                    k: RESULT_FIELDS[k]
+                    for k in (
+                        "completed",
+                        "failed",
+                        "output_throughput",
+                        "median_ttft_ms",
+                        "median_tpot_ms",
+                        "p99_ttft_ms",
+                    )
+                },
+                result_cols,
+            ),
+        ),
     }
 
 
@@ -285,8 +353,9 @@ def _split_group(column: str) -> str:
     return f"CASE WHEN contains({column}, '/') THEN split_part({column}, '/', 1) END"
 
 
-def load_comparison(store: ResultsStore, history_runs: int = 10, drift_events: int = 50,
-                    policies: dict | None = None) -> ComparisonData:
+def load_comparison(
+    store: ResultsStore, history_runs: int = 10, drift_events: int = 50, policies: dict | None = None
+) -> ComparisonData:
     """Reads what the report needs; an empty ``latest`` if nothing was recorded yet. ``policies``
     maps a partition to its deployment's RegressionPolicy (the default policy otherwise), so the
     report judges each result exactly as that deployment's no_regression check does."""
@@ -371,8 +440,11 @@ def add_latency_intervals(latest: pd.DataFrame, values: pd.DataFrame) -> pd.Data
     bootstrap interval over the result's per-request values (all repetitions' requests pooled, as
     the regression rule reads them); NULL under eight values or without per-request rows."""
     frame = latest.copy()
-    by_key = {} if values.empty else {(p, sc): row for p, sc, row in
-                                      zip(values["partition"], values["scenario"], records(values))}
+    by_key = (
+        {}
+        if values.empty
+        else {(p, sc): row for p, sc, row in zip(values["partition"], values["scenario"], records(values))}
+    )
     for name in INTERVAL_LATENCIES:
         m = metric(name)
         bounds = []
@@ -392,10 +464,14 @@ def add_bounds(latest: pd.DataFrame) -> pd.DataFrame:
         return latest
     frame = latest.copy()
     bounds = [
-        result_bound(device=row.get("device_seen"), gpu_model=row.get("gpu_model_seen"),
-                     tensor_parallel_size=row.get("tensor_parallel_size"),
-                     active_params_b=row.get("active_params_b"), bytes_per_param=row.get("bytes_per_param"),
-                     mean_tpot_ms=row.get("mean_tpot_ms"))
+        result_bound(
+            device=row.get("device_seen"),
+            gpu_model=row.get("gpu_model_seen"),
+            tensor_parallel_size=row.get("tensor_parallel_size"),
+            active_params_b=row.get("active_params_b"),
+            bytes_per_param=row.get("bytes_per_param"),
+            mean_tpot_ms=row.get("mean_tpot_ms"),
+        )
         for row in records(frame)
     ]
     frame["gpu"] = [b.gpu for b in bounds]
@@ -453,8 +529,7 @@ def add_pareto(latest: pd.DataFrame) -> pd.DataFrame:
     frame["shape"] = [shape_label(row) for row in records(frame)]
     frame["on_frontier"] = False
     for _, group in valid_results(frame).groupby("shape", sort=False):
-        frame.loc[group.index, "on_frontier"] = pareto_frontier(group["interactivity"],
-                                                                group["throughput_per_device"])
+        frame.loc[group.index, "on_frontier"] = pareto_frontier(group["interactivity"], group["throughput_per_device"])
     return frame
 
 
@@ -498,8 +573,17 @@ def sweeps(latest: pd.DataFrame) -> pd.DataFrame:
 def best_by_scenario(latest: pd.DataFrame) -> pd.DataFrame:
     """Per comparable group and scenario: which partition is fastest, and by how much."""
     latest = valid_results(latest)
-    columns = ["shape", "scenario", "deployments", "most_output", "output_throughput", "lowest_tpot",
-               "median_tpot_ms", "lowest_ttft", "median_ttft_ms"]
+    columns = [
+        "shape",
+        "scenario",
+        "deployments",
+        "most_output",
+        "output_throughput",
+        "lowest_tpot",
+        "median_tpot_ms",
+        "lowest_ttft",
+        "median_ttft_ms",
+    ]
     if latest.empty:
         return pd.DataFrame(columns=columns)
     rows = []
@@ -509,10 +593,17 @@ def best_by_scenario(latest: pd.DataFrame) -> pd.DataFrame:
         snappiest = group.loc[tpot.idxmin()] if tpot.notna().any() else top
         ttft = pd.to_numeric(group["median_ttft_ms"])
         first = group.loc[ttft.idxmin()] if ttft.notna().any() else top
-        rows.append({
-            "shape": shape, "scenario": scenario, "deployments": len(group),
-            "most_output": top["partition"], "output_throughput": top["output_throughput"],
-            "lowest_tpot": snappiest["partition"], "median_tpot_ms": snappiest["median_tpot_ms"],
-            "lowest_ttft": first["partition"], "median_ttft_ms": first["median_ttft_ms"],
-        })
+        rows.append(
+            {
+                "shape": shape,
+                "scenario": scenario,
+                "deployments": len(group),
+                "most_output": top["partition"],
+                "output_throughput": top["output_throughput"],
+                "lowest_tpot": snappiest["partition"],
+                "median_tpot_ms": snappiest["median_tpot_ms"],
+                "lowest_ttft": first["partition"],
+                "median_ttft_ms": first["median_ttft_ms"],
+            }
+        )
     return pd.DataFrame(rows)

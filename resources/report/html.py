@@ -57,12 +57,16 @@ def _table(frame: pd.DataFrame, footnotes: list[str], name: str) -> str:
         return re.sub(r"\[(\d+)\]", lambda m: _marker(m, footnotes, name), text)
 
     head = "".join(f"<th>{inline(c)}</th>" for c in frame.columns)
-    body = "\n".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>"
-                     for row in frame.to_numpy(dtype=object).tolist())
+    body = "\n".join(
+        "<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in frame.to_numpy(dtype=object).tolist()
+    )
     table = f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table></div>'
     if footnotes:
-        table += '\n<ol class="notes">' + "".join(f'<li id="{name}-{n}">[{n}] {inline(text)}</li>'
-                                                   for n, text in enumerate(footnotes, 1)) + "</ol>"
+        table += (
+            '\n<ol class="notes">'
+            + "".join(f'<li id="{name}-{n}">[{n}] {inline(text)}</li>' for n, text in enumerate(footnotes, 1))
+            + "</ol>"
+        )
     return table
 
 
@@ -80,14 +84,18 @@ def render_html(sections: list[Section], charts: dict[str, Path], title: str = "
         parts.append(f"<h{level}>{inline(section.title)}</h{level}>")
         parts += [f"<p>{inline(p)}</p>" for p in section.paragraphs]
         if section.chart and section.chart in charts:
-            parts.append(f'<figure><img src="{data_uri(charts[section.chart])}" '
-                         f'alt="{html.escape(section.chart_alt or section.chart)}"></figure>')
+            parts.append(
+                f'<figure><img src="{data_uri(charts[section.chart])}" '
+                f'alt="{html.escape(section.chart_alt or section.chart)}"></figure>'
+            )
         for table in section.tables:
             if table.caption:
                 parts.append(f"<h{level + 1}>{inline(table.caption)}</h{level + 1}>")
             tables += 1
             parts.append(_table(table.frame, table.footnotes, f"table{tables}-note"))
     body = "\n".join(parts)
-    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-            f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
+    )

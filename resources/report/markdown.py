@@ -16,8 +16,9 @@ def markdown_table(frame: pd.DataFrame, pad: bool = True) -> str:
     already strings, and tabulate's type guessing is most of the report's rendering time.
     """
     header = [str(c).replace("|", "\\|") for c in frame.columns]
-    rows = [[str(v).replace("|", "\\|").replace("\n", " ") for v in row]
-            for row in frame.to_numpy(dtype=object).tolist()]
+    rows = [
+        [str(v).replace("|", "\\|").replace("\n", " ") for v in row] for row in frame.to_numpy(dtype=object).tolist()
+    ]
     widths = [max([len(h), 3, *(len(r[i]) for r in rows)]) if pad else 3 for i, h in enumerate(header)]
     line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
     return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])

@@ -19,8 +19,18 @@ from resources.report.markdown import markdown_table
 from resources.results.regression import RunJudgement, Verdict, scenario_outcome
 from resources.runtime.values import ServiceInfo
 
-SUMMARY_COLUMNS = ["scenario", "completed", "failed", "output_throughput", "mean_ttft_ms", "p99_ttft_ms",
-                   "mean_tpot_ms", "median_tpot_ms", "mean_itl_ms", "joules_per_output_token"]
+SUMMARY_COLUMNS = [
+    "scenario",
+    "completed",
+    "failed",
+    "output_throughput",
+    "mean_ttft_ms",
+    "p99_ttft_ms",
+    "mean_tpot_ms",
+    "median_tpot_ms",
+    "mean_itl_ms",
+    "joules_per_output_token",
+]
 
 
 class Markdown(str):
@@ -42,9 +52,16 @@ class RunSummary:
     checks: list[CheckOutcome]
 
 
-def run_summary(rows: list[dict], requests: list[dict], judgement: RunJudgement, start: RunJudgement,
-                policy: RegressionPolicy, service: ServiceInfo, hardware_fingerprint: str,
-                results_path: Path) -> RunSummary:
+def run_summary(
+    rows: list[dict],
+    requests: list[dict],
+    judgement: RunJudgement,
+    start: RunJudgement,
+    policy: RegressionPolicy,
+    service: ServiceInfo,
+    hardware_fingerprint: str,
+    results_path: Path,
+) -> RunSummary:
     regressions, invalid = judgement.regressions, [r for r in rows if not r["valid"]]
     summary = pd.DataFrame(rows)[SUMMARY_COLUMNS].round(2)
     summary["verdict"] = [scenario_outcome(v.outcome for v in judgement.for_scenario(r["scenario"])) for r in rows]
@@ -68,26 +85,42 @@ def run_summary(rows: list[dict], requests: list[dict], judgement: RunJudgement,
     severity = policy.severity
     checks = [
         CheckOutcome(
-            "no_regression", not regressions, severity,
-            "\n".join(r.describe() for r in regressions) or
-            "no metric slower beyond both its threshold and the noise of this partition's valid history",
-            {"regressions": len(regressions),
-             "metrics": ", ".join(sorted({r.metric for r in regressions})) or "none",
-             "suspects": "; ".join(sorted({s for r in regressions for s in r.suspects})) or "none",
-             "verdicts": Markdown(verdict_table(judgement.verdicts))}),
+            "no_regression",
+            not regressions,
+            severity,
+            "\n".join(r.describe() for r in regressions)
+            or "no metric slower beyond both its threshold and the noise of this partition's valid history",
+            {
+                "regressions": len(regressions),
+                "metrics": ", ".join(sorted({r.metric for r in regressions})) or "none",
+                "suspects": "; ".join(sorted({s for r in regressions for s in r.suspects})) or "none",
+                "verdicts": Markdown(verdict_table(judgement.verdicts)),
+            },
+        ),
         CheckOutcome(
-            "startup_no_regression", not start.regressions, severity,
-            "\n".join(r.describe() for r in start.regressions) or (
-                "the server was reused: no start to judge" if service.reused else
-                "no start-up phase slower beyond both its threshold and the noise of this deployment's starts"),
-            {"startup_s": round(service.startup_s, 2) if service.startup_s else 0.0,
-             "compile_cache": service.compile_cache or "none",
-             "verdicts": Markdown(verdict_table(start.verdicts))}),
+            "startup_no_regression",
+            not start.regressions,
+            severity,
+            "\n".join(r.describe() for r in start.regressions)
+            or (
+                "the server was reused: no start to judge"
+                if service.reused
+                else "no start-up phase slower beyond both its threshold and the noise of this deployment's starts"
+            ),
+            {
+                "startup_s": round(service.startup_s, 2) if service.startup_s else 0.0,
+                "compile_cache": service.compile_cache or "none",
+                "verdicts": Markdown(verdict_table(start.verdicts)),
+            },
+        ),
         CheckOutcome(
-            "valid_measurements", not invalid, "warn",
-            "\n".join(f"{r['scenario']}: {r['invalid_reasons']}" for r in invalid) or
-            "every result is a valid measurement",
-            {"invalid_results": len(invalid)}),
+            "valid_measurements",
+            not invalid,
+            "warn",
+            "\n".join(f"{r['scenario']}: {r['invalid_reasons']}" for r in invalid)
+            or "every result is a valid measurement",
+            {"invalid_results": len(invalid)},
+        ),
     ]
     return RunSummary(metadata, checks)
 
@@ -95,5 +128,15 @@ def run_summary(rows: list[dict], requests: list[dict], judgement: RunJudgement,
 def verdict_table(verdicts: list[Verdict]) -> str:
     if not verdicts:
         return "no metric judged"
-    return pd.DataFrame([{"scenario": v.scenario, "metric": v.metric, "verdict": v.outcome, "figure": v.figure(),
-                          "suspects": "; ".join(v.suspects) or DASH} for v in verdicts]).to_markdown(index=False)
+    return pd.DataFrame(
+        [
+            {
+                "scenario": v.scenario,
+                "metric": v.metric,
+                "verdict": v.outcome,
+                "figure": v.figure(),
+                "suspects": "; ".join(v.suspects) or DASH,
+            }
+            for v in verdicts
+        ]
+    ).to_markdown(index=False)

@@ -29,8 +29,10 @@ def import_result_file(store: ResultsStore, path: Path, partition: str, scenario
     try:
         data = json.loads(raw_bytes)
     except json.JSONDecodeError as exc:
-        raise BenchResultError(f"{path}: not JSON ({exc.msg} at line {exc.lineno}); expected a file "
-                               "written by vllm bench serve --save-result") from None
+        raise BenchResultError(
+            f"{path}: not JSON ({exc.msg} at line {exc.lineno}); expected a file "
+            "written by vllm bench serve --save-result"
+        ) from None
     if not isinstance(data, dict):
         raise BenchResultError(f"{path}: expected a JSON object written by vllm bench serve --save-result")
     parsed = parse_bench_result(data, str(path))
@@ -38,14 +40,32 @@ def import_result_file(store: ResultsStore, path: Path, partition: str, scenario
     name = scenario or data.get("label") or path.stem
     started = _started_at(data)
     run = {
-        "run_id": run_id, "partition": partition, "started_at": started, "finished_at": started,
-        "status": "succeeded", "origin": "imported", "model_id": data.get("model_id"),
-        "image_ref": None, "vllm_version": None, "hardware_fingerprint": None,
-        "config_hash": None, "serve_args": None,
+        "run_id": run_id,
+        "partition": partition,
+        "started_at": started,
+        "finished_at": started,
+        "status": "succeeded",
+        "origin": "imported",
+        "model_id": data.get("model_id"),
+        "image_ref": None,
+        "vllm_version": None,
+        "hardware_fingerprint": None,
+        "config_hash": None,
+        "serve_args": None,
     }
-    row = {"run_id": run_id, "partition": partition, "scenario": name, **parsed, "scenario_group": name,
-           "num_prompts": data.get("num_prompts"), "seed": None, "prefix_caching": "unknown",
-           "metric_definitions": "vllm", "bench_args": None, "result_file": str(path.resolve())}
+    row = {
+        "run_id": run_id,
+        "partition": partition,
+        "scenario": name,
+        **parsed,
+        "scenario_group": name,
+        "num_prompts": data.get("num_prompts"),
+        "seed": None,
+        "prefix_caching": "unknown",
+        "metric_definitions": "vllm",
+        "bench_args": None,
+        "result_file": str(path.resolve()),
+    }
     request_rows = parse_request_rows(data)
     # No host measurements come with an imported file: validity from what the file itself shows.
     row |= judge_validity(parsed, request_rows).as_row()

@@ -13,9 +13,17 @@ from resources.config.metrics import LATENCIES, STATS
 from resources.results.validity import request_chunks, request_streamed
 
 RESULT_COLUMNS = (
-    "completed", "failed", "duration_s", "total_input_tokens", "total_output_tokens",
-    "request_throughput", "output_throughput", "total_token_throughput", "max_concurrency",
-    "request_rate", "request_goodput",
+    "completed",
+    "failed",
+    "duration_s",
+    "total_input_tokens",
+    "total_output_tokens",
+    "request_throughput",
+    "output_throughput",
+    "total_token_throughput",
+    "max_concurrency",
+    "request_rate",
+    "request_goodput",
 ) + tuple(f"{stat}_{metric}_ms" for metric in LATENCIES for stat in STATS)
 
 
@@ -71,8 +79,19 @@ def parse_bench_result(data: dict, source: str = "result file") -> dict:
     return row
 
 
-REQUEST_COLUMNS = ("request_index", "input_len", "output_len", "ttft_ms", "latency_ms", "tpot_ms",
-                   "itl_mean_ms", "start_time_s", "error", "chunks", "streamed")
+REQUEST_COLUMNS = (
+    "request_index",
+    "input_len",
+    "output_len",
+    "ttft_ms",
+    "latency_ms",
+    "tpot_ms",
+    "itl_mean_ms",
+    "start_time_s",
+    "error",
+    "chunks",
+    "streamed",
+)
 
 
 def parse_request_rows(data: dict) -> list[dict]:
@@ -95,17 +114,19 @@ def parse_request_rows(data: dict) -> list[dict]:
         ttft, latency, output = ttfts[i], latencies[i], outputs[i]
         ok = not error and ttft is not None and latency is not None
         gaps = itls[i] or []
-        rows.append({
-            "request_index": i,
-            "input_len": inputs[i],
-            "output_len": output,
-            "ttft_ms": ttft * 1000 if ok else None,
-            "latency_ms": latency * 1000 if ok else None,
-            "tpot_ms": (latency - ttft) / (output - 1) * 1000 if ok and output and output > 1 else None,
-            "itl_mean_ms": sum(gaps) / len(gaps) * 1000 if ok and gaps else None,
-            "start_time_s": starts[i],
-            "error": error,
-            "chunks": request_chunks(gaps) if ok else None,
-            "streamed": request_streamed(itls[i], output) if ok else None,
-        })
+        rows.append(
+            {
+                "request_index": i,
+                "input_len": inputs[i],
+                "output_len": output,
+                "ttft_ms": ttft * 1000 if ok else None,
+                "latency_ms": latency * 1000 if ok else None,
+                "tpot_ms": (latency - ttft) / (output - 1) * 1000 if ok and output and output > 1 else None,
+                "itl_mean_ms": sum(gaps) / len(gaps) * 1000 if ok and gaps else None,
+                "start_time_s": starts[i],
+                "error": error,
+                "chunks": request_chunks(gaps) if ok else None,
+                "streamed": request_streamed(itls[i], output) if ok else None,
+            }
+        )
     return rows

@@ -40,39 +40,55 @@ def explain_open_failure(path: Path, error: Exception, waited_s: float, restore:
     """The cause of a failed open or read of ``path``, from DuckDB's (or the OS's) message."""
     said = str(error).strip()
     text = said.lower()
-    recover = (f"To get the history back, run `{restore}`: it rebuilds the file from the newest snapshot "
-               "and keeps this one aside, renamed")
+    recover = (
+        f"To get the history back, run `{restore}`: it rebuilds the file from the newest snapshot "
+        "and keeps this one aside, renamed"
+    )
     if is_held_elsewhere(error):
         return ResultsFileError(
-            path, f"it was still locked after {waited_s:.0f} s of waiting (DuckDB: {said}): another process holds it",
-            "Retry when that process has finished, or stop it (DuckDB names its PID above)")
+            path,
+            f"it was still locked after {waited_s:.0f} s of waiting (DuckDB: {said}): another process holds it",
+            "Retry when that process has finished, or stop it (DuckDB names its PID above)",
+        )
     if "not a valid duckdb database file" in text:
         return ResultsFileError(
-            path, "it is not a DuckDB database: its header is not DuckDB's (another file was copied over it, "
-            "or its first blocks were overwritten)", recover)
+            path,
+            "it is not a DuckDB database: its header is not DuckDB's (another file was copied over it, "
+            "or its first blocks were overwritten)",
+            recover,
+        )
     if "checksum" in text or "could not read enough bytes" in text or "corrupt" in text:
         return ResultsFileError(
-            path, f"it is damaged: a block of it does not hold what DuckDB wrote there, or the file was cut "
-            f"short (DuckDB: {said})", recover)
+            path,
+            f"it is damaged: a block of it does not hold what DuckDB wrote there, or the file was cut "
+            f"short (DuckDB: {said})",
+            recover,
+        )
     if "version number" in text or "newer version" in text or "storage version" in text:
         return ResultsFileError(
-            path, f"it was written by a newer DuckDB than the installed duckdb {duckdb.__version__} "
-            f"(DuckDB: {said})", "Install the newer duckdb (`make install` after updating the project), "
-            f"or run `{restore}` to go back to the newest snapshot this version can read")
+            path,
+            f"it was written by a newer DuckDB than the installed duckdb {duckdb.__version__} (DuckDB: {said})",
+            "Install the newer duckdb (`make install` after updating the project), "
+            f"or run `{restore}` to go back to the newest snapshot this version can read",
+        )
     if "is a directory" in text:
         return ResultsFileError(path, "a directory stands where the file should be", recover)
     if "permission denied" in text or isinstance(error, PermissionError):
         return ResultsFileError(
-            path, f"this user may not read or write it (DuckDB: {said})",
-            f"Give this user read and write access to it (chown/chmod), or run `{restore}`")
+            path,
+            f"this user may not read or write it (DuckDB: {said})",
+            f"Give this user read and write access to it (chown/chmod), or run `{restore}`",
+        )
     return ResultsFileError(path, f"DuckDB could not open it ({said})", recover)
 
 
 def newer_schema_error(path: Path, found: int, supported: int) -> ResultsFileError:
     return ResultsFileError(
-        path, f"its schema is version {found}, newer than the version {supported} this code knows (a newer "
+        path,
+        f"its schema is version {found}, newer than the version {supported} this code knows (a newer "
         "version of the project wrote it; this one would misread it)",
-        "Run the newer version of the project against it (update this checkout); nothing here writes to it")
+        "Run the newer version of the project against it (update this checkout); nothing here writes to it",
+    )
 
 
 def read_every_block(connection: duckdb.DuckDBPyConnection) -> None:
@@ -82,6 +98,7 @@ def read_every_block(connection: duckdb.DuckDBPyConnection) -> None:
     is read. About 0.06 s for the 10,000-run synthetic history (45 MiB).
     """
     for (table,) in connection.execute(
-            "SELECT table_name FROM information_schema.tables "
-            "WHERE table_schema = 'main' AND table_type = 'BASE TABLE' ORDER BY table_name").fetchall():
+        "SELECT table_name FROM information_schema.tables "
+        "WHERE table_schema = 'main' AND table_type = 'BASE TABLE' ORDER BY table_name"
+    ).fetchall():
         connection.execute(f'SELECT bit_xor(hash(COLUMNS(*))) FROM "{table}"').fetchall()

@@ -22,12 +22,17 @@ def t_quantile(p: float, dof: int) -> float:
     exact value from 3 degrees of freedom, 3 % narrow at 2)."""
     z = NormalDist().inv_cdf(p)
     v = float(dof)
-    return (z + (z ** 3 + z) / (4 * v) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * v ** 2)
-            + (3 * z ** 7 + 19 * z ** 5 + 17 * z ** 3 - 15 * z) / (384 * v ** 3))
+    return (
+        z
+        + (z**3 + z) / (4 * v)
+        + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * v**2)
+        + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * v**3)
+    )
 
 
-def bootstrap_interval(values, stat: str, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0,
-                       level: float = 0.95) -> tuple[float, float] | None:
+def bootstrap_interval(
+    values, stat: str, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0, level: float = 0.95
+) -> tuple[float, float] | None:
     """Percentile-bootstrap interval of ``stat`` over per-request ``values``; None under 8 values."""
     values = np.asarray(values, dtype=float)
     values = values[~np.isnan(values)]

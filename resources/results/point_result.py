@@ -33,10 +33,23 @@ def point_result(run: PointRun, *, run_id: str, partition: str, prefix_caching: 
     usage = usage_row(run.host_samples, parsed["duration_s"])
     # A rate-limited point (no concurrency cap) is judged on whether the load generator kept its rate.
     validity = judge_validity(parsed, requests, usage, point.request_rate if point.max_concurrency is None else None)
-    row = (result_row(run_id=run_id, partition=partition, point=point, parsed=parsed, seed=run.seed,
-                      prefix_caching=prefix_caching, bench_args=run.bench_args, result_file=str(run.result_file))
-           | scenario_energy(run.energy, parsed)
-           | validity.as_row() | {k: v for k, v in (usage or {}).items() if k != "cpu_count"}
-           | run.server_side | run.server_peaks)
-    return PointResult(row, [{"run_id": run_id, "partition": partition, "scenario": point.name, **r} for r in requests],
-                       validity)
+    row = (
+        result_row(
+            run_id=run_id,
+            partition=partition,
+            point=point,
+            parsed=parsed,
+            seed=run.seed,
+            prefix_caching=prefix_caching,
+            bench_args=run.bench_args,
+            result_file=str(run.result_file),
+        )
+        | scenario_energy(run.energy, parsed)
+        | validity.as_row()
+        | {k: v for k, v in (usage or {}).items() if k != "cpu_count"}
+        | run.server_side
+        | run.server_peaks
+    )
+    return PointResult(
+        row, [{"run_id": run_id, "partition": partition, "scenario": point.name, **r} for r in requests], validity
+    )

@@ -34,8 +34,9 @@ def load_series(folder: Path, prefix: str) -> list[dict]:
 
 def series_facts(prefix: str) -> tuple[str, str]:
     """The hardware model and vLLM version a recorded series ran with."""
-    return next((facts for start, facts in SERIES_FACTS.items() if prefix.startswith(start)),
-                (HARDWARE, CPU_VLLM_VERSION))
+    return next(
+        (facts for start, facts in SERIES_FACTS.items() if prefix.startswith(start)), (HARDWARE, CPU_VLLM_VERSION)
+    )
 
 
 def next_version(version: str) -> str:
@@ -60,27 +61,60 @@ def plant_slowdown(raw: dict, slowdown: float) -> dict:
     return planted
 
 
-def record(store: ResultsStore, raw: dict, *, partition: str, run_id: str, finished_at: datetime,
-           vllm_version: str = CPU_VLLM_VERSION, hardware: str = HARDWARE,
-           first_load_after_start: bool | None = None, host_usage: bool = True) -> dict:
+def record(
+    store: ResultsStore,
+    raw: dict,
+    *,
+    partition: str,
+    run_id: str,
+    finished_at: datetime,
+    vllm_version: str = CPU_VLLM_VERSION,
+    hardware: str = HARDWARE,
+    first_load_after_start: bool | None = None,
+    host_usage: bool = True,
+) -> dict:
     """One recorded result as the pipeline records a run: provenance, validity (with the host
     usage measured while it was recorded, unless ``host_usage`` is off), per-request rows.
     Returns the result row."""
     parsed = parse_bench_result(raw)
     requests = parse_request_rows(raw)
     validity = judge_validity(parsed, requests, raw.get("host_usage") if host_usage else None)
-    run = {"run_id": run_id, "partition": partition, "status": "succeeded", "started_at": finished_at,
-           "finished_at": finished_at, "hardware_model": hardware, "hardware_fingerprint": "recorded",
-           "image_ref": "vllm-cpu", "image_digest": "local:vllm-cpu", "vllm_version": vllm_version,
-           "weights_revision": "generated", "config_hash": "cfg", "device": "cpu", "model_id": "tiny",
-           "gpu_count": 0, "tensor_parallel_size": 1, "origin": "pipeline"}
-    row = {"run_id": run_id, "partition": partition, "scenario": SCENARIO, **parsed, "scenario_group": SCENARIO,
-           "input_len": raw["input_lens"][0], "output_len": raw["output_lens"][0],
-           "num_prompts": raw.get("num_prompts"), "metric_definitions": "vllm",
-           "first_load_after_start": first_load_after_start,
-           **validity.as_row(), **{k: v for k, v in (raw.get("host_usage") or {}).items() if k != "cpu_count"}}
-    store.record_run(run, [row], [{"run_id": run_id, "partition": partition, "scenario": SCENARIO, **r}
-                                  for r in requests])
+    run = {
+        "run_id": run_id,
+        "partition": partition,
+        "status": "succeeded",
+        "started_at": finished_at,
+        "finished_at": finished_at,
+        "hardware_model": hardware,
+        "hardware_fingerprint": "recorded",
+        "image_ref": "vllm-cpu",
+        "image_digest": "local:vllm-cpu",
+        "vllm_version": vllm_version,
+        "weights_revision": "generated",
+        "config_hash": "cfg",
+        "device": "cpu",
+        "model_id": "tiny",
+        "gpu_count": 0,
+        "tensor_parallel_size": 1,
+        "origin": "pipeline",
+    }
+    row = {
+        "run_id": run_id,
+        "partition": partition,
+        "scenario": SCENARIO,
+        **parsed,
+        "scenario_group": SCENARIO,
+        "input_len": raw["input_lens"][0],
+        "output_len": raw["output_lens"][0],
+        "num_prompts": raw.get("num_prompts"),
+        "metric_definitions": "vllm",
+        "first_load_after_start": first_load_after_start,
+        **validity.as_row(),
+        **{k: v for k, v in (raw.get("host_usage") or {}).items() if k != "cpu_count"},
+    }
+    store.record_run(
+        run, [row], [{"run_id": run_id, "partition": partition, "scenario": SCENARIO, **r} for r in requests]
+    )
     return row
 
 

@@ -49,18 +49,37 @@ SLOWER, FASTER, WITHIN_NOISE, TOO_NOISY = "slower", "faster", "within noise", "i
 NO_BASELINE, INVALID, NOT_MEASURED = "no baseline", "invalid", "not measured"
 
 # What may explain a change: (column in runs, name shown to users).
-SUSPECTS = (("image_digest", "image digest"), ("vllm_version", "vLLM version"),
-            ("weights_revision", "weights revision"), ("config_hash", "config hash"),
-            ("driver_version", "driver"), ("cuda_version", "CUDA"), ("kv_cache_tokens", "engine KV-cache tokens"),
-            ("max_concurrency_capacity", "engine maximum concurrency"),
-            # A result column: the first load on a freshly started server pays one-time kernel
-            # compilation in its first batches (on an H200, a TTFT 13x the warm one).
-            ("first_load_after_start", "first load on a freshly started server"))
-_RUN_COLUMNS = {"finished_at": "TIMESTAMP", "hardware_model": "VARCHAR", "hardware_fingerprint": "VARCHAR",
-                "gpu_model": "VARCHAR", "gpu_count": "INTEGER", "device": "VARCHAR", "image_digest": "VARCHAR",
-                "vllm_version": "VARCHAR", "weights_revision": "VARCHAR", "config_hash": "VARCHAR",
-                "driver_version": "VARCHAR", "cuda_version": "VARCHAR", "kv_cache_tokens": "BIGINT",
-                "max_concurrency_capacity": "DOUBLE", "image_ref": "VARCHAR", "git_sha": "VARCHAR"}
+SUSPECTS = (
+    ("image_digest", "image digest"),
+    ("vllm_version", "vLLM version"),
+    ("weights_revision", "weights revision"),
+    ("config_hash", "config hash"),
+    ("driver_version", "driver"),
+    ("cuda_version", "CUDA"),
+    ("kv_cache_tokens", "engine KV-cache tokens"),
+    ("max_concurrency_capacity", "engine maximum concurrency"),
+    # A result column: the first load on a freshly started server pays one-time kernel
+    # compilation in its first batches (on an H200, a TTFT 13x the warm one).
+    ("first_load_after_start", "first load on a freshly started server"),
+)
+_RUN_COLUMNS = {
+    "finished_at": "TIMESTAMP",
+    "hardware_model": "VARCHAR",
+    "hardware_fingerprint": "VARCHAR",
+    "gpu_model": "VARCHAR",
+    "gpu_count": "INTEGER",
+    "device": "VARCHAR",
+    "image_digest": "VARCHAR",
+    "vllm_version": "VARCHAR",
+    "weights_revision": "VARCHAR",
+    "config_hash": "VARCHAR",
+    "driver_version": "VARCHAR",
+    "cuda_version": "VARCHAR",
+    "kv_cache_tokens": "BIGINT",
+    "max_concurrency_capacity": "DOUBLE",
+    "image_ref": "VARCHAR",
+    "git_sha": "VARCHAR",
+}
 _RESULT_COLUMNS = {"valid": "BOOLEAN", "invalid_reasons": "VARCHAR", "stream_measured": "BOOLEAN"}
 PER_REQUEST_COLUMNS = ("ttft_ms", "tpot_ms", "itl_mean_ms", "latency_ms")
 
@@ -92,12 +111,17 @@ class Verdict:
         if self.outcome in (INVALID, NOT_MEASURED, NO_BASELINE):
             return self.note
         unit = metric(self.metric).unit
-        parts = [f"{self.latest:.4g} {unit} vs {self.baseline:.4g} (median of {self.baseline_runs} valid "
-                 f"run{'s' if self.baseline_runs != 1 else ''}), {self.change:+.1%}; threshold ±{self.threshold:.0%}"]
+        parts = [
+            f"{self.latest:.4g} {unit} vs {self.baseline:.4g} (median of {self.baseline_runs} valid "
+            f"run{'s' if self.baseline_runs != 1 else ''}), {self.change:+.1%}; threshold ±{self.threshold:.0%}"
+        ]
         if self.interval is not None:
             parts.append(f"its interval {self.interval[0]:.4g}-{self.interval[1]:.4g}")
-        parts.append(f"run-to-run noise ±{self.noise:.1%}" if self.noise is not None else
-                     f"run-to-run noise unknown (fewer than {MIN_BASELINE_RUNS} baseline runs)")
+        parts.append(
+            f"run-to-run noise ±{self.noise:.1%}"
+            if self.noise is not None
+            else f"run-to-run noise unknown (fewer than {MIN_BASELINE_RUNS} baseline runs)"
+        )
         if self.p_value is not None:
             parts.append(f"rank test p={self.p_value:.2g}")
         return "; ".join(parts)
@@ -105,8 +129,10 @@ class Verdict:
     def describe(self) -> str:
         text = f"{self.scenario}: {metric(self.metric).label} {self.outcome}: {self.figure()}"
         if self.called:
-            text += ". Suspects: " + ("; ".join(self.suspects) or "nothing recorded changed (same image, vLLM, "
-                                      "weights, config, driver, engine capacity)")
+            text += ". Suspects: " + (
+                "; ".join(self.suspects)
+                or "nothing recorded changed (same image, vLLM, weights, config, driver, engine capacity)"
+            )
         return text
 
 
@@ -140,13 +166,15 @@ def scenario_outcome(outcomes) -> str:
 def history_sql(run_columns: set[str], result_columns: set[str]) -> str:
     """Results with provenance, newest ``HISTORY_LIMIT`` per (partition, scenario); a column a
     results file does not have yet reads as NULL, so older files are judged with what they have."""
+
     def pick(alias, name, kind, present):
         return f"{alias}.{name}" if name in present else f"CAST(NULL AS {kind}) AS {name}"
+
     runs = ", ".join(pick("r", n, k, run_columns) for n, k in _RUN_COLUMNS.items())
     validity = ", ".join(pick("b", n, k, result_columns) for n, k in _RESULT_COLUMNS.items())
     return f"""
-SELECT b.* EXCLUDE ({', '.join(n for n in _RESULT_COLUMNS if n in result_columns) or 'run_id'}),
-       {'b.run_id, ' if not any(n in result_columns for n in _RESULT_COLUMNS) else ''}{runs}, {validity}
+SELECT b.* EXCLUDE ({", ".join(n for n in _RESULT_COLUMNS if n in result_columns) or "run_id"}),
+       {"b.run_id, " if not any(n in result_columns for n in _RESULT_COLUMNS) else ""}{runs}, {validity}
 FROM benchmark_results b JOIN runs r ON r.run_id = b.run_id AND r.partition = b.partition
 WHERE r.status = 'succeeded' AND (CAST(? AS VARCHAR) IS NULL OR b.partition = ?)
 QUALIFY row_number() OVER (PARTITION BY b.partition, b.scenario ORDER BY r.finished_at DESC, b.run_id DESC)
@@ -169,8 +197,9 @@ def load_history(connection, partition: str | None = None) -> tuple[pd.DataFrame
     columns = _columns(connection)
     if not {"runs", "benchmark_results"} <= set(columns):
         return pd.DataFrame(), {}
-    history = connection.execute(history_sql(columns["runs"], columns["benchmark_results"]),
-                                 [partition, partition]).df()
+    history = connection.execute(
+        history_sql(columns["runs"], columns["benchmark_results"]), [partition, partition]
+    ).df()
     history["hardware_model"] = hardware_model(history)
     values: dict = {}
     present = columns.get("benchmark_requests", set())
@@ -180,10 +209,12 @@ def load_history(connection, partition: str | None = None) -> tuple[pd.DataFrame
         frame = connection.execute(
             f"SELECT run_id, partition, scenario, {aggregates} FROM benchmark_requests "
             "WHERE (CAST(? AS VARCHAR) IS NULL OR partition = ?) GROUP BY run_id, partition, scenario",
-            [partition, partition]).df()
+            [partition, partition],
+        ).df()
         for row in frame.itertuples(index=False):
             values[(row.partition, row.run_id, row.scenario)] = {
-                c: np.asarray(getattr(row, c), dtype=float) for c in wanted if getattr(row, c) is not None}
+                c: np.asarray(getattr(row, c), dtype=float) for c in wanted if getattr(row, c) is not None
+            }
     return history, values
 
 
@@ -193,8 +224,10 @@ def hardware_model(history: pd.DataFrame) -> pd.Series:
     if history.empty:
         return pd.Series(dtype=object)
     recorded = history["hardware_model"].astype(object)
-    gpu = [f"{int(n)} x {m}" if isinstance(m, str) and pd.notna(n) else None
-           for m, n in zip(history["gpu_model"], history["gpu_count"])]
+    gpu = [
+        f"{int(n)} x {m}" if isinstance(m, str) and pd.notna(n) else None
+        for m, n in zip(history["gpu_model"], history["gpu_count"])
+    ]
     fallback = pd.Series(gpu, index=history.index, dtype=object).fillna(history["hardware_fingerprint"])
     return recorded.where(recorded.notna(), fallback)
 
@@ -202,8 +235,15 @@ def hardware_model(history: pd.DataFrame) -> pd.Series:
 # ---------------------------------------------------------------- the rule
 
 
-def judge_run(history: pd.DataFrame, values: dict, partition: str, run_id: str, thresholds: dict[str, float],
-              window: int, scenarios: list[str] | None = None) -> RunJudgement:
+def judge_run(
+    history: pd.DataFrame,
+    values: dict,
+    partition: str,
+    run_id: str,
+    thresholds: dict[str, float],
+    window: int,
+    scenarios: list[str] | None = None,
+) -> RunJudgement:
     """Verdicts for each scenario (all of the run's, or those named) and each metric with a threshold."""
     judgement = RunJudgement()
     if history.empty:
@@ -213,21 +253,26 @@ def judge_run(history: pd.DataFrame, values: dict, partition: str, run_id: str, 
     for row in latest_rows.to_dict("records"):
         if scenarios is not None and row["scenario"] not in scenarios:
             continue
-        earlier = mine[(mine["scenario"] == row["scenario"]) & (mine["run_id"] != run_id)
-                       & (mine["finished_at"] < row["finished_at"])
-                       & (mine["hardware_model"] == row["hardware_model"])
-                       & (mine["valid"].fillna(True).astype(bool))]
+        earlier = mine[
+            (mine["scenario"] == row["scenario"])
+            & (mine["run_id"] != run_id)
+            & (mine["finished_at"] < row["finished_at"])
+            & (mine["hardware_model"] == row["hardware_model"])
+            & (mine["valid"].fillna(True).astype(bool))
+        ]
         alpha = ALPHA / max(len(thresholds), 1)
         for name, threshold in thresholds.items():
             judgement.verdicts.append(_judge_metric(row, earlier, values, name, threshold, window, alpha))
     return judgement
 
 
-def _judge_metric(row: dict, earlier: pd.DataFrame, values: dict, name: str, threshold: float,
-                  window: int, alpha: float) -> Verdict:
+def _judge_metric(
+    row: dict, earlier: pd.DataFrame, values: dict, name: str, threshold: float, window: int, alpha: float
+) -> Verdict:
     m = metric(name)
-    base = dict(partition=row["partition"], scenario=row["scenario"], run_id=row["run_id"], metric=name,
-                threshold=threshold)
+    base = dict(
+        partition=row["partition"], scenario=row["scenario"], run_id=row["run_id"], metric=name, threshold=threshold
+    )
     if row.get("valid") is False:
         return Verdict(**base, outcome=INVALID, note=f"not judged: {row.get('invalid_reasons')}")
     if m.needs_streaming and row.get("stream_measured") is False:
@@ -245,8 +290,12 @@ def _judge_metric(row: dict, earlier: pd.DataFrame, values: dict, name: str, thr
     if value is None:
         return Verdict(**base, outcome=NOT_MEASURED, note="not recorded")
     if earlier.empty:
-        return Verdict(**base, outcome=NO_BASELINE, latest=value,
-                       note=f"no earlier valid run of this scenario on {row.get('hardware_model')}")
+        return Verdict(
+            **base,
+            outcome=NO_BASELINE,
+            latest=value,
+            note=f"no earlier valid run of this scenario on {row.get('hardware_model')}",
+        )
     runs = earlier[name].astype(float).to_numpy()
     median = float(np.median(runs))
     if median == 0:
@@ -258,8 +307,7 @@ def _judge_metric(row: dict, earlier: pd.DataFrame, values: dict, name: str, thr
     p_value, interval = None, None
     if m.per_request:
         now = values.get((row["partition"], row["run_id"], row["scenario"]), {}).get(m.per_request)
-        pooled = [values.get((row["partition"], r, row["scenario"]), {}).get(m.per_request)
-                  for r in earlier["run_id"]]
+        pooled = [values.get((row["partition"], r, row["scenario"]), {}).get(m.per_request) for r in earlier["run_id"]]
         pooled = [p for p in pooled if p is not None and len(p)]
         if now is not None and len(now):
             interval = bootstrap_interval(now, m.statistic, level=1 - alpha)
@@ -268,8 +316,12 @@ def _judge_metric(row: dict, earlier: pd.DataFrame, values: dict, name: str, thr
     elif number(row.get(f"{name}_low")) is not None and number(row.get(f"{name}_high")) is not None:
         # A throughput measured several times in the run (repeat: N): its interval across repetitions.
         interval = (number(row[f"{name}_low"]), number(row[f"{name}_high"]))
-    beats_noise = (noise is not None and abs(change) > noise and (p_value is None or p_value < alpha)
-                   and (interval is None or not interval[0] <= median <= interval[1]))
+    beats_noise = (
+        noise is not None
+        and abs(change) > noise
+        and (p_value is None or p_value < alpha)
+        and (interval is None or not interval[0] <= median <= interval[1])
+    )
     if abs(worse) > threshold and beats_noise:
         outcome = SLOWER if worse > 0 else FASTER
     elif abs(worse) > threshold or (noise is not None and noise > threshold):
@@ -277,8 +329,18 @@ def _judge_metric(row: dict, earlier: pd.DataFrame, values: dict, name: str, thr
     else:
         outcome = WITHIN_NOISE
     suspects = what_changed(row, earlier) if outcome in (SLOWER, FASTER) else ()
-    return Verdict(**base, outcome=outcome, latest=value, baseline=median, change=change, noise=noise,
-                   interval=interval, p_value=p_value, baseline_runs=len(runs), suspects=suspects)
+    return Verdict(
+        **base,
+        outcome=outcome,
+        latest=value,
+        baseline=median,
+        change=change,
+        noise=noise,
+        interval=interval,
+        p_value=p_value,
+        baseline_runs=len(runs),
+        suspects=suspects,
+    )
 
 
 def what_changed(row: dict, earlier: pd.DataFrame) -> tuple[str, ...]:
@@ -315,7 +377,7 @@ def mann_whitney_p(x: np.ndarray, y: np.ndarray) -> float:
     mean = n1 * n2 / 2
     _, counts = np.unique(combined, return_counts=True)
     n = n1 + n2
-    tie = (counts ** 3 - counts).sum() / (n * (n - 1)) if n > 1 else 0.0
+    tie = (counts**3 - counts).sum() / (n * (n - 1)) if n > 1 else 0.0
     variance = n1 * n2 / 12 * ((n + 1) - tie)
     if variance <= 0:
         return 1.0

@@ -29,13 +29,30 @@ from resources.figures import missing, number
 from resources.results.intervals import t_quantile
 
 # Per-request column -> the latency statistics computed from it when the repetitions are pooled.
-_POOLED = {m.per_request: [name for name in LATENCY_METRICS if METRICS[name].per_request == m.per_request]
-           for m in METRICS.values() if m.per_request and m.per_request != "itl_mean_ms"}
+_POOLED = {
+    m.per_request: [name for name in LATENCY_METRICS if METRICS[name].per_request == m.per_request]
+    for m in METRICS.values()
+    if m.per_request and m.per_request != "itl_mean_ms"
+}
 _SUMMED = ("completed", "failed", "total_input_tokens", "total_output_tokens")
 # Identity and validity columns: taken from the first repetition or set below, never a median.
-_NOT_MEDIAN = {"run_id", "partition", "scenario", "seed", "valid", "invalid_reasons", "stream_measured",
-               "result_file", "bench_args", "max_concurrency", "request_rate", "num_prompts", "input_len",
-               "output_len", "warmups"}
+_NOT_MEDIAN = {
+    "run_id",
+    "partition",
+    "scenario",
+    "seed",
+    "valid",
+    "invalid_reasons",
+    "stream_measured",
+    "result_file",
+    "bench_args",
+    "max_concurrency",
+    "request_rate",
+    "num_prompts",
+    "input_len",
+    "output_len",
+    "warmups",
+}
 
 
 def throughput_interval(values, level: float = 0.95) -> tuple[float, float, str] | None:
@@ -93,14 +110,16 @@ def combine_repetitions(rows: list[dict], requests: list[list[dict]]) -> dict:
     for name in THROUGHPUT_METRICS:
         interval = throughput_interval([number(rows[i].get(name)) for i in used])
         combined[f"{name}_low"], combined[f"{name}_high"] = interval[:2] if interval else (None, None)
-    combined["throughput_interval"] = (throughput_interval([number(rows[i].get("output_throughput"))
-                                                           for i in used]) or (None, None, None))[2]
+    combined["throughput_interval"] = (
+        throughput_interval([number(rows[i].get("output_throughput")) for i in used]) or (None, None, None)
+    )[2]
     combined["repetitions"] = len(rows)
     combined["valid_repetitions"] = len(valid)
     measured = [rows[i].get("stream_measured") for i in used if rows[i].get("stream_measured") is not None]
     combined["stream_measured"] = all(measured) if measured else None
-    reasons = [f"repetition {i + 1}: {rows[i].get('invalid_reasons') or 'invalid'}"
-               for i in range(len(rows)) if i not in valid]
+    reasons = [
+        f"repetition {i + 1}: {rows[i].get('invalid_reasons') or 'invalid'}" for i in range(len(rows)) if i not in valid
+    ]
     combined["valid"] = bool(enough)
     if not enough:
         reasons.insert(0, f"only {len(valid)} of {len(rows)} repetitions valid")
@@ -113,9 +132,24 @@ def repetition_row(row: dict, repetition: int) -> dict:
     return {"repetition": repetition, **{c: row.get(c) for c in REPETITION_COLUMNS}}
 
 
-REPETITION_COLUMNS = ("run_id", "partition", "scenario", "seed", "completed", "failed", "duration_s",
-                      "request_throughput", "output_throughput", "total_token_throughput", "mean_ttft_ms",
-                      "median_ttft_ms", "p99_ttft_ms", "median_tpot_ms", "p99_tpot_ms", "valid",
-                      "invalid_reasons", "stream_measured", "result_file")
-
-
+REPETITION_COLUMNS = (
+    "run_id",
+    "partition",
+    "scenario",
+    "seed",
+    "completed",
+    "failed",
+    "duration_s",
+    "request_throughput",
+    "output_throughput",
+    "total_token_throughput",
+    "mean_ttft_ms",
+    "median_ttft_ms",
+    "p99_ttft_ms",
+    "median_tpot_ms",
+    "p99_tpot_ms",
+    "valid",
+    "invalid_reasons",
+    "stream_measured",
+    "result_file",
+)

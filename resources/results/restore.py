@@ -15,7 +15,13 @@ import duckdb
 
 from resources.results.file_errors import is_held_elsewhere
 from resources.results.snapshots import (
-    MANIFEST, Snapshot, list_snapshots, newest_run, read_snapshot, snapshot_folder, table_counts,
+    MANIFEST,
+    Snapshot,
+    list_snapshots,
+    newest_run,
+    read_snapshot,
+    snapshot_folder,
+    table_counts,
 )
 
 
@@ -38,16 +44,19 @@ def choose_snapshot(db_path: Path, name: str | None = None) -> Path:
     available = list_snapshots(folder, db_path.stem)
     if name is None:
         if not available:
-            raise RestoreError(f"{folder}: no snapshot of {db_path.name} to restore from (a snapshot is taken "
-                               "after every run that writes results and before every schema migration)")
+            raise RestoreError(
+                f"{folder}: no snapshot of {db_path.name} to restore from (a snapshot is taken "
+                "after every run that writes results and before every schema migration)"
+            )
         return available[-1]
     candidate = Path(name)
     if not candidate.exists():
         candidate = folder / name
     if not (candidate / MANIFEST).is_file():
         listing = "\n  ".join(p.name for p in reversed(available)) or "(none)"
-        raise RestoreError(f"{name}: not a complete snapshot (no {MANIFEST} in it). "
-                           f"Snapshots in {folder}, newest first:\n  {listing}")
+        raise RestoreError(
+            f"{name}: not a complete snapshot (no {MANIFEST} in it). Snapshots in {folder}, newest first:\n  {listing}"
+        )
     return candidate
 
 
@@ -55,8 +64,10 @@ def restore_database(db_path: Path, snapshot_path: Path, supported_schema: int) 
     db_path = Path(db_path)
     snapshot = read_snapshot(snapshot_path)
     if snapshot.schema_version > supported_schema:
-        raise RestoreError(f"{snapshot_path}: schema version {snapshot.schema_version} is newer than this code's "
-                           f"{supported_schema}; restore it with the version of the project that took it")
+        raise RestoreError(
+            f"{snapshot_path}: schema version {snapshot.schema_version} is newer than this code's "
+            f"{supported_schema}; restore it with the version of the project that took it"
+        )
     _refuse_while_held(db_path)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     building = db_path.with_name(f"{db_path.name}.restoring-{stamp}")
@@ -65,20 +76,26 @@ def restore_database(db_path: Path, snapshot_path: Path, supported_schema: int) 
             connection.execute(f"IMPORT DATABASE '{str(snapshot_path).replace(chr(39), chr(39) * 2)}'")
             tables = table_counts(connection)
             if tables != snapshot.tables:
-                raise RestoreError(f"{snapshot_path}: rebuilt {tables} but the snapshot's manifest says "
-                                   f"{snapshot.tables}; the snapshot is incomplete, try an older one")
+                raise RestoreError(
+                    f"{snapshot_path}: rebuilt {tables} but the snapshot's manifest says "
+                    f"{snapshot.tables}; the snapshot is incomplete, try an older one"
+                )
             newest = newest_run(connection)
             connection.execute("CHECKPOINT")
     except duckdb.Error as exc:
         _remove_partial(building)
-        raise RestoreError(f"{snapshot_path}: the database could not be rebuilt from it ({exc}); nothing was "
-                           "changed. Try an older snapshot (`python -m pipelines restore --list`)") from exc
+        raise RestoreError(
+            f"{snapshot_path}: the database could not be rebuilt from it ({exc}); nothing was "
+            "changed. Try an older snapshot (`python -m pipelines restore --list`)"
+        ) from exc
     except BaseException:
         _remove_partial(building)
         raise
     kept_aside = []
-    for current, aside in ((db_path, db_path.with_name(f"{db_path.name}.before-restore-{stamp}")),
-                           (_wal(db_path), db_path.with_name(f"{db_path.name}.before-restore-{stamp}.wal"))):
+    for current, aside in (
+        (db_path, db_path.with_name(f"{db_path.name}.before-restore-{stamp}")),
+        (_wal(db_path), db_path.with_name(f"{db_path.name}.before-restore-{stamp}.wal")),
+    ):
         if current.exists() or current.is_symlink():
             current.rename(aside)
             kept_aside.append(aside)
@@ -94,8 +111,10 @@ def _refuse_while_held(db_path: Path) -> None:
         duckdb.connect(str(db_path), read_only=True).close()
     except duckdb.Error as exc:
         if is_held_elsewhere(exc):
-            raise RestoreError(f"{db_path}: another process holds it ({exc}); stop that process, then restore "
-                               "again. Nothing was changed.") from exc
+            raise RestoreError(
+                f"{db_path}: another process holds it ({exc}); stop that process, then restore "
+                "again. Nothing was changed."
+            ) from exc
         # Any other failure to open is the damage being repaired.
 
 

@@ -43,36 +43,65 @@ class Detection:
         return self.caught / self.trials if self.trials else float("nan")
 
 
-def false_calls(series: list[dict], policy: RegressionPolicy, folder: Path, hardware: str, version: str,
-                host_usage: bool = True) -> FalseCalls:
+def false_calls(
+    series: list[dict], policy: RegressionPolicy, folder: Path, hardware: str, version: str, host_usage: bool = True
+) -> FalseCalls:
     store = ResultsStore(folder / "unchanged.duckdb")
-    run_ids = record_history(store, series, "unchanged", hardware=hardware, vllm_version=version,
-                             host_usage=host_usage)
+    run_ids = record_history(store, series, "unchanged", hardware=hardware, vllm_version=version, host_usage=host_usage)
     outcomes = {}
     for run_id in run_ids:
         verdicts = judge_recorded(store, "unchanged", run_id, policy.thresholds, policy.window).verdicts
         outcomes[run_id] = sorted({v.outcome for v in verdicts})
     judged = [r for r, o in outcomes.items() if o and o != [INVALID] and o != [NO_BASELINE]]
-    return FalseCalls(runs=len(run_ids), judged=len(judged), slower=sum(SLOWER in outcomes[r] for r in judged),
-                      faster=sum(FASTER in outcomes[r] for r in judged), outcomes=outcomes)
+    return FalseCalls(
+        runs=len(run_ids),
+        judged=len(judged),
+        slower=sum(SLOWER in outcomes[r] for r in judged),
+        faster=sum(FASTER in outcomes[r] for r in judged),
+        outcomes=outcomes,
+    )
 
 
-def detection(series: list[dict], slowdown: float, policy: RegressionPolicy, folder: Path, min_baseline: int,
-              hardware: str, version: str, host_usage: bool = True) -> Detection:
+def detection(
+    series: list[dict],
+    slowdown: float,
+    policy: RegressionPolicy,
+    folder: Path,
+    min_baseline: int,
+    hardware: str,
+    version: str,
+    host_usage: bool = True,
+) -> Detection:
     store = ResultsStore(folder / f"planted-{slowdown:g}.duckdb")
     trials = caught = named = 0
     outcomes = []
     for k in range(len(series)):
         partition = f"trial-{k:02d}"
-        earlier = [record(store, raw, partition=partition, run_id=f"{partition}-{i:02d}",
-                          finished_at=START + timedelta(days=i), hardware=hardware, vllm_version=version,
-                          host_usage=host_usage)
-                   for i, raw in enumerate(series[:k])]
+        earlier = [
+            record(
+                store,
+                raw,
+                partition=partition,
+                run_id=f"{partition}-{i:02d}",
+                finished_at=START + timedelta(days=i),
+                hardware=hardware,
+                vllm_version=version,
+                host_usage=host_usage,
+            )
+            for i, raw in enumerate(series[:k])
+        ]
         if sum(bool(r["valid"]) for r in earlier) < min_baseline:
             continue
-        row = record(store, plant_slowdown(series[k], slowdown), partition=partition, run_id=f"{partition}-planted",
-                     finished_at=START + timedelta(days=k), hardware=hardware, vllm_version=next_version(version),
-                     host_usage=host_usage)
+        row = record(
+            store,
+            plant_slowdown(series[k], slowdown),
+            partition=partition,
+            run_id=f"{partition}-planted",
+            finished_at=START + timedelta(days=k),
+            hardware=hardware,
+            vllm_version=next_version(version),
+            host_usage=host_usage,
+        )
         if not row["valid"]:
             continue
         trials += 1

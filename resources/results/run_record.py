@@ -21,23 +21,45 @@ def hardware_model(deployment: Deployment, hardware: HardwareSnapshot) -> str:
     return f"{len(used)} x {used[0]['name']}" if used else f"cpu: {cpu_model or 'unknown'}"
 
 
-def run_row(*, run_id: str, deployment: Deployment, started_at: datetime, finished_at: datetime,
-            status: str, git_sha: str, hardware: HardwareSnapshot, image: ImageInfo, weights: Weights,
-            service: ServiceInfo) -> dict:
+def run_row(
+    *,
+    run_id: str,
+    deployment: Deployment,
+    started_at: datetime,
+    finished_at: datetime,
+    status: str,
+    git_sha: str,
+    hardware: HardwareSnapshot,
+    image: ImageInfo,
+    weights: Weights,
+    service: ServiceInfo,
+) -> dict:
     """Everything that identifies what produced the run's numbers."""
     used = hardware.gpus_used(used_gpu_ids(deployment))
     return {
-        "run_id": run_id, "partition": deployment.key, "started_at": started_at, "finished_at": finished_at,
-        "status": status, "git_sha": git_sha, "model_id": weights.model_id,
-        "weights_source": weights.source, "weights_revision": weights.revision,
-        "image_ref": image.image_ref, "image_digest": image.image_digest,
-        "vllm_version": image.vllm_version, "hardware_fingerprint": hardware.fingerprint,
-        "config_hash": service.config_hash, "serve_args": " ".join(service.serve_args),
-        "startup_s": service.startup_s, "service_reused": service.reused, "origin": "pipeline",
+        "run_id": run_id,
+        "partition": deployment.key,
+        "started_at": started_at,
+        "finished_at": finished_at,
+        "status": status,
+        "git_sha": git_sha,
+        "model_id": weights.model_id,
+        "weights_source": weights.source,
+        "weights_revision": weights.revision,
+        "image_ref": image.image_ref,
+        "image_digest": image.image_digest,
+        "vllm_version": image.vllm_version,
+        "hardware_fingerprint": hardware.fingerprint,
+        "config_hash": service.config_hash,
+        "serve_args": " ".join(service.serve_args),
+        "startup_s": service.startup_s,
+        "service_reused": service.reused,
+        "origin": "pipeline",
         # The phases of this run's own start; a reused server's start belongs to an earlier run.
         "startup_phases": None if service.reused else json.dumps(service.phase_durations, sort_keys=True),
         "compile_cache": None if service.reused else service.compile_cache,
-        "cold_start": service.cold_start, "kv_cache_tokens": service.kv_cache_tokens,
+        "cold_start": service.cold_start,
+        "kv_cache_tokens": service.kv_cache_tokens,
         "max_concurrency_capacity": service.max_concurrency,
         "tensor_parallel_size": deployment.params.tensor_parallel_size,
         "gpu_count": len(used) if deployment.needs_gpu else 0,
@@ -54,13 +76,31 @@ def run_row(*, run_id: str, deployment: Deployment, started_at: datetime, finish
     }
 
 
-def result_row(*, run_id: str, partition: str, point: LoadPoint, parsed: dict, seed: int,
-               prefix_caching: bool | None, bench_args: list[str], result_file: str) -> dict:
+def result_row(
+    *,
+    run_id: str,
+    partition: str,
+    point: LoadPoint,
+    parsed: dict,
+    seed: int,
+    prefix_caching: bool | None,
+    bench_args: list[str],
+    result_file: str,
+) -> dict:
     scenario = point.scenario
     return {
-        "run_id": run_id, "partition": partition, "scenario": point.name, **parsed,
-        "scenario_group": point.group, "num_prompts": scenario.num_prompts, "input_len": scenario.input_len,
-        "output_len": scenario.output_len, "warmups": scenario.warmups, "seed": seed,
+        "run_id": run_id,
+        "partition": partition,
+        "scenario": point.name,
+        **parsed,
+        "scenario_group": point.group,
+        "num_prompts": scenario.num_prompts,
+        "input_len": scenario.input_len,
+        "output_len": scenario.output_len,
+        "warmups": scenario.warmups,
+        "seed": seed,
         "prefix_caching": {True: "on", False: "off", None: "server default"}[prefix_caching],
-        "metric_definitions": "vllm", "bench_args": " ".join(bench_args), "result_file": result_file,
+        "metric_definitions": "vllm",
+        "bench_args": " ".join(bench_args),
+        "result_file": result_file,
     }

@@ -3,7 +3,8 @@
 A snapshot is a folder ``<stem>-<UTC time>-<reason>`` under ``snapshots/`` beside the results
 file (``EVAL_HOME/snapshots/`` by default) holding one Parquet file per table (zstd: a quarter
 smaller than the default snappy, in the same time), DuckDB's ``schema.sql`` and ``load.sql``, and
-``manifest.json`` (row counts per table, schema version, newest run). Parquet is an open format: any tool reads a snapshot, and ``IMPORT DATABASE``
+``manifest.json`` (row counts per table, schema version, newest run). Parquet is an open format: any tool
+reads a snapshot, and ``IMPORT DATABASE``
 rebuilds the file from it. The folder is written under a hidden name beside its final one and
 renamed into place when complete, so a crash never leaves a half snapshot that looks whole; only
 the newest ``keep`` complete snapshots are kept.
@@ -42,8 +43,7 @@ class Snapshot:
 
     def describe(self) -> str:
         rows = ", ".join(f"{n:,} {table}" for table, n in self.tables.items())
-        return (f"{self.path} ({self.reason}; {rows}; {self.size_bytes / 2**20:.2f} MiB "
-                f"in {self.seconds:.2f} s)")
+        return f"{self.path} ({self.reason}; {rows}; {self.size_bytes / 2**20:.2f} MiB in {self.seconds:.2f} s)"
 
 
 def snapshot_folder(db_path: Path) -> Path:
@@ -58,8 +58,10 @@ def keep_count(configured: int | None = None) -> int:
     except ValueError:
         keep = 0
     if keep < 1:
-        raise ValueError(f"{KEEP_ENV} (or ResultsDatabase.snapshots_keep): {raw!r} is not a whole number >= 1; "
-                         f"it is how many snapshots of the results database to keep (default {DEFAULT_KEEP})")
+        raise ValueError(
+            f"{KEEP_ENV} (or ResultsDatabase.snapshots_keep): {raw!r} is not a whole number >= 1; "
+            f"it is how many snapshots of the results database to keep (default {DEFAULT_KEEP})"
+        )
     return keep
 
 
@@ -71,38 +73,49 @@ def snapshot_name(stem: str, taken_at: datetime, reason: str) -> str:
 def names_to_drop(names: list[str], keep: int) -> list[str]:
     """All but the newest ``keep`` names."""
     ordered = sorted(names)
-    return ordered[:max(len(ordered) - keep, 0)]
+    return ordered[: max(len(ordered) - keep, 0)]
 
 
 def list_snapshots(folder: Path, stem: str) -> list[Path]:
     """The complete snapshots of the database ``stem``, oldest first."""
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir()
-                  if p.name.startswith(f"{stem}-") and (p / MANIFEST).is_file())
+    return sorted(p for p in folder.iterdir() if p.name.startswith(f"{stem}-") and (p / MANIFEST).is_file())
 
 
 def table_counts(connection: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    tables = [t for (t,) in connection.execute(
-        "SELECT table_name FROM information_schema.tables "
-        "WHERE table_schema = 'main' AND table_type = 'BASE TABLE' ORDER BY table_name").fetchall()]
+    tables = [
+        t
+        for (t,) in connection.execute(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = 'main' AND table_type = 'BASE TABLE' ORDER BY table_name"
+        ).fetchall()
+    ]
     return {t: connection.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
 
 
 def newest_run(connection: duckdb.DuckDBPyConnection) -> dict | None:
-    if not connection.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' "
-                              "AND table_name = 'runs'").fetchone()[0]:
+    if not connection.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' AND table_name = 'runs'"
+    ).fetchone()[0]:
         return None
-    row = connection.execute("SELECT run_id, partition, status, finished_at FROM runs "
-                             "ORDER BY finished_at DESC NULLS LAST, started_at DESC NULLS LAST LIMIT 1").fetchone()
+    row = connection.execute(
+        "SELECT run_id, partition, status, finished_at FROM runs "
+        "ORDER BY finished_at DESC NULLS LAST, started_at DESC NULLS LAST LIMIT 1"
+    ).fetchone()
     if row is None:
         return None
-    return {"run_id": row[0], "partition": row[1], "status": row[2],
-            "finished_at": row[3].isoformat(sep=" ") if row[3] else None}
+    return {
+        "run_id": row[0],
+        "partition": row[1],
+        "status": row[2],
+        "finished_at": row[3].isoformat(sep=" ") if row[3] else None,
+    }
 
 
-def take_snapshot(connection: duckdb.DuckDBPyConnection, folder: Path, stem: str, keep: int, reason: str,
-                  schema_version: int) -> Snapshot:
+def take_snapshot(
+    connection: duckdb.DuckDBPyConnection, folder: Path, stem: str, keep: int, reason: str, schema_version: int
+) -> Snapshot:
     """Exports the connection's database into a new snapshot, then drops all but the newest ``keep``.
 
     The export reads every block, so it also fails on a damaged file: then nothing is renamed into
@@ -116,8 +129,13 @@ def take_snapshot(connection: duckdb.DuckDBPyConnection, folder: Path, stem: str
     partial = folder / f".{name}.partial"
     try:
         connection.execute(f"EXPORT DATABASE '{_sql_path(partial)}' (FORMAT parquet, COMPRESSION zstd)")
-        manifest = {"taken_at": taken_at.isoformat(), "reason": reason, "schema_version": schema_version,
-                    "tables": table_counts(connection), "newest_run": newest_run(connection)}
+        manifest = {
+            "taken_at": taken_at.isoformat(),
+            "reason": reason,
+            "schema_version": schema_version,
+            "tables": table_counts(connection),
+            "newest_run": newest_run(connection),
+        }
         (partial / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         final = folder / name
         partial.rename(final)
@@ -126,16 +144,30 @@ def take_snapshot(connection: duckdb.DuckDBPyConnection, folder: Path, stem: str
         raise
     for old in names_to_drop([p.name for p in list_snapshots(folder, stem)], keep):
         _remove(folder / old)
-    return Snapshot(path=final, taken_at=manifest["taken_at"], reason=reason, schema_version=schema_version,
-                    tables=manifest["tables"], newest_run=manifest["newest_run"],
-                    seconds=time.perf_counter() - started, size_bytes=folder_size(final))
+    return Snapshot(
+        path=final,
+        taken_at=manifest["taken_at"],
+        reason=reason,
+        schema_version=schema_version,
+        tables=manifest["tables"],
+        newest_run=manifest["newest_run"],
+        seconds=time.perf_counter() - started,
+        size_bytes=folder_size(final),
+    )
 
 
 def read_snapshot(path: Path) -> Snapshot:
     manifest = json.loads((path / MANIFEST).read_text())
-    return Snapshot(path=path, taken_at=manifest["taken_at"], reason=manifest["reason"],
-                    schema_version=manifest["schema_version"], tables=manifest["tables"],
-                    newest_run=manifest["newest_run"], seconds=0.0, size_bytes=folder_size(path))
+    return Snapshot(
+        path=path,
+        taken_at=manifest["taken_at"],
+        reason=manifest["reason"],
+        schema_version=manifest["schema_version"],
+        tables=manifest["tables"],
+        newest_run=manifest["newest_run"],
+        seconds=0.0,
+        size_bytes=folder_size(path),
+    )
 
 
 def folder_size(path: Path) -> int:

@@ -45,16 +45,21 @@ def kv_capacity_verdict(tokens: int | None, warm_tokens: list[int]) -> CapacityV
     if tokens is None:
         return CapacityVerdict(True, "the start-up log reported no KV-cache capacity", None)
     if not warm_tokens:
-        return CapacityVerdict(True, f"{tokens:,} KV-cache tokens; no earlier warm start of this configuration "
-                                     "to compare with", None)
+        return CapacityVerdict(
+            True, f"{tokens:,} KV-cache tokens; no earlier warm start of this configuration to compare with", None
+        )
     baseline = max(warm_tokens)
     if tokens < baseline:
         return CapacityVerdict(
-            False, f"{tokens:,} KV-cache tokens, {1 - tokens / baseline:.1%} fewer than the {baseline:,} of this "
-                   "configuration's warm starts: a first compile can take memory the KV cache then lacks until the "
-                   "next restart (vLLM issue 54122): restart the server (its compile cache is warm now) and run again", baseline)
-    return CapacityVerdict(True, f"{tokens:,} KV-cache tokens, as many as this configuration's warm starts "
-                                 f"({baseline:,})", baseline)
+            False,
+            f"{tokens:,} KV-cache tokens, {1 - tokens / baseline:.1%} fewer than the {baseline:,} of this "
+            "configuration's warm starts: a first compile can take memory the KV cache then lacks until the "
+            "next restart (vLLM issue 54122): restart the server (its compile cache is warm now) and run again",
+            baseline,
+        )
+    return CapacityVerdict(
+        True, f"{tokens:,} KV-cache tokens, as many as this configuration's warm starts ({baseline:,})", baseline
+    )
 
 
 # A start is compared with the deployment's earlier starts in the same cache state: a cold start

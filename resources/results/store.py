@@ -4,7 +4,8 @@ Tables: ``runs`` (one row per Dagster run and partition, with provenance), ``ben
 (one row per run and scenario), ``benchmark_repetitions`` (one per repetition of a scenario run
 several times; ``benchmark_results`` holds their combination), ``hardware_reports`` (one per run),
 ``accuracy_runs`` (one per run: the evaluation set's score, interval and verdict, with what the
-answers depend on) and ``accuracy_items`` (one per run and item: the greedy reply and its score). Rows are appended per run
+answers depend on) and ``accuracy_items`` (one per run and item: the greedy reply and its score). Rows are
+appended per run
 and never overwritten by another run; writing the same run again replaces only that run's rows,
 so a retried step is idempotent. DuckDB allows one writer process at a time and Dagster runs
 steps in parallel processes, so each write is one short transaction, retried while the file is
@@ -28,29 +29,85 @@ import duckdb
 from resources.config.eval_home import results_db_path
 from resources.results.bench_json import REQUEST_COLUMNS, RESULT_COLUMNS
 from resources.results.file_errors import (
-    explain_open_failure, is_held_elsewhere, newer_schema_error, read_every_block, restore_command,
+    explain_open_failure,
+    is_held_elsewhere,
+    newer_schema_error,
+    read_every_block,
+    restore_command,
 )
 from resources.results.snapshots import Snapshot, keep_count, snapshot_folder, take_snapshot
 
 RUN_COLUMNS = (
-    "run_id", "partition", "started_at", "finished_at", "status", "git_sha", "model_id",
-    "weights_source", "weights_revision", "image_ref", "image_digest", "vllm_version",
-    "hardware_fingerprint", "config_hash", "serve_args", "startup_s", "service_reused", "origin",
-    "tensor_parallel_size", "gpu_count", "gpu_model", "driver_version", "active_params_b",
-    "bytes_per_param", "trust_remote_code", "device", "error", "startup_phases", "compile_cache", "cold_start",
-    "kv_cache_tokens", "max_concurrency_capacity", "hardware_model", "cuda_version", "price_per_hour_usd",
+    "run_id",
+    "partition",
+    "started_at",
+    "finished_at",
+    "status",
+    "git_sha",
+    "model_id",
+    "weights_source",
+    "weights_revision",
+    "image_ref",
+    "image_digest",
+    "vllm_version",
+    "hardware_fingerprint",
+    "config_hash",
+    "serve_args",
+    "startup_s",
+    "service_reused",
+    "origin",
+    "tensor_parallel_size",
+    "gpu_count",
+    "gpu_model",
+    "driver_version",
+    "active_params_b",
+    "bytes_per_param",
+    "trust_remote_code",
+    "device",
+    "error",
+    "startup_phases",
+    "compile_cache",
+    "cold_start",
+    "kv_cache_tokens",
+    "max_concurrency_capacity",
+    "hardware_model",
+    "cuda_version",
+    "price_per_hour_usd",
 )
 
 ACCURACY_RUN_COLUMNS = (
-    ("run_id", "VARCHAR"), ("partition", "VARCHAR"), ("eval_set", "VARCHAR"), ("eval_set_sha", "VARCHAR"),
-    ("items", "INTEGER"), ("correct", "INTEGER"), ("errors", "INTEGER"), ("accuracy", "DOUBLE"),
-    ("accuracy_low", "DOUBLE"), ("accuracy_high", "DOUBLE"), ("seconds", "DOUBLE"), ("hardware_model", "VARCHAR"),
-    ("hardware_fingerprint", "VARCHAR"), ("weights_source", "VARCHAR"), ("weights_revision", "VARCHAR"),
-    ("dtype", "VARCHAR"), ("kv_cache_dtype", "VARCHAR"), ("vllm_version", "VARCHAR"), ("image_ref", "VARCHAR"),
-    ("image_digest", "VARCHAR"), ("chat_template_sha", "VARCHAR"), ("max_tokens", "INTEGER"),
-    ("config_hash", "VARCHAR"), ("verdict", "VARCHAR"), ("verdict_sentence", "VARCHAR"),
-    ("baseline_run_id", "VARCHAR"), ("paired_items", "INTEGER"), ("lost", "INTEGER"), ("gained", "INTEGER"),
-    ("changed_texts", "INTEGER"), ("p_value", "DOUBLE"), ("suspects", "VARCHAR"),
+    ("run_id", "VARCHAR"),
+    ("partition", "VARCHAR"),
+    ("eval_set", "VARCHAR"),
+    ("eval_set_sha", "VARCHAR"),
+    ("items", "INTEGER"),
+    ("correct", "INTEGER"),
+    ("errors", "INTEGER"),
+    ("accuracy", "DOUBLE"),
+    ("accuracy_low", "DOUBLE"),
+    ("accuracy_high", "DOUBLE"),
+    ("seconds", "DOUBLE"),
+    ("hardware_model", "VARCHAR"),
+    ("hardware_fingerprint", "VARCHAR"),
+    ("weights_source", "VARCHAR"),
+    ("weights_revision", "VARCHAR"),
+    ("dtype", "VARCHAR"),
+    ("kv_cache_dtype", "VARCHAR"),
+    ("vllm_version", "VARCHAR"),
+    ("image_ref", "VARCHAR"),
+    ("image_digest", "VARCHAR"),
+    ("chat_template_sha", "VARCHAR"),
+    ("max_tokens", "INTEGER"),
+    ("config_hash", "VARCHAR"),
+    ("verdict", "VARCHAR"),
+    ("verdict_sentence", "VARCHAR"),
+    ("baseline_run_id", "VARCHAR"),
+    ("paired_items", "INTEGER"),
+    ("lost", "INTEGER"),
+    ("gained", "INTEGER"),
+    ("changed_texts", "INTEGER"),
+    ("p_value", "DOUBLE"),
+    ("suspects", "VARCHAR"),
 )
 
 _INTEGER_RESULT_COLUMNS = {"completed", "failed", "total_input_tokens", "total_output_tokens", "max_concurrency"}
@@ -71,8 +128,11 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (run_id, partition))""",
         "CREATE TABLE IF NOT EXISTS benchmark_results (run_id VARCHAR NOT NULL, partition VARCHAR NOT NULL, "
         "scenario VARCHAR NOT NULL, "
-        + ", ".join(f"{c} {'BIGINT' if c in _INTEGER_RESULT_COLUMNS else 'DOUBLE'}"
-                    for c in RESULT_COLUMNS if c != "request_goodput")
+        + ", ".join(
+            f"{c} {'BIGINT' if c in _INTEGER_RESULT_COLUMNS else 'DOUBLE'}"
+            for c in RESULT_COLUMNS
+            if c != "request_goodput"
+        )
         + ", seed BIGINT, prefix_caching VARCHAR, metric_definitions VARCHAR NOT NULL DEFAULT 'vllm', "
         "bench_args VARCHAR, result_file VARCHAR, recorded_at TIMESTAMP NOT NULL DEFAULT current_timestamp, "
         "PRIMARY KEY (run_id, partition, scenario))",
@@ -148,8 +208,11 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE benchmark_results ADD COLUMN repetitions INTEGER",
         "ALTER TABLE benchmark_results ADD COLUMN valid_repetitions INTEGER",
         "ALTER TABLE benchmark_results ADD COLUMN throughput_interval VARCHAR",
-        *(f"ALTER TABLE benchmark_results ADD COLUMN {name}_{end} DOUBLE"
-          for name in ("request_throughput", "output_throughput", "total_token_throughput") for end in ("low", "high")),
+        *(
+            f"ALTER TABLE benchmark_results ADD COLUMN {name}_{end} DOUBLE"
+            for name in ("request_throughput", "output_throughput", "total_token_throughput")
+            for end in ("low", "high")
+        ),
         "ALTER TABLE runs ADD COLUMN price_per_hour_usd DOUBLE",
     ],
     [  # 8: the highest KV-cache usage and queue depths vLLM reported while the scenario ran
@@ -159,11 +222,11 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE benchmark_results ADD COLUMN server_scrapes INTEGER",
     ],
     [  # 9: the run's first load point on a server this run started (its first batches may pay
-       # one-time kernel compilation), so the regression rule can name it as a suspect
+        # one-time kernel compilation), so the regression rule can name it as a suspect
         "ALTER TABLE benchmark_results ADD COLUMN first_load_after_start BOOLEAN",
     ],
     [  # 10: answers: an evaluation set's score per run, its verdict against the earlier run, and
-       # every item's greedy reply (the paired test and the drift count need them)
+        # every item's greedy reply (the paired test and the drift count need them)
         "CREATE TABLE IF NOT EXISTS accuracy_runs (run_id VARCHAR NOT NULL, partition VARCHAR NOT NULL, "
         + ", ".join(f"{name} {kind}" for name, kind in ACCURACY_RUN_COLUMNS[2:])
         + ", recorded_at TIMESTAMP NOT NULL DEFAULT current_timestamp, PRIMARY KEY (run_id, partition))",
@@ -182,7 +245,8 @@ def schema_version(connection: duckdb.DuckDBPyConnection) -> int:
             return row[0]
     # A file from before versioning has the version-1 tables and no version row.
     has_runs = connection.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'runs'").fetchone()[0]
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'runs'"
+    ).fetchone()[0]
     return 1 if has_runs else 0
 
 
@@ -244,16 +308,25 @@ class ResultsStore:
             return self._take_snapshot(connection, reason)
         except duckdb.Error as exc:
             if any(word in str(exc).lower() for word in ("checksum", "corrupt", "could not read enough")):
-                raise explain_open_failure(self.path, exc, self.lock_wait_s,
-                                           restore_command(self.path, results_db_path())) from exc
-            raise RuntimeError(f"{snapshot_folder(self.path)}: no snapshot of {self.path} was written ({exc}); "
-                               "the results file itself is unchanged") from exc
+                raise explain_open_failure(
+                    self.path, exc, self.lock_wait_s, restore_command(self.path, results_db_path())
+                ) from exc
+            raise RuntimeError(
+                f"{snapshot_folder(self.path)}: no snapshot of {self.path} was written ({exc}); "
+                "the results file itself is unchanged"
+            ) from exc
         finally:
             connection.close()
 
     def _take_snapshot(self, connection: duckdb.DuckDBPyConnection, reason: str) -> Snapshot:
-        return take_snapshot(connection, snapshot_folder(self.path), self.path.stem, keep_count(self.snapshots_keep),
-                             reason, schema_version(connection))
+        return take_snapshot(
+            connection,
+            snapshot_folder(self.path),
+            self.path.stem,
+            keep_count(self.snapshots_keep),
+            reason,
+            schema_version(connection),
+        )
 
     def _write(self, work: Callable[[duckdb.DuckDBPyConnection], Any]) -> Any:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -312,8 +385,9 @@ class ResultsStore:
         if current != SCHEMA_VERSION:
             self.create_or_migrate()
 
-    def record_run(self, run: dict, results: list[dict], requests: list[dict] | None = None,
-                   repetitions: list[dict] | None = None) -> None:
+    def record_run(
+        self, run: dict, results: list[dict], requests: list[dict] | None = None, repetitions: list[dict] | None = None
+    ) -> None:
         """The run's provenance, its scenario rows, its per-request rows and, for a scenario run
         several times, each repetition's row, in one transaction.
 
@@ -348,8 +422,9 @@ class ResultsStore:
         key = [run["run_id"], run["partition"]]
 
         def work(connection):
-            done = connection.execute("SELECT count(*) FROM runs WHERE run_id = ? AND partition = ? AND "
-                                      "status = 'succeeded'", key).fetchone()[0]
+            done = connection.execute(
+                "SELECT count(*) FROM runs WHERE run_id = ? AND partition = ? AND status = 'succeeded'", key
+            ).fetchone()[0]
             if done:
                 return
             for table in _RUN_TABLES:
@@ -372,8 +447,9 @@ class ResultsStore:
 
         self._write(work)
 
-    def accuracy_history(self, partition: str, hardware_model: str, eval_set_sha: str, before_run_id: str,
-                         window: int) -> list[tuple[dict, dict[str, tuple[bool, str]]]]:
+    def accuracy_history(
+        self, partition: str, hardware_model: str, eval_set_sha: str, before_run_id: str, window: int
+    ) -> list[tuple[dict, dict[str, tuple[bool, str]]]]:
         """The deployment's last ``window`` valid evaluations on the same hardware model and items,
         latest first: each run's row and item id -> (correct, reply)."""
         if not self.path.exists():
@@ -382,35 +458,47 @@ class ResultsStore:
         found = self.query(
             "SELECT * FROM accuracy_runs WHERE partition = ? AND hardware_model = ? AND eval_set_sha = ? "
             "AND run_id <> ? AND errors = 0 ORDER BY recorded_at DESC LIMIT ?",
-            [partition, hardware_model, eval_set_sha, before_run_id, window])
+            [partition, hardware_model, eval_set_sha, before_run_id, window],
+        )
         history = []
         for row in found.to_dict("records"):
-            items = self.query("SELECT item_id, correct, reply FROM accuracy_items WHERE run_id = ? AND partition = ?",
-                               [row["run_id"], partition])
+            items = self.query(
+                "SELECT item_id, correct, reply FROM accuracy_items WHERE run_id = ? AND partition = ?",
+                [row["run_id"], partition],
+            )
             history.append((row, {r.item_id: (bool(r.correct), r.reply or "") for r in items.itertuples()}))
         return history
 
-    def record_hardware_report(self, run_id: str, partition: str, fingerprint: str | None,
-                               driver_present: bool, report_json: str) -> None:
+    def record_hardware_report(
+        self, run_id: str, partition: str, fingerprint: str | None, driver_present: bool, report_json: str
+    ) -> None:
         def work(connection):
-            connection.execute("DELETE FROM hardware_reports WHERE run_id = ? AND partition = ?",
-                               [run_id, partition])
-            _insert(connection, "hardware_reports", {
-                "run_id": run_id, "partition": partition, "fingerprint": fingerprint,
-                "nvidia_driver_present": driver_present, "report_json": report_json,
-            })
+            connection.execute("DELETE FROM hardware_reports WHERE run_id = ? AND partition = ?", [run_id, partition])
+            _insert(
+                connection,
+                "hardware_reports",
+                {
+                    "run_id": run_id,
+                    "partition": partition,
+                    "fingerprint": fingerprint,
+                    "nvidia_driver_present": driver_present,
+                    "report_json": report_json,
+                },
+            )
 
         self._write(work)
 
 
 def _has_version_table(connection: duckdb.DuckDBPyConnection) -> bool:
-    return connection.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'").fetchone()[0] > 0
+    return (
+        connection.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+        ).fetchone()[0]
+        > 0
+    )
 
 
 def _insert(connection: duckdb.DuckDBPyConnection, table: str, row: dict) -> None:
     columns = list(row)
     placeholders = ", ".join("?" for _ in columns)
-    connection.execute(
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", [row[c] for c in columns]
-    )
+    connection.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", [row[c] for c in columns])

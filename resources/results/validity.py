@@ -53,8 +53,12 @@ class Validity:
         return "; ".join(self.reasons) or None
 
     def as_row(self) -> dict:
-        return {"valid": self.valid, "invalid_reasons": self.reason_text, "stream_measured": self.stream_measured,
-                "chunks_per_token": self.chunks_per_token}
+        return {
+            "valid": self.valid,
+            "invalid_reasons": self.reason_text,
+            "stream_measured": self.stream_measured,
+            "chunks_per_token": self.chunks_per_token,
+        }
 
 
 def request_chunks(itls: list | None) -> int:
@@ -62,8 +66,7 @@ def request_chunks(itls: list | None) -> int:
     return 1 + len(itls or [])
 
 
-def request_streamed(gaps: list | None, output_len: int | None,
-                     limits: ValidityLimits | None = None) -> bool | None:
+def request_streamed(gaps: list | None, output_len: int | None, limits: ValidityLimits | None = None) -> bool | None:
     """Did one reply really stream? None when there is nothing to tell (one token, no timings)."""
     limits = limits or ValidityLimits()
     if not output_len or output_len <= 1 or gaps is None:
@@ -89,16 +92,29 @@ def stream_check(requests: list[dict], limits: ValidityLimits) -> tuple[bool | N
     few = [r for r in coalesced if r["chunks"] < limits.min_chunks_per_token * r["output_len"]]
     kinds = []
     if few:
-        kinds.append(f"{len(few)} in a handful of chunks (median {statistics.median(r['chunks'] for r in few):g} "
-                     f"chunks for {statistics.median(r['output_len'] for r in few):g} tokens)")
+        kinds.append(
+            f"{len(few)} in a handful of chunks (median {statistics.median(r['chunks'] for r in few):g} "
+            f"chunks for {statistics.median(r['output_len'] for r in few):g} tokens)"
+        )
     if len(coalesced) > len(few):
         kinds.append(f"{len(coalesced) - len(few)} in bursts (most gaps near zero, the wait in a few)")
-    return False, median, (f"stream coalesced: {len(coalesced)} of {len(judged)} replies did not stream: "
-                           f"{', '.join(kinds)}; TPOT and ITL were not measured")
+    return (
+        False,
+        median,
+        (
+            f"stream coalesced: {len(coalesced)} of {len(judged)} replies did not stream: "
+            f"{', '.join(kinds)}; TPOT and ITL were not measured"
+        ),
+    )
 
 
-def judge_validity(result: dict, requests: list[dict], usage: dict | None = None,
-                   configured_rate: float | None = None, limits: ValidityLimits = ValidityLimits()) -> Validity:
+def judge_validity(
+    result: dict,
+    requests: list[dict],
+    usage: dict | None = None,
+    configured_rate: float | None = None,
+    limits: ValidityLimits = ValidityLimits(),
+) -> Validity:
     """``result``: a parsed result row; ``requests``: its per-request rows (may be empty);
     ``usage``: host CPU use over the run (``HostUsage.as_row()``), None when not measured."""
     reasons = []
@@ -116,20 +132,20 @@ def judge_validity(result: dict, requests: list[dict], usage: dict | None = None
     if usage:
         loadgen = usage.get("loadgen_cpu_cores")
         if loadgen is not None and loadgen > limits.max_loadgen_cores:
-            reasons.append(f"the load generator used {loadgen:.2f} of its one core: it may have been the "
-                           "bottleneck")
+            reasons.append(f"the load generator used {loadgen:.2f} of its one core: it may have been the bottleneck")
         others, cores = usage.get("other_cpu_cores"), usage.get("cpu_count") or 1
         if others is not None and others > limits.max_other_cores_fraction * cores:
-            reasons.append(f"other work used {others:.2f} of the host's {cores} cores during the run "
-                           f"(beyond the server's {usage.get('server_cpu_cores') or 0:.2f} and the load "
-                           f"generator's {usage.get('loadgen_cpu_cores') or 0:.2f})")
+            reasons.append(
+                f"other work used {others:.2f} of the host's {cores} cores during the run "
+                f"(beyond the server's {usage.get('server_cpu_cores') or 0:.2f} and the load "
+                f"generator's {usage.get('loadgen_cpu_cores') or 0:.2f})"
+            )
     sent = sent_rate(requests)
     if configured_rate is not None and math.isfinite(configured_rate) and sent is not None:
         n = sum(1 for r in requests if r.get("start_time_s") is not None)
         floor = configured_rate * max(0.5, 1 - limits.rate_sigmas / math.sqrt(max(n - 1, 1)))
         if sent < floor:
-            reasons.append(f"the load generator sent {sent:.2f} req/s against the configured "
-                           f"{configured_rate:g} req/s")
+            reasons.append(f"the load generator sent {sent:.2f} req/s against the configured {configured_rate:g} req/s")
     return Validity(not reasons, tuple(reasons), streamed, per_token)
 
 
@@ -160,8 +176,7 @@ def reason_names(text: str | None) -> list[str]:
     this rule does not know (an older file's wording) is named by its first words."""
     if not text:
         return []
-    found = sorted((match.start(), name) for pattern, name in REASON_NAMES
-                   if (match := re.search(pattern, text)))
+    found = sorted((match.start(), name) for pattern, name in REASON_NAMES if (match := re.search(pattern, text)))
     if found:
         return [name for _, name in found]
     first = text.split(":")[0].split(";")[0].strip()

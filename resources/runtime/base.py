@@ -45,17 +45,30 @@ class Runtime(ABC):
         return fetch_weights(self.deployment.model_name, self.deployment.model, on_progress=on_line)
 
     @abstractmethod
-    def ensure_service(self, image: ImageInfo, weights_path: str, config_hash: str,
-                       on_progress: Log = _quiet, cold_start: bool = False,
-                       weights_volume: str | None = None) -> ServiceInfo:
+    def ensure_service(
+        self,
+        image: ImageInfo,
+        weights_path: str,
+        config_hash: str,
+        on_progress: Log = _quiet,
+        cold_start: bool = False,
+        weights_volume: str | None = None,
+    ) -> ServiceInfo:
         """A healthy server: the running one when it serves ``config_hash``, else a new one.
         ``cold_start``: never reuse, and start from an empty compile cache. ``weights_volume``: the
         named volume on the serving host that holds the weights (``place_weights`` put them there),
         mounted instead of ``weights_path``."""
 
     @abstractmethod
-    def run_benchmark(self, service: ServiceInfo, bench_args: list[str], result_path: Path,
-                      on_line: Log = _quiet, env: dict[str, str] | None = None, context=None) -> dict:
+    def run_benchmark(
+        self,
+        service: ServiceInfo,
+        bench_args: list[str],
+        result_path: Path,
+        on_line: Log = _quiet,
+        env: dict[str, str] | None = None,
+        context=None,
+    ) -> dict:
         """The JSON ``vllm bench serve --save-result`` wrote for one load point."""
 
     def stop(self) -> bool:
@@ -85,9 +98,11 @@ class Runtime(ABC):
         from resources.weights.fetch import cached_model_config, weights_landing_dir, weights_present_locally
 
         deployment = self.deployment
-        return HardwareCapture(collect_hardware_report(weights_dir=weights_landing_dir(deployment)),
-                               weights_present=weights_present_locally(deployment.model_name, deployment.model),
-                               model_config=cached_model_config(deployment))
+        return HardwareCapture(
+            collect_hardware_report(weights_dir=weights_landing_dir(deployment)),
+            weights_present=weights_present_locally(deployment.model_name, deployment.model),
+            model_config=cached_model_config(deployment),
+        )
 
     def gpu_host(self) -> str:
         """The host whose GPUs this deployment occupies: the value of the ``gpu_host`` run tag."""

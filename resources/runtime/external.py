@@ -44,9 +44,13 @@ def describe_endpoint(base_url: str, api_key: str | None = None, timeout: float 
     version = (_get_json(f"{base_url}/version", None, timeout) or {}).get("version") or "unknown"
     models = [m.get("id") for m in (_get_json(f"{base_url}/v1/models", api_key, timeout) or {}).get("data", [])]
     # Nothing pins an endpoint someone else runs: the version it reports is the best identity.
-    return ImageInfo(runtime="external", image_ref=f"external:{base_url}",
-                     image_digest=f"external:{base_url};vllm=={version}", vllm_version=version,
-                     details={"models": models})
+    return ImageInfo(
+        runtime="external",
+        image_ref=f"external:{base_url}",
+        image_digest=f"external:{base_url};vllm=={version}",
+        vllm_version=version,
+        details={"models": models},
+    )
 
 
 class ExternalRuntime(Runtime):
@@ -55,17 +59,38 @@ class ExternalRuntime(Runtime):
     def prepare_image(self, on_line: Log = _quiet) -> ImageInfo:
         return describe_endpoint(self.deployment.runtime.base_url, self.deployment.runtime.api_key())
 
-    def ensure_service(self, image: ImageInfo, weights_path: str, config_hash: str,
-                       on_progress: Log = _quiet, cold_start: bool = False,
-                       weights_volume: str | None = None) -> ServiceInfo:
+    def ensure_service(
+        self,
+        image: ImageInfo,
+        weights_path: str,
+        config_hash: str,
+        on_progress: Log = _quiet,
+        cold_start: bool = False,
+        weights_volume: str | None = None,
+    ) -> ServiceInfo:
         base_url = self.deployment.runtime.base_url
         check_endpoint(base_url)
         on_progress(f"external endpoint {base_url} answers /health; the pipeline does not start or stop it")
-        return ServiceInfo(base_url=base_url, served_model_name=self.deployment.served_model_name,
-                           config_hash=config_hash, serve_args=(), command=(), startup_s=None, reused=True, log_path="")
+        return ServiceInfo(
+            base_url=base_url,
+            served_model_name=self.deployment.served_model_name,
+            config_hash=config_hash,
+            serve_args=(),
+            command=(),
+            startup_s=None,
+            reused=True,
+            log_path="",
+        )
 
-    def run_benchmark(self, service: ServiceInfo, bench_args: list[str], result_path: Path,
-                      on_line: Log = _quiet, env: dict[str, str] | None = None, context=None) -> dict:
+    def run_benchmark(
+        self,
+        service: ServiceInfo,
+        bench_args: list[str],
+        result_path: Path,
+        on_line: Log = _quiet,
+        env: dict[str, str] | None = None,
+        context=None,
+    ) -> dict:
         from resources.benchmark.runner import run_bench_serve
 
         return run_bench_serve(bench_args, result_path, env=env, on_line=on_line)
@@ -75,6 +100,8 @@ class ExternalRuntime(Runtime):
         return urlparse(base_url).hostname or base_url
 
     def plan(self) -> str:
-        return (f"# plan for '{self.deployment.key}': runtime external; no docker command runs.\n"
-                f"# the pipeline checks {self.deployment.runtime.base_url}/health and benchmarks it with the local "
-                "vLLM\n")
+        return (
+            f"# plan for '{self.deployment.key}': runtime external; no docker command runs.\n"
+            f"# the pipeline checks {self.deployment.runtime.base_url}/health and benchmarks it with the local "
+            "vLLM\n"
+        )

@@ -25,6 +25,10 @@ def describe_local_vllm() -> ImageInfo:
     except importlib.metadata.PackageNotFoundError:
         torch_version = "absent"
     # A local installation has no registry digest: the identity is the exact version pair.
-    return ImageInfo(runtime="process", image_ref=f"local:vllm=={version}",
-                     image_digest=f"local:vllm=={version};torch=={torch_version}", vllm_version=version,
-                     details={"torch_version": torch_version, "python": sys.executable})
+    return ImageInfo(
+        runtime="process",
+        image_ref=f"local:vllm=={version}",
+        image_digest=f"local:vllm=={version};torch=={torch_version}",
+        vllm_version=version,
+        details={"torch_version": torch_version, "python": sys.executable},
+    )

@@ -162,8 +162,13 @@ def start_service(
     started = time.monotonic()
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=process_env, cwd=PROJECT_ROOT, start_new_session=True,
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=process_env,
+            cwd=PROJECT_ROOT,
+            start_new_session=True,
         )
     state = ServiceState(partition, process.pid, host, port, config_hash, time.time(), str(log_path))
     _state_path(partition).write_text(json.dumps(asdict(state), indent=2))
@@ -175,10 +180,16 @@ def start_service(
 
     try:
         reading, elapsed = wait_until_healthy(
-            base_url=state.base_url, started=started, timeout_s=timeout_s,
-            read_log=lambda: log_path.read_text(errors="replace"), stopped=stopped,
-            who=f"vLLM server for '{partition}'", log_source=str(log_path), on_progress=on_progress,
-            poll_s=HEALTH_POLL_S)
+            base_url=state.base_url,
+            started=started,
+            timeout_s=timeout_s,
+            read_log=lambda: log_path.read_text(errors="replace"),
+            stopped=stopped,
+            who=f"vLLM server for '{partition}'",
+            log_source=str(log_path),
+            on_progress=on_progress,
+            poll_s=HEALTH_POLL_S,
+        )
     except BaseException:
         stop_service(partition)
         raise
@@ -210,9 +221,15 @@ class ProcessRuntime(Runtime):
 
         return describe_local_vllm()
 
-    def ensure_service(self, image: ImageInfo, weights_path: str, config_hash: str,
-                       on_progress: Log = _quiet, cold_start: bool = False,
-                       weights_volume: str | None = None) -> ServiceInfo:
+    def ensure_service(
+        self,
+        image: ImageInfo,
+        weights_path: str,
+        config_hash: str,
+        on_progress: Log = _quiet,
+        cold_start: bool = False,
+        weights_volume: str | None = None,
+    ) -> ServiceInfo:
         from resources.benchmark import worker
         from resources.serving import smoke_client
         from resources.serving.vllm_args import render_serve_args
@@ -237,20 +254,40 @@ class ProcessRuntime(Runtime):
                 if not deployment.params.enforce_eager:
                     folder_state = "kept" if any(folder.iterdir()) else "empty"
                 env |= cache_env(str(folder), env)
-            on_progress(f"starting vllm serve {' '.join(serve_args)} ({'cold: empty' if cold_start else 'kept'} "
-                        f"compile cache {env[CACHE_ENV]})")
+            on_progress(
+                f"starting vllm serve {' '.join(serve_args)} ({'cold: empty' if cold_start else 'kept'} "
+                f"compile cache {env[CACHE_ENV]})"
+            )
             state, reading, startup_s = start_service(
-                deployment.key, serve_args, runtime.host, runtime.port, config_hash, env,
-                runtime.startup_timeout_s, on_progress=on_progress)
+                deployment.key,
+                serve_args,
+                runtime.host,
+                runtime.port,
+                config_hash,
+                env,
+                runtime.startup_timeout_s,
+                on_progress=on_progress,
+            )
             on_progress(f"server healthy at {state.base_url} after {startup_s:.1f} s")
         return ServiceInfo(
-            base_url=state.base_url, served_model_name=deployment.served_model_name, config_hash=config_hash,
-            serve_args=tuple(serve_args), command=tuple(serve_argv(serve_args)), startup_s=startup_s, reused=startup_s is None,
-            log_path=state.log_path, phases=tuple(reading.reached), phase_durations=reading.phase_durations(),
+            base_url=state.base_url,
+            served_model_name=deployment.served_model_name,
+            config_hash=config_hash,
+            serve_args=tuple(serve_args),
+            command=tuple(serve_argv(serve_args)),
+            startup_s=startup_s,
+            reused=startup_s is None,
+            log_path=state.log_path,
+            phases=tuple(reading.reached),
+            phase_durations=reading.phase_durations(),
             # vLLM's own word when it logs one; else what the folder held (the CPU build's Inductor
             # cache loads silently).
-            compile_cache=reading.compile_cache or (folder_state if startup_s is not None else None), cold_start=cold_start and startup_s is not None,
-            kv_cache_tokens=reading.kv_cache_tokens, max_concurrency=reading.max_concurrency, pid=state.pid)
+            compile_cache=reading.compile_cache or (folder_state if startup_s is not None else None),
+            cold_start=cold_start and startup_s is not None,
+            kv_cache_tokens=reading.kv_cache_tokens,
+            max_concurrency=reading.max_concurrency,
+            pid=state.pid,
+        )
 
     def refuse_foreign_gpu_work(self, nvml=None) -> None:
         """Refuses to start beside another process on the deployment's GPUs, as the docker runtime
@@ -266,17 +303,27 @@ class ProcessRuntime(Runtime):
         if not report.nvidia_driver_present:
             return  # nothing to share; the nvidia_driver gate has said why this cannot run
         own = self.own_pids()
-        busy = [f"GPU {gpu.index}: " + ", ".join(f"pid {p.pid} ({p.used_memory_mib} MiB)" for p in procs)
-                for gpu in selected_gpus(report, used_gpu_ids(self.deployment))
-                if (procs := foreign_processes(gpu, own))]
+        busy = [
+            f"GPU {gpu.index}: " + ", ".join(f"pid {p.pid} ({p.used_memory_mib} MiB)" for p in procs)
+            for gpu in selected_gpus(report, used_gpu_ids(self.deployment))
+            if (procs := foreign_processes(gpu, own))
+        ]
         if busy:
             raise ServiceStartError(
                 f"refusing to start '{self.deployment.key}': its GPUs run other work ({'; '.join(busy)}). "
                 "Only one service may hold a GPU; stop that work first, or pin other GPUs with "
-                "CUDA_VISIBLE_DEVICES in runtime.env")
+                "CUDA_VISIBLE_DEVICES in runtime.env"
+            )
 
-    def run_benchmark(self, service: ServiceInfo, bench_args: list[str], result_path: Path,
-                      on_line: Log = _quiet, env: dict[str, str] | None = None, context=None) -> dict:
+    def run_benchmark(
+        self,
+        service: ServiceInfo,
+        bench_args: list[str],
+        result_path: Path,
+        on_line: Log = _quiet,
+        env: dict[str, str] | None = None,
+        context=None,
+    ) -> dict:
         from resources.benchmark.runner import run_bench_serve
 
         return run_bench_serve(bench_args, result_path, env=env, on_line=on_line)
@@ -297,8 +344,8 @@ class ProcessRuntime(Runtime):
 
     def plan(self) -> str:
         from resources.runtime.command_line import shell_join
-        from resources.weights.fetch import planned_weights_path
         from resources.serving.vllm_args import render_serve_args
+        from resources.weights.fetch import planned_weights_path
 
         runtime = self.deployment.runtime
         env = dict(runtime.env)
@@ -308,6 +355,9 @@ class ProcessRuntime(Runtime):
             env |= cache_env(str(compile_cache_dir() / self.deployment.key / "<config-hash>"), env)
         serve = serve_argv(render_serve_args(self.deployment, planned_weights_path(self.deployment)))
         assignments = [f"{key}={value}" for key, value in sorted(env.items())]
-        return (f"# plan for '{self.deployment.key}': runtime process; no docker command runs, the pipeline "
-                "starts on this machine (the compile cache is kept per config hash):\n"
-                + shell_join(["env", *assignments, *serve]) + "\n")
+        return (
+            f"# plan for '{self.deployment.key}': runtime process; no docker command runs, the pipeline "
+            "starts on this machine (the compile cache is kept per config hash):\n"
+            + shell_join(["env", *assignments, *serve])
+            + "\n"
+        )

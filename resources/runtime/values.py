@@ -21,8 +21,13 @@ class ImageInfo:
     details: dict = field(default_factory=dict)  # runtime-specific facts, shown as metadata
 
     def metadata(self) -> dict[str, str]:
-        facts = {"runtime": self.runtime, "image_ref": self.image_ref, "image_digest": self.image_digest,
-                 "vllm_version": self.vllm_version, **self.details}
+        facts = {
+            "runtime": self.runtime,
+            "image_ref": self.image_ref,
+            "image_digest": self.image_digest,
+            "vllm_version": self.vllm_version,
+            **self.details,
+        }
         return {key: str(value) for key, value in facts.items()}
 
 

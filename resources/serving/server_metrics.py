@@ -59,8 +59,10 @@ def parse_samples(text: str) -> list[Sample]:
         match = _SAMPLE.match(line)
         if match is None:
             continue
-        labels = {key: re.sub(r'\\\\|\\"|\\n', lambda m: _UNESCAPE[m.group(0)], value)
-                  for key, value in _LABEL.findall(match.group("labels") or "")}
+        labels = {
+            key: re.sub(r'\\\\|\\"|\\n', lambda m: _UNESCAPE[m.group(0)], value)
+            for key, value in _LABEL.findall(match.group("labels") or "")
+        }
         samples.append(Sample(match.group("name"), labels, _number(match.group("value"))))
     return samples
 

@@ -20,9 +20,11 @@ def server_side_delta(before: str | None, after: str | None) -> dict:
     """Columns for the result row; empty when either scrape is missing."""
     if not before or not after:
         return {}
+
     def delta(name):
         a, b = _counter(before, name), _counter(after, name)
         return None if a is None or b is None else b - a
+
     hits, queries = delta("vllm:prefix_cache_hits_total"), delta("vllm:prefix_cache_queries_total")
     queue = histogram_totals(after, "vllm:request_queue_time_seconds")
     queue_before = histogram_totals(before, "vllm:request_queue_time_seconds")

@@ -65,9 +65,12 @@ class SmokeOutcome:
     @property
     def server_ttft_comparable(self) -> bool:
         """The server counted exactly our streamed requests: nothing else ran meanwhile."""
-        return (self.server_ttft is not None and self.streamed_requests > 0
-                and round(self.server_ttft.count) == self.streamed_requests
-                and self.client_ttft_mean_ms is not None)
+        return (
+            self.server_ttft is not None
+            and self.streamed_requests > 0
+            and round(self.server_ttft.count) == self.streamed_requests
+            and self.client_ttft_mean_ms is not None
+        )
 
     @property
     def server_ttft_mean_ms(self) -> float | None:
@@ -88,12 +91,12 @@ def prewarm() -> None:
     while something slower goes on, such as the server's start-up; ``run_smoke`` then finds it loaded
     (or waits for the thread's import to finish, never importing twice)."""
     if "openai" not in sys.modules:
-        threading.Thread(target=importlib.import_module, args=("openai",), name="import-openai",
-                         daemon=True).start()
+        threading.Thread(target=importlib.import_module, args=("openai",), name="import-openai", daemon=True).start()
 
 
-def run_smoke(base_url: str, served_name: str, prompts: tuple[SmokePrompt, ...], api_key: str | None,
-              timeout_s: float = 60.0) -> SmokeOutcome:
+def run_smoke(
+    base_url: str, served_name: str, prompts: tuple[SmokePrompt, ...], api_key: str | None, timeout_s: float = 60.0
+) -> SmokeOutcome:
     from openai import OpenAI
 
     client = OpenAI(base_url=f"{base_url}/v1", api_key=api_key or "EMPTY", timeout=timeout_s, max_retries=0)
@@ -105,9 +108,7 @@ def run_smoke(base_url: str, served_name: str, prompts: tuple[SmokePrompt, ...],
         return outcome
     outcome.served_name_listed = served_name in outcome.models_listed
     if not outcome.served_name_listed:
-        outcome.problems.append(
-            f"/v1/models lists {outcome.models_listed}, not the served name '{served_name}'"
-        )
+        outcome.problems.append(f"/v1/models lists {outcome.models_listed}, not the served name '{served_name}'")
         return outcome
     ttft_labels = {"model_name": served_name}
     for prompt in prompts:
@@ -129,7 +130,7 @@ def _problem(prompt: PromptOutcome) -> str:
     """What was asked, what was expected and what came back, for the check's description and the log."""
     if not prompt.content:
         return f"prompt '{prompt.name}': {prompt.error}"
-    return f"prompt '{prompt.name}' (\"{prompt.prompt_text}\"): {prompt.error}; reply: \"{prompt.content}\""
+    return f'prompt \'{prompt.name}\' ("{prompt.prompt_text}"): {prompt.error}; reply: "{prompt.content}"'
 
 
 def ttft_comparison(outcome: SmokeOutcome) -> dict:
@@ -138,12 +139,16 @@ def ttft_comparison(outcome: SmokeOutcome) -> dict:
     if outcome.server_ttft is None:
         note = "server TTFT unavailable: /metrics has no vllm:time_to_first_token_seconds histogram"
     elif not outcome.server_ttft_comparable:
-        note = (f"server TTFT not comparable: the histogram counted {outcome.server_ttft.count:g} requests "
-                f"while the smoke test streamed {outcome.streamed_requests} (other traffic, or a failed stream)")
+        note = (
+            f"server TTFT not comparable: the histogram counted {outcome.server_ttft.count:g} requests "
+            f"while the smoke test streamed {outcome.streamed_requests} (other traffic, or a failed stream)"
+        )
     else:
-        note = (f"TTFT over {outcome.streamed_requests} streamed request(s): client {client:.1f} ms, vLLM "
-                f"/metrics {server:.1f} ms, difference {outcome.ttft_difference_ms:.1f} ms (HTTP, chat "
-                "template, tokenization and streaming, which the server's figure leaves out)")
+        note = (
+            f"TTFT over {outcome.streamed_requests} streamed request(s): client {client:.1f} ms, vLLM "
+            f"/metrics {server:.1f} ms, difference {outcome.ttft_difference_ms:.1f} ms (HTTP, chat "
+            "template, tokenization and streaming, which the server's figure leaves out)"
+        )
     metadata = {"ttft_comparison": note}
     if client is not None:
         metadata["client_ttft_ms"] = round(client, 2)
@@ -181,8 +186,9 @@ def _chat_streamed(client, served_name: str, prompt: SmokePrompt, api_key: str |
     ttft = None
     try:
         # include_usage: the last chunk carries the server's token counts (chunks are not tokens).
-        for chunk in client.chat.completions.create(**_request(served_name, prompt), stream=True,
-                                                    stream_options={"include_usage": True}):
+        for chunk in client.chat.completions.create(
+            **_request(served_name, prompt), stream=True, stream_options={"include_usage": True}
+        ):
             chunks.append(chunk)
             if ttft is None and _has_output(chunk):
                 ttft = (time.perf_counter() - started) * 1000
@@ -197,8 +203,12 @@ def _chat_streamed(client, served_name: str, prompt: SmokePrompt, api_key: str |
 
 
 def _request(served_name: str, prompt: SmokePrompt) -> dict:
-    request = {"model": served_name, "messages": list(prompt.messages), "max_tokens": prompt.max_tokens,
-               "extra_body": prompt.request_body() or None}
+    request = {
+        "model": served_name,
+        "messages": list(prompt.messages),
+        "max_tokens": prompt.max_tokens,
+        "extra_body": prompt.request_body() or None,
+    }
     if prompt.temperature is not None:
         request["temperature"] = prompt.temperature
     if prompt.tools:
@@ -208,9 +218,16 @@ def _request(served_name: str, prompt: SmokePrompt) -> dict:
 
 def _judged(name: str, prompt: SmokePrompt, reply: SmokeReply, latency_ms: float) -> PromptOutcome:
     failures = failed_expectations(prompt, reply)
-    return PromptOutcome(name, not failures, reply.summary(), reply.completion_tokens, latency_ms, reply.ttft_ms,
-                         error="; ".join(f"expected {failure}" for failure in failures) or None,
-                         prompt_text=_prompt_text(prompt))
+    return PromptOutcome(
+        name,
+        not failures,
+        reply.summary(),
+        reply.completion_tokens,
+        latency_ms,
+        reply.ttft_ms,
+        error="; ".join(f"expected {failure}" for failure in failures) or None,
+        prompt_text=_prompt_text(prompt),
+    )
 
 
 def _prompt_text(prompt: SmokePrompt) -> str:
@@ -229,8 +246,11 @@ def reply_of(response) -> SmokeReply:
     usage = response.usage.completion_tokens if response.usage else None
     if message is None:
         return SmokeReply(completion_tokens=usage)
-    calls = [ToolCall(call.function.name, call.function.arguments or "")
-             for call in message.tool_calls or [] if call.function]
+    calls = [
+        ToolCall(call.function.name, call.function.arguments or "")
+        for call in message.tool_calls or []
+        if call.function
+    ]
     return SmokeReply(message.content or "", _reasoning(message), calls, usage)
 
 

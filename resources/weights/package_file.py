@@ -43,29 +43,35 @@ def find_package_file(package: str, version: str, file: str) -> PackageFile:
     except importlib.metadata.PackageNotFoundError:
         raise PackageFileError(
             f"package {package}=={version} (which ships {file}) is not installed in this Python environment; "
-            f"install it with `{fix}` (`make install` does)") from None
+            f"install it with `{fix}` (`make install` does)"
+        ) from None
     if dist.version != version:
         raise PackageFileError(
             f"package {package} is installed at version {dist.version}, but the model pins {version} (its file "
-            f"{file} may differ between versions); install the pinned one with `{fix}`")
+            f"{file} may differ between versions); install the pinned one with `{fix}`"
+        )
     listed = {str(entry): entry for entry in dist.files or ()}
     entry = listed.get(file)
     if entry is None:
         candidates = sorted(name for name in listed if name.endswith((".gguf", ".safetensors", ".bin")))
         raise PackageFileError(
             f"package {package}=={version} has no file {file}; model files it does ship: "
-            f"{', '.join(candidates) or 'none'}. Write one of them as 'file'")
+            f"{', '.join(candidates) or 'none'}. Write one of them as 'file'"
+        )
     path = Path(dist.locate_file(entry))
     if not path.is_file():
-        raise PackageFileError(f"package {package}=={version} lists {file}, but {path} is missing: the install is "
-                               f"incomplete; reinstall with `pip install --force-reinstall --no-deps {package}=={version}`")
+        raise PackageFileError(
+            f"package {package}=={version} lists {file}, but {path} is missing: the install is "
+            f"incomplete; reinstall with `pip install --force-reinstall --no-deps {package}=={version}`"
+        )
     digest, size = _sha256(path)
     expected = _record_sha256(entry.hash)
     if (expected and digest != expected) or (entry.size is not None and size != entry.size):
         raise PackageFileError(
             f"{path} of package {package}=={version} is damaged or truncated: {size} bytes with sha256 {digest}, "
             f"but the package's RECORD lists {entry.size} bytes with sha256 {expected}; reinstall with "
-            f"`pip install --force-reinstall --no-deps {package}=={version}`")
+            f"`pip install --force-reinstall --no-deps {package}=={version}`"
+        )
     return PackageFile(package, version, file, path, digest, size)
 
 

@@ -34,8 +34,10 @@ from resources.weights.shapes import MoeShape, TensorSpec, block_scale_shape, hf
 WRITER_VERSION = 1
 SEED = 0
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-                 "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
 TOKENIZER_VOCAB = 32768
 IDENTITY_FILE = "shape_model.json"
 
@@ -58,8 +60,9 @@ def existing_shape_model(target: Path, shape: MoeShape) -> bool:
     return marker.is_file() and json.loads(marker.read_text()).get("identity") == shape_identity(shape)
 
 
-def generate_shape_model(target: Path, shape: MoeShape, device: str | None = None,
-                         on_progress: Callable[[str], None] = lambda message: None) -> ShapeModel:
+def generate_shape_model(
+    target: Path, shape: MoeShape, device: str | None = None, on_progress: Callable[[str], None] = lambda message: None
+) -> ShapeModel:
     target = Path(target)
     identity = shape_identity(shape)
     if existing_shape_model(target, shape):
@@ -75,10 +78,12 @@ def generate_shape_model(target: Path, shape: MoeShape, device: str | None = Non
 
     ids = _write_tokenizer(staging)
     on_progress(f"tokenizer written (+{time.monotonic() - started:.1f} s)")
-    (staging / "config.json").write_text(json.dumps(hf_config(shape, ids["<|endoftext|>"], ids["<|im_end|>"]),
-                                                    indent=2))
+    (staging / "config.json").write_text(
+        json.dumps(hf_config(shape, ids["<|endoftext|>"], ids["<|im_end|>"]), indent=2)
+    )
     (staging / "generation_config.json").write_text(
-        json.dumps({"bos_token_id": ids["<|endoftext|>"], "eos_token_id": ids["<|im_end|>"]}))
+        json.dumps({"bos_token_id": ids["<|endoftext|>"], "eos_token_id": ids["<|im_end|>"]})
+    )
 
     generator = torch.Generator(device=device).manual_seed(SEED)
 
@@ -107,10 +112,20 @@ def generate_shape_model(target: Path, shape: MoeShape, device: str | None = Non
             on_progress(f"shard {number}/{len(groups)} written (+{time.monotonic() - started:.1f} s)")
     total = sum(p.stat().st_size for p in staging.glob("*.safetensors"))
     (staging / "model.safetensors.index.json").write_text(
-        json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}, indent=1))
-    (staging / IDENTITY_FILE).write_text(json.dumps(
-        {"identity": identity, "shape": asdict(shape), "seed": SEED, "writer": WRITER_VERSION,
-         "random_weights": True}, indent=2))
+        json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}, indent=1)
+    )
+    (staging / IDENTITY_FILE).write_text(
+        json.dumps(
+            {
+                "identity": identity,
+                "shape": asdict(shape),
+                "seed": SEED,
+                "writer": WRITER_VERSION,
+                "random_weights": True,
+            },
+            indent=2,
+        )
+    )
 
     if target.exists():
         shutil.rmtree(target)
@@ -122,8 +137,9 @@ def generate_shape_model(target: Path, shape: MoeShape, device: str | None = Non
 RESULT_MARKER = "VLLM_EVAL_SHAPE_MODEL "
 
 
-def generate_shape_model_in_child(target: Path, shape: MoeShape,
-                                  on_progress: Callable[[str], None] = lambda message: None) -> ShapeModel:
+def generate_shape_model_in_child(
+    target: Path, shape: MoeShape, on_progress: Callable[[str], None] = lambda message: None
+) -> ShapeModel:
     """``generate_shape_model`` in a child interpreter, so that no CUDA context (and none of the
     memory it holds) stays in the calling process; its progress lines go to ``on_progress``."""
     import subprocess
@@ -134,16 +150,23 @@ def generate_shape_model_in_child(target: Path, shape: MoeShape,
     target = Path(target)
     if existing_shape_model(target, shape):
         return ShapeModel(target, shape_identity(shape), _size(target), 0.0)
-    command = [sys.executable, "-m", "resources.weights.shape_model", "--shape-json", json.dumps(asdict(shape)),
-               str(target)]
+    command = [
+        sys.executable,
+        "-m",
+        "resources.weights.shape_model",
+        "--shape-json",
+        json.dumps(asdict(shape)),
+        str(target),
+    ]
     env = {**os.environ, "PYTHONPATH": project_pythonpath(), "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                               errors="replace")
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, errors="replace"
+    )
     tail, result = [], None
     for line in process.stdout:
         line = line.rstrip()
         if line.startswith(RESULT_MARKER):
-            result = json.loads(line[len(RESULT_MARKER):])
+            result = json.loads(line[len(RESULT_MARKER) :])
         elif line:
             tail = (tail + [line])[-8:]
             on_progress(line)
@@ -159,20 +182,33 @@ def _write_tokenizer(folder: Path) -> dict[str, int]:
 
     rng = random.Random(SEED)
     letters = "etaoinshrdlcumwfgypbvkjxqz"
-    words = ["".join(rng.choice(letters[: rng.randint(6, 26)]) for _ in range(rng.randint(1, 9)))
-             for _ in range(60000)]
+    words = ["".join(rng.choice(letters[: rng.randint(6, 26)]) for _ in range(rng.randint(1, 9))) for _ in range(60000)]
     corpus = [" ".join(rng.choice(words) for _ in range(rng.randint(5, 40))) for _ in range(40000)]
     corpus.append("".join(chr(c) for c in range(32, 127)))
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
-    tokenizer.train_from_iterator(corpus, trainers.BpeTrainer(
-        vocab_size=TOKENIZER_VOCAB, special_tokens=SPECIALS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False))
+    tokenizer.train_from_iterator(
+        corpus,
+        trainers.BpeTrainer(
+            vocab_size=TOKENIZER_VOCAB,
+            special_tokens=SPECIALS,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        ),
+    )
     tokenizer.save(str(folder / "tokenizer.json"))
-    (folder / "tokenizer_config.json").write_text(json.dumps(
-        {"tokenizer_class": "PreTrainedTokenizerFast", "eos_token": "<|im_end|>", "pad_token": "<|endoftext|>",
-         "model_max_length": 262144, "chat_template": CHAT_TEMPLATE}))
+    (folder / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "PreTrainedTokenizerFast",
+                "eos_token": "<|im_end|>",
+                "pad_token": "<|endoftext|>",
+                "model_max_length": 262144,
+                "chat_template": CHAT_TEMPLATE,
+            }
+        )
+    )
     return {name: tokenizer.token_to_id(name) for name in SPECIALS}
 
 
@@ -199,8 +235,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.layers:
         shape = shape.with_layers(args.layers)
     made = generate_shape_model(args.outdir, shape, on_progress=lambda m: print(m, flush=True))
-    print(RESULT_MARKER + json.dumps({"path": str(made.path), "identity": made.identity,
-                                      "size_bytes": made.size_bytes, "seconds": round(made.seconds, 1)}), flush=True)
+    print(
+        RESULT_MARKER
+        + json.dumps(
+            {
+                "path": str(made.path),
+                "identity": made.identity,
+                "size_bytes": made.size_bytes,
+                "seconds": round(made.seconds, 1),
+            }
+        ),
+        flush=True,
+    )
     return 0
 
 

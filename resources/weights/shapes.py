@@ -43,10 +43,21 @@ class MoeShape:
 
 SHAPES: dict[str, MoeShape] = {
     "qwen3-30b-a3b-fp8": MoeShape(
-        name="qwen3-30b-a3b-fp8", like="Qwen/Qwen3-30B-A3B-Instruct-2507-FP8", hidden_size=2048,
-        num_layers=48, num_heads=32, num_kv_heads=4, head_dim=128, num_experts=128,
-        experts_per_token=8, moe_intermediate_size=768, vocab_size=151936,
-        max_position_embeddings=262144, rope_theta=10_000_000.0, fp8_block=FP8_BLOCK),
+        name="qwen3-30b-a3b-fp8",
+        like="Qwen/Qwen3-30B-A3B-Instruct-2507-FP8",
+        hidden_size=2048,
+        num_layers=48,
+        num_heads=32,
+        num_kv_heads=4,
+        head_dim=128,
+        num_experts=128,
+        experts_per_token=8,
+        moe_intermediate_size=768,
+        vocab_size=151936,
+        max_position_embeddings=262144,
+        rope_theta=10_000_000.0,
+        fp8_block=FP8_BLOCK,
+    ),
 }
 
 
@@ -83,16 +94,21 @@ def layer_tensors(shape: MoeShape, layer: int) -> list[TensorSpec]:
     mi = shape.moe_intermediate_size
     for expert in range(shape.num_experts):
         q = f"{p}mlp.experts.{expert}."
-        specs += [TensorSpec(q + "gate_proj", (mi, h), linear), TensorSpec(q + "up_proj", (mi, h), linear),
-                  TensorSpec(q + "down_proj", (h, mi), linear)]
+        specs += [
+            TensorSpec(q + "gate_proj", (mi, h), linear),
+            TensorSpec(q + "up_proj", (mi, h), linear),
+            TensorSpec(q + "down_proj", (h, mi), linear),
+        ]
     return specs
 
 
 def outer_tensors(shape: MoeShape) -> list[TensorSpec]:
     """Embedding, final norm and LM head (untied, bf16 in FP8 checkpoints)."""
-    return [TensorSpec("model.embed_tokens", (shape.vocab_size, shape.hidden_size), "bf16"),
-            TensorSpec("model.norm", (shape.hidden_size,), "ones"),
-            TensorSpec("lm_head", (shape.vocab_size, shape.hidden_size), "bf16")]
+    return [
+        TensorSpec("model.embed_tokens", (shape.vocab_size, shape.hidden_size), "bf16"),
+        TensorSpec("model.norm", (shape.hidden_size,), "ones"),
+        TensorSpec("lm_head", (shape.vocab_size, shape.hidden_size), "bf16"),
+    ]
 
 
 def block_scale_shape(spec: TensorSpec, block: int) -> tuple[int, int]:
@@ -135,20 +151,45 @@ def weights_bytes(shape: MoeShape) -> int:
 def hf_config(shape: MoeShape, bos_token_id: int, eos_token_id: int) -> dict:
     """The checkpoint's config.json, as vLLM and transformers read it."""
     config = {
-        "architectures": ["Qwen3MoeForCausalLM"], "model_type": "qwen3_moe", "attention_bias": False,
-        "attention_dropout": 0.0, "bos_token_id": bos_token_id, "eos_token_id": eos_token_id,
-        "decoder_sparse_step": 1, "head_dim": shape.head_dim, "hidden_act": "silu",
-        "hidden_size": shape.hidden_size, "initializer_range": 0.02, "intermediate_size": 6144,
-        "max_position_embeddings": shape.max_position_embeddings, "max_window_layers": shape.num_layers,
-        "mlp_only_layers": [], "moe_intermediate_size": shape.moe_intermediate_size,
-        "norm_topk_prob": True, "num_attention_heads": shape.num_heads, "num_experts": shape.num_experts,
-        "num_experts_per_tok": shape.experts_per_token, "num_hidden_layers": shape.num_layers,
-        "num_key_value_heads": shape.num_kv_heads, "output_router_logits": False, "rms_norm_eps": 1e-6,
-        "rope_scaling": None, "rope_theta": shape.rope_theta, "router_aux_loss_coef": 0.001,
-        "sliding_window": None, "tie_word_embeddings": False, "torch_dtype": "bfloat16", "use_cache": True,
-        "use_sliding_window": False, "vocab_size": shape.vocab_size,
+        "architectures": ["Qwen3MoeForCausalLM"],
+        "model_type": "qwen3_moe",
+        "attention_bias": False,
+        "attention_dropout": 0.0,
+        "bos_token_id": bos_token_id,
+        "eos_token_id": eos_token_id,
+        "decoder_sparse_step": 1,
+        "head_dim": shape.head_dim,
+        "hidden_act": "silu",
+        "hidden_size": shape.hidden_size,
+        "initializer_range": 0.02,
+        "intermediate_size": 6144,
+        "max_position_embeddings": shape.max_position_embeddings,
+        "max_window_layers": shape.num_layers,
+        "mlp_only_layers": [],
+        "moe_intermediate_size": shape.moe_intermediate_size,
+        "norm_topk_prob": True,
+        "num_attention_heads": shape.num_heads,
+        "num_experts": shape.num_experts,
+        "num_experts_per_tok": shape.experts_per_token,
+        "num_hidden_layers": shape.num_layers,
+        "num_key_value_heads": shape.num_kv_heads,
+        "output_router_logits": False,
+        "rms_norm_eps": 1e-6,
+        "rope_scaling": None,
+        "rope_theta": shape.rope_theta,
+        "router_aux_loss_coef": 0.001,
+        "sliding_window": None,
+        "tie_word_embeddings": False,
+        "torch_dtype": "bfloat16",
+        "use_cache": True,
+        "use_sliding_window": False,
+        "vocab_size": shape.vocab_size,
     }
     if shape.fp8_block:
-        config["quantization_config"] = {"activation_scheme": "dynamic", "fmt": "e4m3", "quant_method": "fp8",
-                                         "weight_block_size": [shape.fp8_block, shape.fp8_block]}
+        config["quantization_config"] = {
+            "activation_scheme": "dynamic",
+            "fmt": "e4m3",
+            "quant_method": "fp8",
+            "weight_block_size": [shape.fp8_block, shape.fp8_block],
+        }
     return config

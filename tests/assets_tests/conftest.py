@@ -19,6 +19,7 @@ def run_chain(instance):
 
     def run(partition: str):
         return defs.resolve_job_def("deploy_and_evaluate").execute_in_process(
-            partition_key=partition, instance=instance, raise_on_error=False)
+            partition_key=partition, instance=instance, raise_on_error=False
+        )
 
     return run

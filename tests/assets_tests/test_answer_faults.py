@@ -16,8 +16,10 @@ import yaml
 from dagster import AssetKey
 
 PARTITION = "smollm2-cpu-faults"
-UP_TO_ANSWERS = [AssetKey(name) for name in ("hardware_report", "vllm_image", "model_weights", "vllm_service",
-                                             "smoke_test", "answer_accuracy")]
+UP_TO_ANSWERS = [
+    AssetKey(name)
+    for name in ("hardware_report", "vllm_image", "model_weights", "vllm_service", "smoke_test", "answer_accuracy")
+]
 # Role markers dropped: the model reads bare text, not a chat, and has no cue that it should answer.
 WRONG_TEMPLATE = "{% for m in messages %}{{ m['content'] }}\n{% endfor %}"
 
@@ -36,7 +38,9 @@ def damage(source, target, layers=range(8, 12), scale=0.3) -> None:
     for layer in layers:
         name = f"model.layers.{layer}.mlp.down_proj.weight"
         weight = state[name].float()
-        state[name] = (weight + torch.randn(weight.shape, generator=generator) * weight.std() * scale).to(torch.bfloat16)
+        state[name] = (weight + torch.randn(weight.shape, generator=generator) * weight.std() * scale).to(
+            torch.bfloat16
+        )
     save_file(state, str(target / "model.safetensors"), metadata={"format": "pt"})
 
 
@@ -45,27 +49,42 @@ def planted(instance, test_configs, eval_home, tmp_path_factory):
     from pipelines.definitions import defs
     from resources.results.store import ResultsStore
 
-    model_file, params_file = test_configs / "models" / "smollm2-faults.yaml", test_configs / "params" / "cpu-faults.yaml"
+    model_file, params_file = (
+        test_configs / "models" / "smollm2-faults.yaml",
+        test_configs / "params" / "cpu-faults.yaml",
+    )
     model, params = yaml.safe_load(model_file.read_text()), yaml.safe_load(params_file.read_text())
     job = defs.resolve_job_def("deploy_and_evaluate")
     store = ResultsStore(eval_home / "results.duckdb")
     outcomes = {}
 
     def run(name: str):
-        result = job.execute_in_process(partition_key=PARTITION, instance=instance, raise_on_error=False,
-                                        asset_selection=UP_TO_ANSWERS)
-        checks = {e.event_specific_data.check_name: e.event_specific_data for e in result.all_events
-                  if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+        result = job.execute_in_process(
+            partition_key=PARTITION, instance=instance, raise_on_error=False, asset_selection=UP_TO_ANSWERS
+        )
+        checks = {
+            e.event_specific_data.check_name: e.event_specific_data
+            for e in result.all_events
+            if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        }
         smoke, no_drop = checks.get("server_answers"), checks.get("accuracy_no_drop")
         rows = store.query("SELECT * FROM accuracy_runs WHERE run_id = ?", [result.run_id])
-        outcomes[name] = {"success": result.success, "run_id": result.run_id,
-                          "smoke_passed": smoke.passed if smoke else None,
-                          "no_drop": (no_drop.passed, no_drop.severity.value) if no_drop else None,
-                          "accuracy": rows.iloc[0].to_dict() if len(rows) else None}
+        outcomes[name] = {
+            "success": result.success,
+            "run_id": result.run_id,
+            "smoke_passed": smoke.passed if smoke else None,
+            "no_drop": (no_drop.passed, no_drop.severity.value) if no_drop else None,
+            "accuracy": rows.iloc[0].to_dict() if len(rows) else None,
+        }
         row = outcomes[name]["accuracy"]
-        print(f"{name}: success {result.success}, smoke {outcomes[name]['smoke_passed']}, "
-              + (f"accuracy {row['accuracy']:.3f}, verdict {row['verdict']}: {row['verdict_sentence']}" if row else
-                 "no accuracy"))
+        print(
+            f"{name}: success {result.success}, smoke {outcomes[name]['smoke_passed']}, "
+            + (
+                f"accuracy {row['accuracy']:.3f}, verdict {row['verdict']}: {row['verdict_sentence']}"
+                if row
+                else "no accuracy"
+            )
+        )
 
     try:
         run("baseline")
@@ -75,14 +94,22 @@ def planted(instance, test_configs, eval_home, tmp_path_factory):
         converted = eval_home / "models" / "smollm2-faults"
         damaged = tmp_path_factory.mktemp("damaged") / "smollm2"
         damage(converted, damaged)
-        model_file.write_text(yaml.safe_dump({**{k: v for k, v in model.items() if k not in ("package", "version", "file")},
-                                              "source": "local", "path": str(damaged)}))
+        model_file.write_text(
+            yaml.safe_dump(
+                {
+                    **{k: v for k, v in model.items() if k not in ("package", "version", "file")},
+                    "source": "local",
+                    "path": str(damaged),
+                }
+            )
+        )
         run("damaged")
         model_file.write_text(yaml.safe_dump(model))
         template = tmp_path_factory.mktemp("template") / "wrong.jinja"
         template.write_text(WRONG_TEMPLATE)
-        params_file.write_text(yaml.safe_dump({**params, "dtype": "float32",
-                                               "extra_args": ["--chat-template", str(template)]}))
+        params_file.write_text(
+            yaml.safe_dump({**params, "dtype": "float32", "extra_args": ["--chat-template", str(template)]})
+        )
         run("wrong-template")
     finally:
         model_file.write_text(yaml.safe_dump(model))
@@ -139,4 +166,7 @@ def test_with_the_shipped_smoke_expectations_a_damaged_model_stops_at_the_smoke_
     from resources.config.loader import load_partition
 
     shipped = load_partition("smollm2-cpu", Path(__file__).resolve().parents[2] / "configs")
-    assert [p.expect.contains or p.expect.matches for p in shipped.spec.smoke] == ["Paris", r"(?i)\b(hello|hi|hey|greetings)\b"]
+    assert [p.expect.contains or p.expect.matches for p in shipped.spec.smoke] == [
+        "Paris",
+        r"(?i)\b(hello|hi|hey|greetings)\b",
+    ]

@@ -42,6 +42,8 @@ def test_a_warm_start_loads_what_the_cold_start_compiled():
     # `make bench`, not asserted: on a loaded 2-core machine seconds are noise).
     assert _files(cache) == after_cold
     assert warm.kv_cache_tokens == cold.kv_cache_tokens
-    print(f"\n[figures] tiny-cpu-compiled start-up: cold {cold.startup_s:.1f} s "
-          f"(torch_compile {cold.phase_durations['torch_compile']:.0f} s), warm {warm.startup_s:.1f} s "
-          f"(torch_compile {warm.phase_durations['torch_compile']:.0f} s)")
+    print(
+        f"\n[figures] tiny-cpu-compiled start-up: cold {cold.startup_s:.1f} s "
+        f"(torch_compile {cold.phase_durations['torch_compile']:.0f} s), warm {warm.startup_s:.1f} s "
+        f"(torch_compile {warm.phase_durations['torch_compile']:.0f} s)"
+    )

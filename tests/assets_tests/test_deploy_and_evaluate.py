@@ -12,8 +12,7 @@ PARTITION = "tiny-cpu-eager"
 
 
 def _metadata(result, asset: str) -> dict:
-    [event] = [e for e in result.get_asset_materialization_events()
-               if e.asset_key.to_user_string() == asset]
+    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == asset]
     return {k: v.value for k, v in event.materialization.metadata.items()}
 
 
@@ -33,23 +32,33 @@ def test_a_cpu_deployment_runs_the_whole_chain_and_lands_its_benchmark_in_duckdb
         rows = db.execute(
             "SELECT scenario, completed, failed, mean_ttft_ms, output_throughput, p99_tpot_ms, median_itl_ms,"
             " metric_definitions FROM benchmark_results WHERE run_id = ? ORDER BY scenario",
-            [first_run.run_id]).fetchall()
-        requests = db.execute("SELECT scenario, count(*), min(ttft_ms) FROM benchmark_requests WHERE run_id = ?"
-                              " GROUP BY scenario ORDER BY scenario", [first_run.run_id]).fetchall()
+            [first_run.run_id],
+        ).fetchall()
+        requests = db.execute(
+            "SELECT scenario, count(*), min(ttft_ms) FROM benchmark_requests WHERE run_id = ?"
+            " GROUP BY scenario ORDER BY scenario",
+            [first_run.run_id],
+        ).fetchall()
     assert [r[0] for r in rows] == ["ladder/c1", "ladder/c2", "ladder/c4", "short-burst"]
     for scenario, completed, failed, ttft, throughput, p99_tpot, median_itl, definitions in rows:
         assert completed == (32 if scenario == "short-burst" else 8) and failed == 0
         assert ttft > 0 and throughput > 0 and p99_tpot > 0 and median_itl > 0
         assert definitions == "vllm"
-    assert [(r[0], r[1]) for r in requests] == [("ladder/c1", 8), ("ladder/c2", 8), ("ladder/c4", 8),
-                                                ("short-burst", 32)]
+    assert [(r[0], r[1]) for r in requests] == [
+        ("ladder/c1", 8),
+        ("ladder/c2", 8),
+        ("ladder/c4", 8),
+        ("short-burst", 32),
+    ]
     assert all(r[2] > 0 for r in requests)
     with _db(eval_home) as db:
-        checked = db.execute("SELECT valid, invalid_reasons, host_cpu_cores, server_cpu_cores, prefix_cache_hit_rate,"
-                             " preemptions, mean_queue_time_ms, scenario, requests_running_peak, kv_cache_usage_peak, server_scrapes"
-                             " FROM benchmark_results WHERE run_id = ?",
-                             [first_run.run_id]).fetchall()
-    for valid, reasons, host, server, hit_rate, preemptions, queue_ms, scenario, running, kv_peak, scrapes in checked:
+        checked = db.execute(
+            "SELECT valid, invalid_reasons, host_cpu_cores, server_cpu_cores, prefix_cache_hit_rate,"
+            " preemptions, mean_queue_time_ms, scenario, requests_running_peak, kv_cache_usage_peak, server_scrapes"
+            " FROM benchmark_results WHERE run_id = ?",
+            [first_run.run_id],
+        ).fetchall()
+    for valid, reasons, host, server, hit_rate, preemptions, queue_ms, _scenario, running, kv_peak, scrapes in checked:
         assert valid is not None and (valid or reasons) and host > 0 and server > 0
         # vLLM's own counters over each scenario (fresh prompts per run: few prefix-cache hits).
         assert 0 <= hit_rate < 0.5 and preemptions >= 0 and queue_ms >= 0
@@ -65,8 +74,11 @@ def test_a_cpu_deployment_runs_the_whole_chain_and_lands_its_benchmark_in_duckdb
 def test_the_first_load_on_a_server_the_run_started_is_marked_and_no_other(first_run, eval_home):
     started = not _metadata(first_run, "vllm_service")["reused"]
     with _db(eval_home) as db:
-        marked = dict(db.execute("SELECT scenario, first_load_after_start FROM benchmark_results WHERE run_id = ?",
-                                 [first_run.run_id]).fetchall())
+        marked = dict(
+            db.execute(
+                "SELECT scenario, first_load_after_start FROM benchmark_results WHERE run_id = ?", [first_run.run_id]
+            ).fetchall()
+        )
     # short-burst is the deployment's first scenario: the first load whenever this run started the server.
     assert marked == {"short-burst": started, "ladder/c1": False, "ladder/c2": False, "ladder/c4": False}
 
@@ -121,14 +133,16 @@ def test_a_replay_reuses_the_healthy_server_and_appends_a_second_run(run_chain, 
     with _db(eval_home) as db:
         runs = db.execute("SELECT run_id FROM runs WHERE partition = ?", [PARTITION]).fetchall()
         after = db.execute("SELECT * FROM benchmark_results WHERE run_id = ?", [first_run.run_id]).df()
-        seeds = db.execute("SELECT DISTINCT seed FROM benchmark_results WHERE partition = ? AND scenario = "
-                           "'short-burst'", [PARTITION]).fetchall()
+        seeds = db.execute(
+            "SELECT DISTINCT seed FROM benchmark_results WHERE partition = ? AND scenario = 'short-burst'", [PARTITION]
+        ).fetchall()
     assert {first_run.run_id, replay.run_id} <= {r[0] for r in runs}
     assert before.equals(after), "a later run must not change an earlier run's rows"
     assert len(seeds) == 2, "each run draws fresh prompts so a warm prefix cache does not inflate results"
     with _db(eval_home) as db:
-        marked = db.execute("SELECT count(*) FROM benchmark_results WHERE run_id = ? AND first_load_after_start",
-                            [replay.run_id]).fetchone()[0]
+        marked = db.execute(
+            "SELECT count(*) FROM benchmark_results WHERE run_id = ? AND first_load_after_start", [replay.run_id]
+        ).fetchone()[0]
     assert marked == 0, "a reused server met no load of this run cold"
 
 
@@ -159,6 +173,7 @@ def test_the_run_leaves_a_snapshot_of_the_results_with_every_row(first_run, eval
     [taken] = [s for s in snapshots if s.newest_run and s.newest_run["run_id"] == first_run.run_id]
     assert taken.reason == "after-run" and taken.tables["benchmark_results"] >= 4
     with duckdb.connect() as db:  # the Parquet files alone, read back without the results file
-        rows = db.execute(f"SELECT count(*) FROM '{taken.path}/benchmark_results.parquet' WHERE run_id = ?",
-                          [first_run.run_id]).fetchone()[0]
+        rows = db.execute(
+            f"SELECT count(*) FROM '{taken.path}/benchmark_results.parquet' WHERE run_id = ?", [first_run.run_id]
+        ).fetchone()[0]
     assert rows == 4

@@ -32,7 +32,8 @@ def _db_rows(eval_home, sql, params):
 
 @pytest.mark.vllm
 def test_an_api_key_is_enforced_and_never_written_to_logs_metadata_results_or_files(
-        run_chain, instance, eval_home, monkeypatch):
+    run_chain, instance, eval_home, monkeypatch
+):
     from resources.runtime.process import read_state
 
     monkeypatch.setenv("EVAL_TEST_API_KEY", PLANTED_SECRET)
@@ -42,14 +43,16 @@ def test_an_api_key_is_enforced_and_never_written_to_logs_metadata_results_or_fi
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(f"{state.base_url}/v1/models", timeout=10)
     assert refused.value.code == 401, "without the key the server refuses"
-    request = urllib.request.Request(f"{state.base_url}/v1/models",
-                                     headers={"Authorization": f"Bearer {PLANTED_SECRET}"})
+    request = urllib.request.Request(
+        f"{state.base_url}/v1/models", headers={"Authorization": f"Bearer {PLANTED_SECRET}"}
+    )
     assert json.load(urllib.request.urlopen(request, timeout=10))["data"][0]["id"] == "tiny"
 
     places = {"the server's command line": Path(f"/proc/{state.pid}/cmdline").read_bytes().replace(b"\0", b" ")}
     for record in instance.all_logs(result.run_id):
-        places[f"event {record.dagster_event.event_type_value if record.dagster_event else 'log'}"] = (
-            str(record).encode())
+        places[f"event {record.dagster_event.event_type_value if record.dagster_event else 'log'}"] = str(
+            record
+        ).encode()
     for path in eval_home.rglob("*"):
         if path.is_file() and not path.name.endswith((".safetensors", ".wal")):
             places[str(path)] = path.read_bytes()
@@ -91,7 +94,8 @@ def test_a_server_killed_mid_benchmark_fails_the_run_records_it_and_leaves_no_ro
 
 @pytest.mark.vllm
 def test_two_partitions_run_at_the_same_time_from_the_command_line_and_both_land_their_rows(
-        instance, eval_home, tmp_path):
+    instance, eval_home, tmp_path
+):
     from dagster import RunsFilter
 
     dagster = Path(sys.executable).parent / "dagster"
@@ -100,28 +104,47 @@ def test_two_partitions_run_at_the_same_time_from_the_command_line_and_both_land
     logs = {partition: tmp_path / f"{partition}.log" for partition in ("tiny-cpu-eager", "tiny-cpu-beside")}
     runs = {
         partition: subprocess.Popen(
-            [str(dagster), "job", "execute", "-m", "pipelines.definitions", "-j", "deploy_and_evaluate",
-             "--tags", json.dumps({"dagster/partition": partition})],
-            cwd=PROJECT_ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT)
+            [
+                str(dagster),
+                "job",
+                "execute",
+                "-m",
+                "pipelines.definitions",
+                "-j",
+                "deploy_and_evaluate",
+                "--tags",
+                json.dumps({"dagster/partition": partition}),
+            ],
+            cwd=PROJECT_ROOT,
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
         for partition, log in logs.items()
     }
     for partition, process in runs.items():
         process.wait(timeout=900)
         assert process.returncode == 0, f"{partition} failed:\n{logs[partition].read_text()[-3000:]}"
     # Each process's run, from the instance both wrote to.
-    records = {partition: instance.get_run_records(RunsFilter(
-        job_name="deploy_and_evaluate", tags={"dagster/partition": partition}, created_after=before))
-        for partition in runs}
+    records = {
+        partition: instance.get_run_records(
+            RunsFilter(job_name="deploy_and_evaluate", tags={"dagster/partition": partition}, created_after=before)
+        )
+        for partition in runs
+    }
     assert all(len(found) == 1 for found in records.values()), records
     runs_at = {partition: (found[0].start_time, found[0].end_time) for partition, found in records.items()}
-    serving_at = {partition: _serving_and_measuring(instance, found[0].dagster_run.run_id)
-                  for partition, found in records.items()}
+    serving_at = {
+        partition: _serving_and_measuring(instance, found[0].dagster_run.run_id) for partition, found in records.items()
+    }
     print(f"\n[figures] two runs at once (epoch s): runs {runs_at}; serving and measuring {serving_at}")
     assert _overlap(*runs_at.values()), f"the runs went one after the other: {runs_at}"
     assert _overlap(*serving_at.values()), f"one server started only after the other run had finished: {serving_at}"
     for partition, [record] in records.items():
-        assert _db_rows(eval_home, "SELECT status FROM runs WHERE run_id = ? AND partition = ?",
-                        [record.dagster_run.run_id, partition]) == [("succeeded",)], f"{partition}'s row landed"
+        assert _db_rows(
+            eval_home,
+            "SELECT status FROM runs WHERE run_id = ? AND partition = ?",
+            [record.dagster_run.run_id, partition],
+        ) == [("succeeded",)], f"{partition}'s row landed"
 
 
 def _serving_and_measuring(instance, run_id: str) -> tuple[float, float]:
@@ -129,10 +152,16 @@ def _serving_and_measuring(instance, run_id: str) -> tuple[float, float]:
     from dagster import DagsterEventType
 
     events = instance.all_logs(run_id, of_type={DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS})
-    [start] = [e.timestamp for e in events
-               if e.step_key == "vllm_service" and e.dagster_event_type == DagsterEventType.STEP_START]
-    [end] = [e.timestamp for e in events
-             if e.step_key == "benchmark_results" and e.dagster_event_type == DagsterEventType.STEP_SUCCESS]
+    [start] = [
+        e.timestamp
+        for e in events
+        if e.step_key == "vllm_service" and e.dagster_event_type == DagsterEventType.STEP_START
+    ]
+    [end] = [
+        e.timestamp
+        for e in events
+        if e.step_key == "benchmark_results" and e.dagster_event_type == DagsterEventType.STEP_SUCCESS
+    ]
     return start, end
 
 
@@ -142,10 +171,18 @@ def _overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
 
 def _hold_database(path: Path, seconds: float) -> subprocess.Popen:
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
-         "c.execute('CREATE TABLE IF NOT EXISTS held (x INT)'); print('held', flush=True); "
-         "time.sleep(float(sys.argv[2]))", str(path), str(seconds)],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+            "c.execute('CREATE TABLE IF NOT EXISTS held (x INT)'); print('held', flush=True); "
+            "time.sleep(float(sys.argv[2]))",
+            str(path),
+            str(seconds),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout.readline().strip() == "held"
     return holder
 

@@ -23,13 +23,20 @@ def run(run_chain):
 
 def _repetitions_and_result(eval_home, run_id):
     with duckdb.connect(str(eval_home / "results.duckdb"), read_only=True) as db:
-        reps = db.execute("SELECT repetition, seed, completed, output_throughput, valid, result_file "
-                          "FROM benchmark_repetitions WHERE run_id = ? ORDER BY repetition", [run_id]).fetchall()
-        [result] = db.execute("SELECT scenario, completed, output_throughput, output_throughput_low, "
-                              "output_throughput_high, throughput_interval, repetitions, valid_repetitions, valid "
-                              "FROM benchmark_results WHERE run_id = ?", [run_id]).fetchall()
-        requests = db.execute("SELECT repetition, count(*) FROM benchmark_requests WHERE run_id = ? "
-                              "GROUP BY 1 ORDER BY 1", [run_id]).fetchall()
+        reps = db.execute(
+            "SELECT repetition, seed, completed, output_throughput, valid, result_file "
+            "FROM benchmark_repetitions WHERE run_id = ? ORDER BY repetition",
+            [run_id],
+        ).fetchall()
+        [result] = db.execute(
+            "SELECT scenario, completed, output_throughput, output_throughput_low, "
+            "output_throughput_high, throughput_interval, repetitions, valid_repetitions, valid "
+            "FROM benchmark_results WHERE run_id = ?",
+            [run_id],
+        ).fetchall()
+        requests = db.execute(
+            "SELECT repetition, count(*) FROM benchmark_requests WHERE run_id = ? GROUP BY 1 ORDER BY 1", [run_id]
+        ).fetchall()
         price = db.execute("SELECT price_per_hour_usd FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]
     return reps, result, requests, price
 
@@ -71,8 +78,9 @@ def test_the_report_shows_the_interval_and_the_cost(run, eval_home):
 
     store = ResultsStore(eval_home / "results.duckdb")
     markdown = build_report(store, eval_home / "report-repeat").markdown_path.read_text()
-    line = next(l for l in markdown[markdown.index("## Latest results"):].splitlines()
-                if l.startswith(f"| {PARTITION} "))
+    line = next(
+        row for row in markdown[markdown.index("## Latest results") :].splitlines() if row.startswith(f"| {PARTITION} ")
+    )
     _, (_, _, throughput, low, high, *_), _, _ = _repetitions_and_result(eval_home, run.run_id)
     assert low is not None and high is not None, "three repetitions always give an interval"
     assert f"| {throughput:,.1f} ({low:,.1f}-{high:,.1f}) " in line, "output tok/s with its interval"

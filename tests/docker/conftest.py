@@ -35,8 +35,9 @@ def docker_client():
     from resources.runtime.docker.engine import connect, engine_available
 
     available, why = engine_available()
-    require(available, f"no Docker Engine: {why} (`make docker-base` starts one and makes the base image, "
-            "as .ci/run does)")
+    require(
+        available, f"no Docker Engine: {why} (`make docker-base` starts one and makes the base image, as .ci/run does)"
+    )
     client = connect()
     yield client
     client.close()
@@ -47,8 +48,10 @@ def base_image(docker_client) -> str:
     """The locally made ``vllm/vllm-openai`` base (made here if missing and mmdebstrap exists)."""
     if not _has_image(docker_client, BASE_IMAGE):
         made = subprocess.run(["bash", str(MAKE_BASE_IMAGE), BASE_IMAGE], capture_output=True, text=True)
-        require(made.returncode == 0, f"base image {BASE_IMAGE} missing and could not be made: "
-                f"{(made.stderr or made.stdout).strip()[-500:]}")
+        require(
+            made.returncode == 0,
+            f"base image {BASE_IMAGE} missing and could not be made: {(made.stderr or made.stdout).strip()[-500:]}",
+        )
     return BASE_IMAGE
 
 
@@ -58,13 +61,18 @@ def gpu_host_engine(base_image):
     from resources.runtime.docker.engine import connect, engine_available
     from tests.docker.gpu_host import ENGINE, START_SCRIPT, TLS, TLS_DIR
 
-    require(Path(TLS.ca_cert).is_file(), f"no GPU host engine: no certificates in {TLS_DIR}; run "
-            f"{START_SCRIPT} (as root: it makes a network namespace, as .ci/run does)")
+    require(
+        Path(TLS.ca_cert).is_file(),
+        f"no GPU host engine: no certificates in {TLS_DIR}; run "
+        f"{START_SCRIPT} (as root: it makes a network namespace, as .ci/run does)",
+    )
     available, why = engine_available(ENGINE, tls=TLS)
     require(available, f"no GPU host engine: {why}; run {START_SCRIPT} (as .ci/run does)")
     client = connect(ENGINE, tls=TLS)
-    require(_has_image(client, base_image), f"the GPU host engine lacks {base_image}: run {START_SCRIPT}, "
-            "which copies it there")
+    require(
+        _has_image(client, base_image),
+        f"the GPU host engine lacks {base_image}: run {START_SCRIPT}, which copies it there",
+    )
     yield client
     client.close()
 
@@ -76,10 +84,15 @@ def ssh_host_engine(base_image):
     from tests.docker.ssh_host import ENGINE, START_SCRIPT
 
     available, why = engine_available(ENGINE)
-    require(available, f"no ssh host engine: {why}; run {START_SCRIPT} (as root: it makes a network namespace "
-            "and an OpenSSH server, as .ci/run does)")
+    require(
+        available,
+        f"no ssh host engine: {why}; run {START_SCRIPT} (as root: it makes a network namespace "
+        "and an OpenSSH server, as .ci/run does)",
+    )
     client = connect(ENGINE)
-    require(_has_image(client, base_image), f"the ssh host engine lacks {base_image}: run {START_SCRIPT}, "
-            "which copies it there")
+    require(
+        _has_image(client, base_image),
+        f"the ssh host engine lacks {base_image}: run {START_SCRIPT}, which copies it there",
+    )
     yield client
     client.close()

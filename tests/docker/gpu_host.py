@@ -13,5 +13,6 @@ HOST_NAME = "eval-gpu-host"
 WEIGHTS_DIR = "/srv/vllm-eval-gpu-host/weights"  # a 2 GiB tmpfs that only that engine's containers see
 WEIGHTS_DISK_BYTES = 2 * 2**30
 TLS_DIR = Path(os.environ.get("EVAL_GPU_HOST_DIR", "/var/lib/vllm-eval-gpu-host")) / "tls"
-TLS = EngineTls(ca_cert=str(TLS_DIR / "ca.pem"), client_cert=str(TLS_DIR / "cert.pem"),
-                client_key=str(TLS_DIR / "key.pem"))
+TLS = EngineTls(
+    ca_cert=str(TLS_DIR / "ca.pem"), client_cert=str(TLS_DIR / "cert.pem"), client_key=str(TLS_DIR / "key.pem")
+)

@@ -3,14 +3,13 @@ the container's state shows (killed for memory, a taken port). No vLLM starts he
 
 from __future__ import annotations
 
-import os
 import dataclasses
+import os
 import socket
 import sys
 import uuid
 
 import pytest
-
 
 from resources.config.loader import load_deployments
 from resources.runtime.docker.container import ContainerStartError, GpusTaken, container_gpus, start_container
@@ -41,8 +40,9 @@ def _recipe_spec(key: str, image: str, **changes) -> ContainerSpec:
     return dataclasses.replace(spec, name=f"vllm-eval-test-{uuid.uuid4().hex[:8]}", **changes)
 
 
-def test_the_qwen_container_asks_the_engine_for_gpus_0_and_1_with_the_recipes_settings(docker_client, base_image,
-                                                                                      cleanup):
+def test_the_qwen_container_asks_the_engine_for_gpus_0_and_1_with_the_recipes_settings(
+    docker_client, base_image, cleanup
+):
     spec = _recipe_spec("qwen3-30b-a3b-fp8-2x24gb", base_image)
     container = docker_client.containers.create(**sdk_create_kwargs(spec, {}))  # created, not started: no GPU here
     cleanup.append(spec.name)
@@ -52,8 +52,10 @@ def test_the_qwen_container_asks_the_engine_for_gpus_0_and_1_with_the_recipes_se
     assert host["IpcMode"] == "host" and host["ShmSize"] == 16 * 2**30
     assert host["RestartPolicy"]["Name"] == "unless-stopped" and host["Init"] is True
     assert host["PortBindings"] == {f"{PORT}/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(PORT)}]}
-    assert host["Binds"] == [f"{HF_SNAPSHOT.rsplit('/snapshots/', 1)[0]}:/model-repo:ro",
-                             "vllm-eval-cache-qwen3-30b-a3b-fp8-2x24gb-0123456789abcdef:/vllm-cache"]
+    assert host["Binds"] == [
+        f"{HF_SNAPSHOT.rsplit('/snapshots/', 1)[0]}:/model-repo:ro",
+        "vllm-eval-cache-qwen3-30b-a3b-fp8-2x24gb-0123456789abcdef:/vllm-cache",
+    ]
     config = docker_client.api.inspect_container(container.id)["Config"]
     assert "NCCL_P2P_DISABLE=1" in config["Env"] and "VLLM_CACHE_ROOT=/vllm-cache" in config["Env"]
     assert config["Labels"]["vllm-eval.partition"] == "qwen3-30b-a3b-fp8-2x24gb"
@@ -63,8 +65,9 @@ def test_the_qwen_container_asks_the_engine_for_gpus_0_and_1_with_the_recipes_se
     assert config["Cmd"][config["Cmd"].index("--dtype") + 1] == "auto"
 
 
-def test_the_glm5_container_asks_for_four_gpus_with_a_private_ipc_namespace_and_a_sized_shm(docker_client, base_image,
-                                                                                          cleanup):
+def test_the_glm5_container_asks_for_four_gpus_with_a_private_ipc_namespace_and_a_sized_shm(
+    docker_client, base_image, cleanup
+):
     spec = _recipe_spec("glm5-int4-4gpu", base_image)
     container = docker_client.containers.create(**sdk_create_kwargs(spec, {}))
     cleanup.append(spec.name)
@@ -84,9 +87,14 @@ def test_all_gpus_is_a_count_of_minus_one(docker_client, base_image, cleanup):
 
 def test_a_deployment_is_refused_while_another_service_holds_its_gpus(docker_client, base_image, cleanup):
     # A running container that claims GPU 1 (by label: this host cannot run a real GPU request).
-    holder = docker_client.containers.run(base_image, ["sleep", "300"], detach=True, init=True,
-                                          name=f"vllm-eval-test-holder-{uuid.uuid4().hex[:8]}",
-                                          labels={"vllm-eval.gpus": "1", "vllm-eval.partition": "someone-else"})
+    holder = docker_client.containers.run(
+        base_image,
+        ["sleep", "300"],
+        detach=True,
+        init=True,
+        name=f"vllm-eval-test-holder-{uuid.uuid4().hex[:8]}",
+        labels={"vllm-eval.gpus": "1", "vllm-eval.partition": "someone-else"},
+    )
     cleanup.append(holder.name)
     spec = _recipe_spec("qwen3-30b-a3b-fp8-2x24gb", base_image)
     with pytest.raises(GpusTaken, match=rf"held by {holder.name} \(deployment someone-else; GPUs \[1\]\)"):
@@ -99,9 +107,15 @@ def test_a_taken_host_port_is_diagnosed_from_state_error_and_nothing_is_left(doc
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        spec = ContainerSpec(name=f"vllm-eval-test-port-{uuid.uuid4().hex[:8]}", image=base_image,
-                             entrypoint=["sleep"], command=["300"], labels={"vllm-eval.config-hash": "x"},
-                             environment={}, port=port)
+        spec = ContainerSpec(
+            name=f"vllm-eval-test-port-{uuid.uuid4().hex[:8]}",
+            image=base_image,
+            entrypoint=["sleep"],
+            command=["300"],
+            labels={"vllm-eval.config-hash": "x"},
+            environment={},
+            port=port,
+        )
         cleanup.append(spec.name)
         with pytest.raises(ContainerStartError) as failure:
             start_container(docker_client, spec, "port-check", f"http://127.0.0.1:{port}", 10)
@@ -117,13 +131,22 @@ def test_a_container_killed_for_memory_is_recognised_from_state_oomkilled(docker
     name = f"vllm-eval-test-oom-{uuid.uuid4().hex[:8]}"
     cleanup.append(name)
     container = docker_client.containers.run(
-        base_image, [python, "-c", "x = bytearray(512 * 2**20); print('survived')"], name=name, detach=True,
-        mem_limit="64m", memswap_limit="64m", volumes=[f"{m}:{m}:ro" for m in mounts])
+        base_image,
+        [python, "-c", "x = bytearray(512 * 2**20); print('survived')"],
+        name=name,
+        detach=True,
+        mem_limit="64m",
+        memswap_limit="64m",
+        volumes=[f"{m}:{m}:ro" for m in mounts],
+    )
     container.wait(timeout=60)
     container.reload()
     state = container.attrs["State"]
-    require(bool(state.get("OOMKilled")), f"this engine's cgroup does not enforce memory limits (the container "
-            f"exited {state.get('ExitCode')}): run dockerd where the memory controller is delegated to it")
+    require(
+        bool(state.get("OOMKilled")),
+        f"this engine's cgroup does not enforce memory limits (the container "
+        f"exited {state.get('ExitCode')}): run dockerd where the memory controller is delegated to it",
+    )
     cause, hint = diagnose_container_state(state)
     assert "out of memory" in cause and "OOMKilled" in cause
     assert "max_model_len" in hint

@@ -23,7 +23,6 @@ EXTERNAL = f"tiny-external-{SUFFIX}"
 @pytest.fixture(scope="module")
 def instance(eval_home, docker_client, base_image):
     from pipelines.instance import ensure_dagster_home
-
     from resources.runtime.docker.container import remove_container
 
     ensure_dagster_home()
@@ -38,7 +37,8 @@ def _run(instance, partition):
     from pipelines.definitions import defs
 
     return defs.resolve_job_def("deploy_and_evaluate").execute_in_process(
-        partition_key=partition, instance=instance, raise_on_error=False)
+        partition_key=partition, instance=instance, raise_on_error=False
+    )
 
 
 def _metadata(result, asset: str) -> dict:
@@ -65,8 +65,9 @@ def first_run(instance):
     return result
 
 
-def test_the_chain_builds_the_image_and_serves_benchmarks_and_records_a_docker_deployment(first_run, eval_home,
-                                                                                       docker_client, capsys):
+def test_the_chain_builds_the_image_and_serves_benchmarks_and_records_a_docker_deployment(
+    first_run, eval_home, docker_client, capsys
+):
     image = _metadata(first_run, "vllm_image")
     assert image["action"] in ("built", "unchanged") and image["image_ref"].startswith("vllm-eval-test/tiny-cpu:ctx-")
     assert image["vllm_version"].startswith("0.") and image["image_digest"].startswith("sha256:")
@@ -83,15 +84,18 @@ def test_the_chain_builds_the_image_and_serves_benchmarks_and_records_a_docker_d
         [(completed, failed, ttft, image_ref, server_cores, other_cores)] = db.execute(
             "SELECT b.completed, b.failed, b.mean_ttft_ms, r.image_ref, b.server_cpu_cores, b.other_cpu_cores "
             "FROM benchmark_results b JOIN runs r USING (run_id, partition) WHERE run_id = ?",
-            [first_run.run_id]).fetchall()
+            [first_run.run_id],
+        ).fetchall()
     assert completed == 32 and failed == 0 and ttft > 0 and image_ref == image["image_ref"]
     # The container's control group (server and the exec'd load generator) is the measurement;
     # what the host did beyond it is the contention figure, judged as for a local process.
     assert server_cores > 0.2 and other_cores is not None
     with capsys.disabled():
-        print(f"\n[figures] docker chain, first run: {first_run.wall_s:.1f} s wall; image {image['action']} in "
-              f"{image['seconds']} s; container start to healthy {service['startup_s']} s; "
-              f"phases {service['phase_durations_s']}")
+        print(
+            f"\n[figures] docker chain, first run: {first_run.wall_s:.1f} s wall; image {image['action']} in "
+            f"{image['seconds']} s; container start to healthy {service['startup_s']} s; "
+            f"phases {service['phase_durations_s']}"
+        )
 
 
 def test_a_replay_reuses_the_healthy_container_and_the_unchanged_image(first_run, instance, docker_client):
@@ -117,8 +121,8 @@ def test_an_external_endpoint_is_checked_and_benchmarked_without_being_started(f
 def test_exec_and_client_container_benchmarks_measure_the_same_server(first_run, docker_client, tmp_path, capsys):
     from pipelines.definitions import defs
     from resources.benchmark.command import expand_scenario, render_bench_args
-    from resources.runtime import runtime_for
     from resources.config.loader import load_deployments
+    from resources.runtime import runtime_for
 
     deployment = load_deployments()[PARTITION]
     service = defs.load_asset_value("vllm_service", partition_key=PARTITION, instance=DagsterInstance.get())
@@ -127,14 +131,21 @@ def test_exec_and_client_container_benchmarks_measure_the_same_server(first_run,
 
     def measure(context, mode: str) -> None:
         docker = deployment.runtime.docker.model_copy(update={"bench": mode})
-        variant = deployment.model_copy(update={"spec": deployment.spec.model_copy(
-            update={"runtime": deployment.runtime.model_copy(update={"docker": docker})})})
-        args = render_bench_args(point, service.base_url, service.served_model_name, "/unused",
-                                 str(tmp_path), f"{mode}.json", 1234)
+        variant = deployment.model_copy(
+            update={
+                "spec": deployment.spec.model_copy(
+                    update={"runtime": deployment.runtime.model_copy(update={"docker": docker})}
+                )
+            }
+        )
+        args = render_bench_args(
+            point, service.base_url, service.served_model_name, "/unused", str(tmp_path), f"{mode}.json", 1234
+        )
         logs[mode] = []
         started = time.monotonic()
-        results[mode] = runtime_for(variant).run_benchmark(service, args, tmp_path / f"{mode}.json",
-                                                           logs[mode].append, context=context)
+        results[mode] = runtime_for(variant).run_benchmark(
+            service, args, tmp_path / f"{mode}.json", logs[mode].append, context=context
+        )
         timings[mode] = time.monotonic() - started
 
     # Both inside a real Dagster step: PipesDockerClient needs a step's context.
@@ -155,9 +166,11 @@ def test_exec_and_client_container_benchmarks_measure_the_same_server(first_run,
         assert (tmp_path / f"{mode}.json").exists()
     assert not [c for c in docker_client.containers.list(all=True) if "-bench-" in c.name], "client containers removed"
     with capsys.disabled():
-        print(f"\n[figures] bench 32 x 128/64 on CPU: exec {timings['exec']:.1f} s wall "
-              f"(benchmark duration {results['exec']['duration']:.1f} s), client container "
-              f"{timings['client']:.1f} s wall (duration {results['client']['duration']:.1f} s)")
+        print(
+            f"\n[figures] bench 32 x 128/64 on CPU: exec {timings['exec']:.1f} s wall "
+            f"(benchmark duration {results['exec']['duration']:.1f} s), client container "
+            f"{timings['client']:.1f} s wall (duration {results['client']['duration']:.1f} s)"
+        )
 
 
 def test_a_container_that_fails_to_start_is_diagnosed_and_removed(instance, docker_client):
@@ -197,8 +210,11 @@ def test_the_idle_gpu_gate_knows_the_kept_containers_processes_as_its_own(first_
     # Exactly the container's processes, as this machine numbers them (NVML reports host pids).
     assert set(pids) == _processes_in(container.id) and container.attrs["State"]["Pid"] in pids
     # The server's own process (`python -m resources.serving.vllm_cli serve`), not docker-init above it.
-    [server] = [pid for pid in pids
-                if Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[1:3] == [b"-m", b"resources.serving.vllm_cli"]]
+    [server] = [
+        pid
+        for pid in pids
+        if Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[1:3] == [b"-m", b"resources.serving.vllm_cli"]
+    ]
 
     # A recorded two-GPU host on which that server holds 1,000 MiB of GPU 0: ours, so the GPU
     # counts as idle; anyone else's there is a busy GPU.
@@ -211,9 +227,8 @@ def test_the_idle_gpu_gate_knows_the_kept_containers_processes_as_its_own(first_
 
 
 def test_teardown_stop_removes_the_container(first_run, docker_client):
-    from resources.runtime import runtime_for
     from resources.config.loader import load_deployments
+    from resources.runtime import runtime_for
 
     assert runtime_for(load_deployments()[PARTITION]).stop() is True
     assert not _containers(docker_client, PARTITION)
-

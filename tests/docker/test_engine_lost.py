@@ -70,7 +70,8 @@ class SocketPath:
 
 
 def test_an_engine_lost_while_the_server_starts_fails_the_run_naming_it_and_the_next_run_replaces_the_container(
-        docker_client, base_image, tmp_path):
+    docker_client, base_image, tmp_path
+):
     from resources.config.loader import load_deployments
     from resources.runtime import runtime_for
     from resources.runtime.docker.container import remove_container
@@ -80,8 +81,13 @@ def test_an_engine_lost_while_the_server_starts_fails_the_run_naming_it_and_the_
     path = str(tmp_path / "engine.sock")
     deployment = load_deployments()[PARTITION]
     docker = deployment.runtime.docker.model_copy(update={"engine": f"unix://{path}"})
-    deployment = deployment.model_copy(update={"spec": deployment.spec.model_copy(
-        update={"runtime": deployment.runtime.model_copy(update={"docker": docker})})})
+    deployment = deployment.model_copy(
+        update={
+            "spec": deployment.spec.model_copy(
+                update={"runtime": deployment.runtime.model_copy(update={"docker": docker})}
+            )
+        }
+    )
     runtime = runtime_for(deployment)
     weights = fetch_weights(deployment.model_name, deployment.model)
     remove_container(docker_client, PARTITION)
@@ -99,8 +105,10 @@ def test_an_engine_lost_while_the_server_starts_fails_the_run_naming_it_and_the_
             runtime.ensure_service(image, str(weights.path), "lost-1", on_progress=lose_the_engine_once_created)
         message = str(lost.value)
         print(f"\n--- the run's error\n{message}")
-        assert f"the Docker Engine at unix://{path} (GPU host {socket.gethostname()}) stopped answering while " \
-               "starting or checking the vLLM container" in message
+        assert (
+            f"the Docker Engine at unix://{path} (GPU host {socket.gethostname()}) stopped answering while "
+            "starting or checking the vLLM container" in message
+        )
         assert "runs on other hosts go on" in message
         [left] = docker_client.containers.list(all=True, filters={"label": f"vllm-eval.partition={PARTITION}"})
 

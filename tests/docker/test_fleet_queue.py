@@ -124,9 +124,15 @@ def fleet_env(test_configs, tmp_path_factory, pg_url, gpu_host_engine, ssh_host_
     for index, (partition, host) in enumerate(_placement().items()):
         deployment = _deployment(docker_deployment, FLEET_PORT + index, host)
         (configs / "deployments" / f"{partition}.yaml").write_text(yaml.safe_dump(deployment, sort_keys=False))
-    env = {**os.environ, "EVAL_CONFIG_DIR": str(configs), "EVAL_HOME": str(root / "eval"),
-           "DAGSTER_HOME": str(root / "eval" / "dagster"), "DAGSTER_PG_URL": pg_url, "PYTHONUNBUFFERED": "1",
-           API_KEY_VAR: secrets.token_hex(16)}
+    env = {
+        **os.environ,
+        "EVAL_CONFIG_DIR": str(configs),
+        "EVAL_HOME": str(root / "eval"),
+        "DAGSTER_HOME": str(root / "eval" / "dagster"),
+        "DAGSTER_PG_URL": pg_url,
+        "PYTHONUNBUFFERED": "1",
+        API_KEY_VAR: secrets.token_hex(16),
+    }
 
     def clean():
         ssh = connect(ssh_host.ENGINE, timeout_s=60)  # a new client: the fault test restarts that engine
@@ -147,9 +153,14 @@ def fleet(fleet_env, tmp_path_factory):
     """``python -m pipelines fleet-up``: the daemon and the webserver over Postgres, stopped afterwards."""
     log_path = tmp_path_factory.mktemp("fleet-log") / "fleet-up.log"
     log = log_path.open("w")
-    process = subprocess.Popen([sys.executable, "-m", "pipelines", "fleet-up", "--port", str(WEBSERVER_PORT),
-                                "--max-runs", "4"], cwd=PROJECT_ROOT, env=fleet_env, stdout=log,
-                               stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipelines", "fleet-up", "--port", str(WEBSERVER_PORT), "--max-runs", "4"],
+        cwd=PROJECT_ROOT,
+        env=fleet_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
@@ -180,9 +191,14 @@ def _instance(env):
 
 
 def _launch(env, partitions) -> dict[str, str]:
-    launched = subprocess.run([sys.executable, "-m", "pipelines", "fleet-launch", *partitions,
-                               "--port", str(WEBSERVER_PORT)], cwd=PROJECT_ROOT, env=env,
-                              capture_output=True, text=True, timeout=120)
+    launched = subprocess.run(
+        [sys.executable, "-m", "pipelines", "fleet-launch", *partitions, "--port", str(WEBSERVER_PORT)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert launched.returncode == 0, launched.stderr[-3000:]
     return dict(re.findall(r"^(\S+): queued run (\S+)$", launched.stdout, re.M))
 
@@ -221,16 +237,23 @@ def _overlap(a, b) -> float:
 def _timeline(title: str, records, launched_at: float) -> str:
     lines = [title]
     for r in sorted(records, key=lambda r: r.start_time):
-        lines.append(f"  {r.dagster_run.tags['gpu_host']:<12} {r.dagster_run.tags['dagster/partition']:<28} "
-                     f"{r.start_time - launched_at:6.1f} s -> {r.end_time - launched_at:6.1f} s  "
-                     f"{r.dagster_run.status.value}")
+        lines.append(
+            f"  {r.dagster_run.tags['gpu_host']:<12} {r.dagster_run.tags['dagster/partition']:<28} "
+            f"{r.start_time - launched_at:6.1f} s -> {r.end_time - launched_at:6.1f} s  "
+            f"{r.dagster_run.status.value}"
+        )
     return "\n".join(lines)
 
 
 def _rows_per_partition(env, table: str, run_ids) -> dict[str, int]:
     with duckdb.connect(str(Path(env["EVAL_HOME"]) / "results.duckdb"), read_only=True) as db:
-        return dict(db.execute(f"SELECT partition, count(*) FROM {table} WHERE run_id IN "
-                               f"({', '.join('?' for _ in run_ids)}) GROUP BY partition", list(run_ids)).fetchall())
+        return dict(
+            db.execute(
+                f"SELECT partition, count(*) FROM {table} WHERE run_id IN "
+                f"({', '.join('?' for _ in run_ids)}) GROUP BY partition",
+                list(run_ids),
+            ).fetchall()
+        )
 
 
 def _scenarios(env, partition: str) -> int:
@@ -244,7 +267,8 @@ def _assert_succeeded(instance, by_partition, partitions) -> None:
 
     failed = [p for p in partitions if by_partition[p].dagster_run.status != DagsterRunStatus.SUCCESS]
     assert not failed, "runs failed:\n" + "\n".join(
-        f"{p}: {_failure_of(instance, by_partition[p].dagster_run.run_id)}" for p in failed)
+        f"{p}: {_failure_of(instance, by_partition[p].dagster_run.run_id)}" for p in failed
+    )
 
 
 def test_four_deployments_on_two_hosts_run_one_at_a_time_per_host_and_both_hosts_at_once(fleet_env, fleet, capsys):
@@ -257,8 +281,15 @@ def test_four_deployments_on_two_hosts_run_one_at_a_time_per_host_and_both_hosts
 
     by_partition = {r.dagster_run.tags["dagster/partition"]: r for r in records}
     with capsys.disabled():
-        print("\n" + _timeline(f"[figures] four deployments, {'one host' if ONE_HOST else 'two hosts'}, through the "
-                               f"queue: {wall_s:.1f} s from launch to the last end", records, launched_at))
+        print(
+            "\n"
+            + _timeline(
+                f"[figures] four deployments, {'one host' if ONE_HOST else 'two hosts'}, through the "
+                f"queue: {wall_s:.1f} s from launch to the last end",
+                records,
+                launched_at,
+            )
+        )
     _assert_succeeded(instance, by_partition, TCP + SSH)
 
     hosts = {p: by_partition[p].dagster_run.tags["gpu_host"] for p in by_partition}
@@ -277,11 +308,13 @@ def test_four_deployments_on_two_hosts_run_one_at_a_time_per_host_and_both_hosts
     # Every run left its row and one benchmark row per scenario, under its own run id, in the one DuckDB file.
     assert _rows_per_partition(fleet_env, "runs", queued.values()) == {p: 1 for p in queued}
     assert _rows_per_partition(fleet_env, "benchmark_results", queued.values()) == {
-        p: _scenarios(fleet_env, p) for p in queued}
+        p: _scenarios(fleet_env, p) for p in queued
+    }
     with duckdb.connect(str(Path(fleet_env["EVAL_HOME"]) / "results.duckdb"), read_only=True) as db:
         runs = db.execute("SELECT partition, run_id FROM runs WHERE partition IN ?", [TCP + SSH]).fetchall()
-        bench = db.execute("SELECT partition, run_id, completed, failed FROM benchmark_results "
-                           "WHERE partition IN ?", [TCP + SSH]).fetchall()
+        bench = db.execute(
+            "SELECT partition, run_id, completed, failed FROM benchmark_results WHERE partition IN ?", [TCP + SSH]
+        ).fetchall()
     assert sorted(runs) == sorted(queued.items())
     assert sorted((p, r) for p, r, _, _ in bench) == sorted(queued.items())
     assert all(completed == 32 and failed == 0 for _, _, completed, failed in bench)
@@ -294,8 +327,9 @@ def _wait_for_message(instance, run_id: str, text: str, log_path, timeout_s: flo
         if any(text in (e.user_message or "") for e in instance.all_logs(run_id)):
             return
         run = instance.get_run_by_id(run_id)
-        assert not run.is_finished, f"run {run_id} ended ({run.status.value}) before logging '{text}': " \
-                                    f"{_failure_of(instance, run_id)}"
+        assert not run.is_finished, (
+            f"run {run_id} ended ({run.status.value}) before logging '{text}': {_failure_of(instance, run_id)}"
+        )
         time.sleep(1)
     pytest.fail(f"run {run_id} did not log '{text}' within {timeout_s} s; fleet-up log: {log_path.read_text()[-3000:]}")
 
@@ -306,7 +340,8 @@ def _restart_ssh_engine() -> None:
 
 
 def test_an_engine_lost_mid_run_fails_that_run_naming_its_host_and_the_next_run_replaces_its_container(
-        fleet_env, fleet, capsys):
+    fleet_env, fleet, capsys
+):
     from resources.runtime.docker.engine import connect
     from resources.runtime.docker.spec import container_name
 
@@ -324,8 +359,14 @@ def test_an_engine_lost_mid_run_fails_that_run_naming_its_host_and_the_next_run_
         _restart_ssh_engine()  # later tests use that engine: it is left running whatever happened here
     by_partition = {r.dagster_run.tags["dagster/partition"]: r for r in records}
     with capsys.disabled():
-        print("\n" + _timeline(f"[figures] the ssh host's dockerd killed {lost_at - launched_at:.1f} s after launch",
-                               records, launched_at))
+        print(
+            "\n"
+            + _timeline(
+                f"[figures] the ssh host's dockerd killed {lost_at - launched_at:.1f} s after launch",
+                records,
+                launched_at,
+            )
+        )
 
     from dagster import DagsterRunStatus
 
@@ -336,7 +377,8 @@ def test_an_engine_lost_mid_run_fails_that_run_naming_its_host_and_the_next_run_
     assert "runs on other hosts go on" in error
     _assert_succeeded(instance, by_partition, [BESIDE])
     assert _rows_per_partition(fleet_env, "benchmark_results", queued.values()) == {
-        BESIDE: _scenarios(fleet_env, BESIDE)}, "the lost run left no result; the other host's run left its own"
+        BESIDE: _scenarios(fleet_env, BESIDE)
+    }, "the lost run left no result; the other host's run left its own"
 
     # The engine is back (no live-restore: its restart stopped the container, which stays behind).
     client = connect(ssh_host.ENGINE, timeout_s=60)
@@ -347,13 +389,18 @@ def test_an_engine_lost_mid_run_fails_that_run_naming_its_host_and_the_next_run_
         [record] = _wait_for(instance, again.values(), fleet)
         _assert_succeeded(instance, {LOST: record}, [LOST])
         messages = [e.user_message for e in instance.all_logs(again[LOST])]
-        replaced = f"found stale container {container_name(LOST)} ({stale.short_id}, exited), not reusable: replacing it"
+        replaced = (
+            f"found stale container {container_name(LOST)} ({stale.short_id}, exited), not reusable: replacing it"
+        )
         assert any(replaced in m for m in messages), f"no '{replaced}' in the run's log"
         with capsys.disabled():
-            print(f"--- the next run on the returned host: {record.dagster_run.status.value} in "
-                  f"{record.end_time - record.start_time:.1f} s; its log: {replaced}")
-        assert client.containers.list(all=True, filters={"name": container_name(LOST)}) == [], \
+            print(
+                f"--- the next run on the returned host: {record.dagster_run.status.value} in "
+                f"{record.end_time - record.start_time:.1f} s; its log: {replaced}"
+            )
+        assert client.containers.list(all=True, filters={"name": container_name(LOST)}) == [], (
             "teardown: stop removes the new container at the end of the run"
+        )
     finally:
         client.close()
     assert _rows_per_partition(fleet_env, "benchmark_results", again.values()) == {LOST: _scenarios(fleet_env, LOST)}

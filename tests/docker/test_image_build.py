@@ -21,8 +21,11 @@ CPU_IMAGE = Path(__file__).resolve().parent / "cpu-image"
 def build_context(tmp_path, base_image) -> tuple[Path, BuildSpec]:
     shutil.copytree(CPU_IMAGE, tmp_path / "image")
     # A fresh marker makes a fresh context hash: the first build below is really cold.
-    spec = BuildSpec(context="image", repository="vllm-eval-test/build-check",
-                     args={"BASE_IMAGE": base_image, "BUILD_MARKER": uuid.uuid4().hex})
+    spec = BuildSpec(
+        context="image",
+        repository="vllm-eval-test/build-check",
+        args={"BASE_IMAGE": base_image, "BUILD_MARKER": uuid.uuid4().hex},
+    )
     return tmp_path, spec
 
 
@@ -63,8 +66,11 @@ def test_changing_a_build_argument_builds_a_new_image(docker_client, build_conte
 
 def test_a_build_whose_base_image_is_missing_says_so(docker_client, tmp_path, base_image):
     shutil.copytree(CPU_IMAGE, tmp_path / "image")
-    spec = BuildSpec(context="image", repository="vllm-eval-test/missing-base",
-                     args={"BASE_IMAGE": "vllm/vllm-openai:v0.0.0-not-here", "BUILD_MARKER": "x"})
+    spec = BuildSpec(
+        context="image",
+        repository="vllm-eval-test/missing-base",
+        args={"BASE_IMAGE": "vllm/vllm-openai:v0.0.0-not-here", "BUILD_MARKER": "x"},
+    )
     with pytest.raises(ImageError, match="building vllm-eval-test/missing-base:ctx-.* failed"):
         ensure_built(docker_client, spec, tmp_path, lambda line: None)
 
@@ -87,8 +93,8 @@ def test_a_dockerfile_whose_step_fails_shows_the_build_logs_tail(docker_client, 
     context = tmp_path / "image"
     context.mkdir()
     (context / "Dockerfile").write_text(
-        "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n"
-        "RUN echo 'installing a transformers that does not exist' && exit 3\n")
+        "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN echo 'installing a transformers that does not exist' && exit 3\n"
+    )
     spec = BuildSpec(context="image", repository="vllm-eval-test/failing-step", args={"BASE_IMAGE": base_image})
     with pytest.raises(ImageError) as error:
         ensure_built(docker_client, spec, tmp_path, lambda line: None)

@@ -42,11 +42,16 @@ def _on_remote_host(model_name: str, **docker_changes):
     docker_deployment = load_deployments()[f"tiny-cpu-docker-{SUFFIX}"]
     settings = docker_deployment.runtime.docker.model_dump()
     settings.update(engine=ENGINE, tls=TLS.model_dump(), image={"pull": BASE_IMAGE}, **docker_changes)
-    runtime = docker_deployment.runtime.model_copy(update={
-        "docker": DockerSettings(**settings), "host": ENGINE.split("//")[1].split(":")[0], "port": PORT})
-    return docker_deployment.model_copy(update={
-        "key": f"weights-remote-{model_name}", "model_name": model_name,
-        "spec": docker_deployment.spec.model_copy(update={"runtime": runtime})})
+    runtime = docker_deployment.runtime.model_copy(
+        update={"docker": DockerSettings(**settings), "host": ENGINE.split("//")[1].split(":")[0], "port": PORT}
+    )
+    return docker_deployment.model_copy(
+        update={
+            "key": f"weights-remote-{model_name}",
+            "model_name": model_name,
+            "spec": docker_deployment.spec.model_copy(update={"runtime": runtime}),
+        }
+    )
 
 
 @pytest.fixture
@@ -63,12 +68,14 @@ def volumes(gpu_host_engine, docker_client):
 
 def _in_volume(client, volume: str, command: str) -> str:
     """Runs a shell command in a throwaway container on the remote engine with the volume at /w."""
-    return client.containers.run(BASE_IMAGE, ["sh", "-c", command], volumes={volume: {"bind": "/w"}},
-                                 network_mode="none", remove=True).decode()
+    return client.containers.run(
+        BASE_IMAGE, ["sh", "-c", command], volumes={volume: {"bind": "/w"}}, network_mode="none", remove=True
+    ).decode()
 
 
 def test_the_tiny_model_lands_in_a_volume_on_the_remote_host_verified_there_and_is_reused_next_time(
-        gpu_host_engine, docker_client, volumes):
+    gpu_host_engine, docker_client, volumes
+):
     runtime = runtime_for(_on_remote_host(f"tiny-llama-{SUFFIX}"))
     said: list[str] = []
     started = time.monotonic()
@@ -82,7 +89,9 @@ def test_the_tiny_model_lands_in_a_volume_on_the_remote_host_verified_there_and_
     assert placed.action == "copied" and placed.host == "10.231.0.2" and placed.engine == ENGINE
     assert placed.volume.startswith(f"vllm-eval-weights-tiny-llama-{SUFFIX}-")
     assert first.revision == f"sha256:{here}" and placed.content_hash == here, "hashed there, equal to here"
-    assert placed.size_bytes == first.size_bytes and placed.files == len([p for p in first.path.rglob("*") if p.is_file()])
+    assert placed.size_bytes == first.size_bytes and placed.files == len(
+        [p for p in first.path.rglob("*") if p.is_file()]
+    )
     assert any(f"copy to volume {placed.volume} on 10.231.0.2:" in line and "MiB/s" in line for line in said)
     assert any(line.endswith("verified there") for line in said)
     # The files are in that volume on that host, and only there.
@@ -103,7 +112,8 @@ def test_the_tiny_model_lands_in_a_volume_on_the_remote_host_verified_there_and_
 
 
 def test_a_volume_whose_file_was_changed_on_the_host_is_refused_with_the_host_the_volume_and_the_fix(
-        gpu_host_engine, volumes):
+    gpu_host_engine, volumes
+):
     volume = f"vllm-eval-weights-changed-{SUFFIX}"
     volumes.append(volume)
     runtime = runtime_for(_on_remote_host(f"tiny-llama-{SUFFIX}", weights_volume=volume))
@@ -128,17 +138,26 @@ def test_vllm_serves_the_model_from_the_volume_on_the_remote_host(gpu_host_engin
     weights = runtime.place_weights(IMAGE)
     volumes.append(weights.on_host.volume)
     try:
-        service = runtime.ensure_service(IMAGE, str(weights.path), "weights-on-host",
-                                         weights_volume=weights.on_host.volume)
+        service = runtime.ensure_service(
+            IMAGE, str(weights.path), "weights-on-host", weights_volume=weights.on_host.volume
+        )
         assert service.container.engine == ENGINE and service.base_url == f"http://10.231.0.2:{PORT}"
         assert service.container.volumes[0] == f"{weights.on_host.volume}:/model:ro"
         mounts = gpu_host_engine.api.inspect_container(service.container.name)["Mounts"]
         [model] = [m for m in mounts if m["Destination"] == "/model"]
         assert model["Type"] == "volume" and model["Name"] == weights.on_host.volume and model["RW"] is False
         request = urllib.request.Request(
-            f"{service.base_url}/v1/chat/completions", method="POST", headers={"Content-Type": "application/json"},
-            data=json.dumps({"model": deployment.served_model_name, "max_tokens": 8,
-                             "messages": [{"role": "user", "content": "hello"}]}).encode())
+            f"{service.base_url}/v1/chat/completions",
+            method="POST",
+            headers={"Content-Type": "application/json"},
+            data=json.dumps(
+                {
+                    "model": deployment.served_model_name,
+                    "max_tokens": 8,
+                    "messages": [{"role": "user", "content": "hello"}],
+                }
+            ).encode(),
+        )
         with urllib.request.urlopen(request, timeout=60) as reply:
             answer = json.loads(reply.read())
         print(f"\n--- served from {weights.on_host.volume} on {weights.on_host.host}: {answer['usage']}")
@@ -187,28 +206,44 @@ def test_model_weights_says_which_host_volume_hash_and_bytes(gpu_host_engine, te
 
 
 def test_a_hub_download_on_a_host_without_the_hub_fails_naming_the_model_and_never_shows_the_token(
-        gpu_host_engine, volumes, monkeypatch):
+    gpu_host_engine, volumes, monkeypatch
+):
     """The real download container (huggingface_hub's snapshot_download) on the remote host, which,
     like every machine here, cannot reach the hub: the failure is the hub's, the token is nowhere."""
     secret = "hf_" + "n0tAreal" * 4
     monkeypatch.setenv("EVAL_TEST_HUB_TOKEN", secret)
     deployment = _on_remote_host(f"hub-{SUFFIX}")
     # A closed port as the hub's address: refused at once (an unresolvable name takes half a minute).
-    runtime = deployment.runtime.model_copy(update={"env": {**deployment.runtime.env, "HF_ENDPOINT": "http://127.0.0.1:9"}})
-    deployment = deployment.model_copy(update={
-        "spec": deployment.spec.model_copy(update={"runtime": runtime}),
-        "model": deployment.model.model_copy(update={
-            "source": "huggingface", "repo": "Qwen/Qwen3-0.6B", "revision": "c1899de289a04d12100db370d81485cdf75e47ca",
-            "token_env": "EVAL_TEST_HUB_TOKEN"})})
+    runtime = deployment.runtime.model_copy(
+        update={"env": {**deployment.runtime.env, "HF_ENDPOINT": "http://127.0.0.1:9"}}
+    )
+    deployment = deployment.model_copy(
+        update={
+            "spec": deployment.spec.model_copy(update={"runtime": runtime}),
+            "model": deployment.model.model_copy(
+                update={
+                    "source": "huggingface",
+                    "repo": "Qwen/Qwen3-0.6B",
+                    "revision": "c1899de289a04d12100db370d81485cdf75e47ca",
+                    "token_env": "EVAL_TEST_HUB_TOKEN",
+                }
+            ),
+        }
+    )
     said: list[str] = []
     with pytest.raises(WeightsError) as failed:
         runtime_for(deployment).place_weights(IMAGE, on_line=said.append)
-    volumes.extend(v.name for v in gpu_host_engine.volumes.list(filters={"label": "vllm-eval.weights-model"})
-                   if v.attrs["Labels"].get("vllm-eval.weights-model") == f"hub-{SUFFIX}")
+    volumes.extend(
+        v.name
+        for v in gpu_host_engine.volumes.list(filters={"label": "vllm-eval.weights-model"})
+        if v.attrs["Labels"].get("vllm-eval.weights-model") == f"hub-{SUFFIX}"
+    )
     message = str(failed.value)
     print("\n" + "\n".join(said) + "\n--- failed\n" + message)
-    assert message.startswith(f"model 'hub-{SUFFIX}': downloading Qwen/Qwen3-0.6B@c1899de289a04d12100db370d81485cdf75e47ca "
-                              "on 10.231.0.2 exited with 1: huggingface_hub.errors.LocalEntryNotFoundError")
+    assert message.startswith(
+        f"model 'hub-{SUFFIX}': downloading Qwen/Qwen3-0.6B@c1899de289a04d12100db370d81485cdf75e47ca "
+        "on 10.231.0.2 exited with 1: huggingface_hub.errors.LocalEntryNotFoundError"
+    )
     assert "reaches the hub (or a mirror named by HF_ENDPOINT in runtime.env)" in message
     assert secret not in message and not any(secret in line for line in said)
     assert any("token: from $EVAL_TEST_HUB_TOKEN" in line for line in said)

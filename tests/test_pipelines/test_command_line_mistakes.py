@@ -19,8 +19,14 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _command(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipelines", *args], cwd=PROJECT_ROOT, capture_output=True,
-                          text=True, timeout=120, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines", *args],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def _one_line(result: subprocess.CompletedProcess) -> str:
@@ -48,8 +54,11 @@ def test_fleet_launch_without_a_webserver_says_none_answers_and_how_to_start_or_
 @pytest.fixture
 def something_else_listening():
     port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -100,8 +109,14 @@ def test_demo_on_the_production_instance_without_its_postgres_url_says_which_var
     (home / "dagster").mkdir(parents=True)
     (home / "dagster" / "dagster.yaml").write_text(render_fleet_dagster_yaml())  # what fleet-up leaves there
     env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_PG_URL", "DAGSTER_HOME")}
-    result = subprocess.run([sys.executable, "-m", "pipelines", "demo"], cwd=PROJECT_ROOT, capture_output=True,
-                            text=True, timeout=120, env={**env, "EVAL_HOME": str(home)})
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines", "demo"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**env, "EVAL_HOME": str(home)},
+    )
     line = _one_line(result)
     assert result.returncode == 1
     assert f"{home / 'dagster' / 'dagster.yaml'} reads $DAGSTER_PG_URL, which is not set" in line
@@ -114,9 +129,14 @@ def test_fleet_up_with_a_missing_workspace_file_says_so(tmp_path):
     assert f"{tmp_path / 'workspace.yaml'}: no such workspace file" in _one_line(result)
 
 
-@pytest.mark.parametrize("args, complaint", [(["fleet-launch", "--port", "99999"], "99999 is not a TCP port"),
-                                             (["fleet-up", "--port", "http"], "'http' is not a whole number"),
-                                             (["fleet-up", "--max-runs", "0"], "0 is less than 1")])
+@pytest.mark.parametrize(
+    "args, complaint",
+    [
+        (["fleet-launch", "--port", "99999"], "99999 is not a TCP port"),
+        (["fleet-up", "--port", "http"], "'http' is not a whole number"),
+        (["fleet-up", "--max-runs", "0"], "0 is less than 1"),
+    ],
+)
 def test_a_port_or_run_count_out_of_range_is_refused_before_anything_starts(args, complaint):
     result = _command(*args)
     assert result.returncode == 2 and "Traceback" not in result.stderr

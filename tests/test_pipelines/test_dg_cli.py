@@ -28,8 +28,13 @@ def test_dg_checks_and_lists_the_definitions(tmp_path):
     assert listed.returncode == 0, listed.stderr
     assets = {a["asset_key"]: a["group_name"] for a in json.loads(listed.stdout)["assets"]}
     assert assets == {
-        "hardware_report": "deployment", "vllm_image": "deployment", "model_weights": "deployment",
-        "vllm_service": "deployment", "smoke_test": "deployment", "answer_accuracy": "deployment", "benchmark_results": "deployment",
+        "hardware_report": "deployment",
+        "vllm_image": "deployment",
+        "model_weights": "deployment",
+        "vllm_service": "deployment",
+        "smoke_test": "deployment",
+        "answer_accuracy": "deployment",
+        "benchmark_results": "deployment",
         "comparison_report": "reporting",
     }
 

@@ -14,8 +14,9 @@ def test_the_profile_stores_in_postgres_from_the_environment_and_queues_one_run_
     assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
     runs = config["concurrency"]["runs"]
     assert runs["max_concurrent_runs"] == 6
-    assert runs["tag_concurrency_limits"] == [{"key": "gpu_host", "value": {"applyLimitPerUniqueValue": True},
-                                               "limit": 1}]
+    assert runs["tag_concurrency_limits"] == [
+        {"key": "gpu_host", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
+    ]
     assert config["run_monitoring"]["enabled"] is True
 
 

@@ -66,8 +66,14 @@ def test_deployments_on_different_docker_hosts_get_different_gpu_host_tags(monke
 def test_the_job_covers_the_seven_partitioned_assets_and_the_report_job_the_report():
     chain = defs.resolve_job_def("deploy_and_evaluate")
     assert {k.to_user_string() for k in chain.asset_layer.executable_asset_keys} == {
-        "hardware_report", "vllm_image", "model_weights", "vllm_service", "smoke_test", "answer_accuracy",
-        "benchmark_results"}
+        "hardware_report",
+        "vllm_image",
+        "model_weights",
+        "vllm_service",
+        "smoke_test",
+        "answer_accuracy",
+        "benchmark_results",
+    }
     report = defs.resolve_job_def("refresh_comparison_report")
     assert {k.to_user_string() for k in report.asset_layer.executable_asset_keys} == {"comparison_report"}
 
@@ -91,17 +97,35 @@ def test_a_backfill_of_the_job_queues_each_run_with_its_gpu_host_tag(tmp_path):
     from resources.runtime import runtime_for
 
     env = {**os.environ, "EVAL_HOME": str(tmp_path / "eval"), "DAGSTER_HOME": str(tmp_path / "eval" / "dagster")}
-    subprocess.run([sys.executable, "-c", "from pipelines.instance import ensure_dagster_home; ensure_dagster_home()"],
-                   env=env, check=True)
+    subprocess.run(
+        [sys.executable, "-c", "from pipelines.instance import ensure_dagster_home; ensure_dagster_home()"],
+        env=env,
+        check=True,
+    )
     partitions = ["tiny-cpu-eager", "tiny-gpu-tp2"]
     backfill = subprocess.run(
-        [str(Path(sys.executable).parent / "dagster"), "job", "backfill", "-m", "pipelines.definitions",
-         "-j", "deploy_and_evaluate", "--partitions", ",".join(partitions), "--noprompt"],
-        env=env, capture_output=True, text=True, timeout=180)
+        [
+            str(Path(sys.executable).parent / "dagster"),
+            "job",
+            "backfill",
+            "-m",
+            "pipelines.definitions",
+            "-j",
+            "deploy_and_evaluate",
+            "--partitions",
+            ",".join(partitions),
+            "--noprompt",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert backfill.returncode == 0, backfill.stdout[-2000:] + backfill.stderr[-2000:]
     instance = DagsterInstance.from_ref(InstanceRef.from_dir(env["DAGSTER_HOME"]))
     runs = instance.get_runs()  # no daemon here: they wait in the queue
     deployments = load_deployments()
     assert {r.tags["dagster/partition"]: r.tags["gpu_host"] for r in runs} == {
-        p: runtime_for(deployments[p]).gpu_host() for p in partitions}
+        p: runtime_for(deployments[p]).gpu_host() for p in partitions
+    }
     assert {r.status for r in runs} == {DagsterRunStatus.QUEUED}

@@ -38,8 +38,9 @@ def _started(sensor, instance):
 
 
 def _first_step_succeeds(instance, partition="tiny-cpu-eager"):
-    result = CHAIN.execute_in_process(partition_key=partition, instance=instance,
-                                      asset_selection=[AssetKey("hardware_report")])
+    result = CHAIN.execute_in_process(
+        partition_key=partition, instance=instance, asset_selection=[AssetKey("hardware_report")]
+    )
     assert result.success
     return result
 
@@ -51,8 +52,11 @@ def _fails_at_the_gate(instance):
 
 
 def _runs_row(run_id):
-    return ResultsStore(results_db_path()).query(
-        "SELECT partition, status, error FROM runs WHERE run_id = ?", [run_id]).to_dict("records")
+    return (
+        ResultsStore(results_db_path())
+        .query("SELECT partition, status, error FROM runs WHERE run_id = ?", [run_id])
+        .to_dict("records")
+    )
 
 
 def test_each_successful_evaluation_asks_for_one_report_refresh_and_a_failed_one_for_none(instance):

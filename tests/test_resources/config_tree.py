@@ -10,8 +10,9 @@ import yaml
 CPU_PARAMS = {"dtype": "float32", "kv_cache_memory_bytes": "512M", "enforce_eager": True}
 
 
-def write_config_tree(root: Path, deployment: dict, params: dict | None = None, model: dict | None = None,
-                      name: str = "d") -> Path:
+def write_config_tree(
+    root: Path, deployment: dict, params: dict | None = None, model: dict | None = None, name: str = "d"
+) -> Path:
     for folder in ("deployments", "models", "params"):
         (root / folder).mkdir()
     (root / "models" / "tiny.yaml").write_text(yaml.safe_dump(model or {"source": "generated"}))

@@ -9,15 +9,23 @@ import pytest
 
 from resources.evaluation.verdict import judge_accuracy, majority_items, mcnemar_exact_p, wilson_interval
 
-ROW = {"accuracy": None, "errors": 0, "items": 0, "weights_revision": "sha256:aaa+gguf-to-hf/1", "dtype": "bfloat16",
-       "kv_cache_dtype": "auto", "vllm_version": "0.32.0", "image_digest": "local", "chat_template_sha": "t1",
-       "max_tokens": 16}
+ROW = {
+    "accuracy": None,
+    "errors": 0,
+    "items": 0,
+    "weights_revision": "sha256:aaa+gguf-to-hf/1",
+    "dtype": "bfloat16",
+    "kv_cache_dtype": "auto",
+    "vllm_version": "0.32.0",
+    "image_digest": "local",
+    "chat_template_sha": "t1",
+    "max_tokens": 16,
+}
 
 
 def run(items: dict, **changes) -> dict:
     right = sum(correct for correct, _ in items.values())
-    return {**ROW, "accuracy": right / len(items), "items": len(items), "run_id": changes.pop("run_id", "r"),
-            **changes}
+    return {**ROW, "accuracy": right / len(items), "items": len(items), "run_id": changes.pop("run_id", "r"), **changes}
 
 
 def answers(n: int, right: set[int], text=lambda i, ok: f"answer {i} {'ok' if ok else 'bad'}") -> dict:
@@ -51,13 +59,16 @@ def test_a_damaged_model_is_called_a_drop_with_the_weights_identity_as_suspect()
 def test_greedy_drift_without_a_drop_is_reported_as_drift():
     before = answers(300, set(range(123)))
     # 37 replies reworded, and the 6 whose score changed read differently too (q0 is both): 42 changed texts
-    now = {k: (ok, text + " (reworded)" if int(k[1:]) % 8 == 0 and int(k[1:]) < 296 else text)
-           for k, (ok, text) in answers(300, set(range(4, 125))).items()}
+    now = {
+        k: (ok, text + " (reworded)" if int(k[1:]) % 8 == 0 and int(k[1:]) < 296 else text)
+        for k, (ok, text) in answers(300, set(range(4, 125))).items()
+    }
     verdict = judge_accuracy(run(now, dtype="float32"), now, [(run(before), before)])
     assert verdict.status == "within noise" and not verdict.is_drop
     assert verdict.changed_texts == 42 and (verdict.lost, verdict.gained) == (4, 2)
-    assert verdict.sentence.startswith("42 of 300 greedy answers changed since the last run; accuracy 41.0 % "
-                                       "(the last run) -> 40.3 %, within noise")
+    assert verdict.sentence.startswith(
+        "42 of 300 greedy answers changed since the last run; accuracy 41.0 % (the last run) -> 40.3 %, within noise"
+    )
     assert verdict.suspects == ("dtype: bfloat16 -> float32",)
 
 

@@ -47,14 +47,26 @@ def test_the_shipped_set_loads_with_a_few_hundred_items_of_unique_ids():
     assert len({i.category for i in shipped.items}) >= 8
 
 
-@pytest.mark.parametrize("lines, expected", [
-    (['{"id": "a", "question": "q", "answer": "x"}', '{"id": "a", "question": "r", "answer": "y"}'],
-     "line 2, field 'id': 'a' is already the id of line 1"),
-    (['{"id": "a", "question": "q"}'], "line 1, field 'answer': Field required"),
-    (['{"id": "a", "question": "q", "answer": "x"', ], "line 1: not JSON"),
-    (['{"id": "a", "question": "q", "answer": "maybe", "choices": ["yes", "no"]}'],
-     "line 1, field 'item': Value error, the answer 'maybe' (or one of its aliases) must be one of the choices"),
-])
+@pytest.mark.parametrize(
+    "lines, expected",
+    [
+        (
+            ['{"id": "a", "question": "q", "answer": "x"}', '{"id": "a", "question": "r", "answer": "y"}'],
+            "line 2, field 'id': 'a' is already the id of line 1",
+        ),
+        (['{"id": "a", "question": "q"}'], "line 1, field 'answer': Field required"),
+        (
+            [
+                '{"id": "a", "question": "q", "answer": "x"',
+            ],
+            "line 1: not JSON",
+        ),
+        (
+            ['{"id": "a", "question": "q", "answer": "maybe", "choices": ["yes", "no"]}'],
+            "line 1, field 'item': Value error, the answer 'maybe' (or one of its aliases) must be one of the choices",
+        ),
+    ],
+)
 def test_a_malformed_set_is_refused_naming_the_file_the_line_and_the_field(tmp_path, lines, expected):
     (tmp_path / "evals").mkdir()
     (tmp_path / "evals" / "broken.jsonl").write_text("\n".join(lines) + "\n")

@@ -47,8 +47,9 @@ def test_an_endpoint_that_answers_garbage_fails_the_smoke_test_with_what_it_got(
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        outcome = run_smoke(f"http://127.0.0.1:{server.server_port}", "tiny", (SmokePrompt(name="hello"),),
-                            api_key=None, timeout_s=5)
+        outcome = run_smoke(
+            f"http://127.0.0.1:{server.server_port}", "tiny", (SmokePrompt(name="hello"),), api_key=None, timeout_s=5
+        )
     finally:
         server.shutdown()
     assert not outcome.passed
@@ -61,10 +62,17 @@ def test_an_unknown_vllm_argument_is_named_in_the_diagnosis_of_the_real_log():
 
 
 def test_a_deployment_naming_a_missing_model_lists_the_models_there_are(tmp_path):
-    write_config_tree(tmp_path, {
-        "model": "qwen", "params": "cpu", "served_model_name": "x", "runtime": {"device": "cpu"},
-        "benchmarks": [{"name": "s", "input_len": 1, "output_len": 1, "num_prompts": 1}]},
-        params={"kv_cache_memory_bytes": "512M"})
+    write_config_tree(
+        tmp_path,
+        {
+            "model": "qwen",
+            "params": "cpu",
+            "served_model_name": "x",
+            "runtime": {"device": "cpu"},
+            "benchmarks": [{"name": "s", "input_len": 1, "output_len": 1, "num_prompts": 1}],
+        },
+        params={"kv_cache_memory_bytes": "512M"},
+    )
     with pytest.raises(ConfigError) as error:
         load_deployments(tmp_path)
     assert "d.yaml: model: 'qwen' not found" in str(error.value) and "Available: tiny" in str(error.value)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from resources.benchmark.command import expand_scenario, render_bench_args, scenario_seed
-from resources.results.bench_json import BenchResultError, parse_bench_result, parse_request_rows
 from resources.config.models import BenchmarkScenario
+from resources.results.bench_json import BenchResultError, parse_bench_result, parse_request_rows
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vllm"
 
@@ -49,17 +49,33 @@ def test_the_recipe_scenario_renders_vllm_bench_flags():
     recipe = BenchmarkScenario(name="recipe", input_len=8000, output_len=1024, num_prompts=32, request_rate=10)
     [point] = expand_scenario(recipe)
     args = " ".join(render_bench_args(point, "http://127.0.0.1:8000", "qwen-30b", "/m", "/out", "r.json", 5))
-    for flag in ("--dataset-name random", "--random-input-len 8000", "--random-output-len 1024",
-                 "--request-rate 10", "--num-prompts 32", "--ignore-eos", "--save-result", "--seed 5",
-                 "--save-detailed"):
+    for flag in (
+        "--dataset-name random",
+        "--random-input-len 8000",
+        "--random-output-len 1024",
+        "--request-rate 10",
+        "--num-prompts 32",
+        "--ignore-eos",
+        "--save-result",
+        "--seed 5",
+        "--save-detailed",
+    ):
         assert flag in args
     assert "--max-concurrency" not in args and "--goodput" not in args
 
 
 def test_a_concurrency_ladder_doubles_up_to_its_max_with_warmups_and_goodput_targets():
-    ladder = BenchmarkScenario.model_validate({
-        "name": "ladder", "input_len": 64, "output_len": 32, "num_prompts": 8, "warmups": 2,
-        "concurrency_ladder": {"start": 1, "max": 8}, "slo": {"ttft_ms": 500, "tpot_ms": 50}})
+    ladder = BenchmarkScenario.model_validate(
+        {
+            "name": "ladder",
+            "input_len": 64,
+            "output_len": 32,
+            "num_prompts": 8,
+            "warmups": 2,
+            "concurrency_ladder": {"start": 1, "max": 8},
+            "slo": {"ttft_ms": 500, "tpot_ms": 50},
+        }
+    )
     points = expand_scenario(ladder)
     assert [p.name for p in points] == ["ladder/c1", "ladder/c2", "ladder/c4", "ladder/c8"]
     args = " ".join(render_bench_args(points[2], "http://h", "m", "/t", "/o", "f.json", 1))
@@ -72,8 +88,15 @@ def test_a_request_rate_sweep_gives_one_point_per_rate():
 
 
 def test_per_request_rows_follow_vllms_tpot_definition():
-    raw = {"ttfts": [0.1, None], "latencies": [0.5, 0.0], "output_lens": [5, 0], "input_lens": [10, 10],
-           "itls": [[0.1, 0.1, 0.1, 0.1], []], "start_times": [0.0, 0.1], "errors": ["", "timeout"]}
+    raw = {
+        "ttfts": [0.1, None],
+        "latencies": [0.5, 0.0],
+        "output_lens": [5, 0],
+        "input_lens": [10, 10],
+        "itls": [[0.1, 0.1, 0.1, 0.1], []],
+        "start_times": [0.0, 0.1],
+        "errors": ["", "timeout"],
+    }
     ok, failed = parse_request_rows(raw)
     assert ok["ttft_ms"] == pytest.approx(100) and ok["tpot_ms"] == pytest.approx(100)
     assert ok["itl_mean_ms"] == pytest.approx(100) and ok["error"] is None

@@ -11,52 +11,95 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import duckdb
 import pytest
 
-from resources.report.data import load_comparison, pareto_frontier
 from resources.report.build import build_report
+from resources.report.data import load_comparison, pareto_frontier
 from resources.results.store import ResultsStore
 from resources.serving.startup_log import read_startup_log
 from tests.test_resources.report_tables import section_table
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-_STARTS = {name: read_startup_log((Path(__file__).resolve().parents[1] / "fixtures" / "vllm" /
-                                   f"startup_gpu_h200_{name}.log").read_text()) for name in ("cold_cache", "warm_cache")}
+_STARTS = {
+    name: read_startup_log(
+        (Path(__file__).resolve().parents[1] / "fixtures" / "vllm" / f"startup_gpu_h200_{name}.log").read_text()
+    )
+    for name in ("cold_cache", "warm_cache")
+}
 NIGHT = datetime(2025, 3, 1, 2, 0)
 
 
 def _run(partition: str, night: int, gpu: bool, image_digest: str) -> dict:
     return {
-        "run_id": f"{partition}-run{night}", "partition": partition, "status": "succeeded",
-        "started_at": NIGHT + timedelta(days=night), "finished_at": NIGHT + timedelta(days=night, minutes=5),
-        "git_sha": "abc123", "model_id": "Qwen/Qwen3-30B-A3B-Instruct-2507-FP8" if gpu else "generated/tiny-llama",
-        "weights_source": "huggingface" if gpu else "generated", "weights_revision": "rev1",
-        "image_ref": "vllm/vllm-openai:v0.11.0", "image_digest": image_digest, "vllm_version": "0.11.0",
-        "hardware_fingerprint": "h100host" if gpu else "cpuhost", "config_hash": f"cfg-{partition}",
-        "serve_args": "--model /model", "startup_s": 60.0, "service_reused": False, "origin": "pipeline",
-        "tensor_parallel_size": 1, "gpu_count": 1 if gpu else 0, "gpu_model": "NVIDIA H100 80GB HBM3" if gpu else None,
-        "driver_version": "550.54.15" if gpu else None, "active_params_b": 3.3 if gpu else 0.000487552,
-        "bytes_per_param": 1.0 if gpu else 4.0, "trust_remote_code": gpu, "device": "gpu" if gpu else "cpu",
+        "run_id": f"{partition}-run{night}",
+        "partition": partition,
+        "status": "succeeded",
+        "started_at": NIGHT + timedelta(days=night),
+        "finished_at": NIGHT + timedelta(days=night, minutes=5),
+        "git_sha": "abc123",
+        "model_id": "Qwen/Qwen3-30B-A3B-Instruct-2507-FP8" if gpu else "generated/tiny-llama",
+        "weights_source": "huggingface" if gpu else "generated",
+        "weights_revision": "rev1",
+        "image_ref": "vllm/vllm-openai:v0.11.0",
+        "image_digest": image_digest,
+        "vllm_version": "0.11.0",
+        "hardware_fingerprint": "h100host" if gpu else "cpuhost",
+        "config_hash": f"cfg-{partition}",
+        "serve_args": "--model /model",
+        "startup_s": 60.0,
+        "service_reused": False,
+        "origin": "pipeline",
+        "tensor_parallel_size": 1,
+        "gpu_count": 1 if gpu else 0,
+        "gpu_model": "NVIDIA H100 80GB HBM3" if gpu else None,
+        "driver_version": "550.54.15" if gpu else None,
+        "active_params_b": 3.3 if gpu else 0.000487552,
+        "bytes_per_param": 1.0 if gpu else 4.0,
+        "trust_remote_code": gpu,
+        "device": "gpu" if gpu else "cpu",
     }
 
 
 def _result(run: dict, scenario: str, tpot_ms: float, throughput: float, concurrency: int | None = None) -> dict:
     return {
-        "run_id": run["run_id"], "partition": run["partition"], "scenario": scenario,
+        "run_id": run["run_id"],
+        "partition": run["partition"],
+        "scenario": scenario,
         "scenario_group": scenario.split("/")[0],  # as the pipeline writes it: a plain scenario is its own group
-        "completed": 32, "failed": 0, "duration_s": 10.0, "total_input_tokens": 4096, "total_output_tokens": 2048,
-        "request_throughput": throughput / 64, "output_throughput": throughput,
-        "total_token_throughput": throughput * 3, "max_concurrency": concurrency, "request_rate": float("inf"),
-        "mean_ttft_ms": 50.0, "median_ttft_ms": 45.0 + (concurrency or 0), "p99_ttft_ms": 90.0 + 5 * (concurrency or 0),
-        "mean_tpot_ms": tpot_ms, "median_tpot_ms": tpot_ms, "p99_tpot_ms": tpot_ms * 1.5,
-        "mean_itl_ms": tpot_ms, "median_itl_ms": tpot_ms, "p99_itl_ms": tpot_ms * 2,
-        "mean_e2el_ms": 200.0, "median_e2el_ms": 190.0, "p99_e2el_ms": 300.0,
-        "input_len": 1024, "output_len": 256, "num_prompts": 32, "warmups": 0, "seed": 7,
-        "prefix_caching": "off", "metric_definitions": "vllm", "bench_args": "--dataset-name random",
+        "completed": 32,
+        "failed": 0,
+        "duration_s": 10.0,
+        "total_input_tokens": 4096,
+        "total_output_tokens": 2048,
+        "request_throughput": throughput / 64,
+        "output_throughput": throughput,
+        "total_token_throughput": throughput * 3,
+        "max_concurrency": concurrency,
+        "request_rate": float("inf"),
+        "mean_ttft_ms": 50.0,
+        "median_ttft_ms": 45.0 + (concurrency or 0),
+        "p99_ttft_ms": 90.0 + 5 * (concurrency or 0),
+        "mean_tpot_ms": tpot_ms,
+        "median_tpot_ms": tpot_ms,
+        "p99_tpot_ms": tpot_ms * 1.5,
+        "mean_itl_ms": tpot_ms,
+        "median_itl_ms": tpot_ms,
+        "p99_itl_ms": tpot_ms * 2,
+        "mean_e2el_ms": 200.0,
+        "median_e2el_ms": 190.0,
+        "p99_e2el_ms": 300.0,
+        "input_len": 1024,
+        "output_len": 256,
+        "num_prompts": 32,
+        "warmups": 0,
+        "seed": 7,
+        "prefix_caching": "off",
+        "metric_definitions": "vllm",
+        "bench_args": "--dataset-name random",
         "result_file": "/dev/null",
     }
 
@@ -69,19 +112,39 @@ def history(tmp_path_factory):
         # The first night's server compiled (an empty cache), the later ones loaded its artifacts: the
         # phases are those of the real H200 starts in tests/fixtures/vllm/.
         start = _STARTS["cold_cache" if night == 0 else "warm_cache"]
-        run |= {"startup_s": sum(start.phase_durations().values()), "compile_cache": start.compile_cache,
-                "startup_phases": json.dumps(start.phase_durations()), "kv_cache_tokens": start.kv_cache_tokens}
+        run |= {
+            "startup_s": sum(start.phase_durations().values()),
+            "compile_cache": start.compile_cache,
+            "startup_phases": json.dumps(start.phase_durations()),
+            "kv_cache_tokens": start.kv_cache_tokens,
+        }
         slow = 1.25 if night == 3 else 1.0  # the third night, on the new image, is 25 % slower
         results = [_result(run, "short", 2.0 * slow, 4000 / slow, 16)]
-        results += [_result(run, f"ladder/c{c}", (2.0 + 0.5 * c) * slow, c * 1000 / (2.0 + 0.5 * c) / slow, c)
-                    for c in (1, 2, 4)]
-        requests = [{"run_id": run["run_id"], "partition": run["partition"], "scenario": "short", "request_index": i,
-                     "input_len": 1024, "output_len": 256, "ttft_ms": 40.0 + i, "latency_ms": 600.0 + i,
-                     "tpot_ms": 2.0 * slow, "itl_mean_ms": 2.0, "start_time_s": i * 0.1,
-                     "error": "timeout" if i == 9 else None} for i in range(10)]
+        results += [
+            _result(run, f"ladder/c{c}", (2.0 + 0.5 * c) * slow, c * 1000 / (2.0 + 0.5 * c) / slow, c)
+            for c in (1, 2, 4)
+        ]
+        requests = [
+            {
+                "run_id": run["run_id"],
+                "partition": run["partition"],
+                "scenario": "short",
+                "request_index": i,
+                "input_len": 1024,
+                "output_len": 256,
+                "ttft_ms": 40.0 + i,
+                "latency_ms": 600.0 + i,
+                "tpot_ms": 2.0 * slow,
+                "itl_mean_ms": 2.0,
+                "start_time_s": i * 0.1,
+                "error": "timeout" if i == 9 else None,
+            }
+            for i in range(10)
+        ]
         store.record_run(run, results, requests)
-        store.record_hardware_report(run["run_id"], run["partition"], "h100host", True,
-                                     json.dumps({"gpus": [{"name": "NVIDIA H100 80GB HBM3"}]}))
+        store.record_hardware_report(
+            run["run_id"], run["partition"], "h100host", True, json.dumps({"gpus": [{"name": "NVIDIA H100 80GB HBM3"}]})
+        )
     for night in (1, 2):
         run = _run("tiny-cpu-eager", night, gpu=False, image_digest="local:vllm-cpu")
         store.record_run(run, [_result(run, "short", 25.0, 2300.0, 16)])
@@ -201,13 +264,19 @@ def test_an_empty_database_gives_a_report_that_says_so(tmp_path):
 def test_a_results_file_from_before_schema_v2_is_reported_with_what_it_has(tmp_path):
     path = tmp_path / "v1.duckdb"
     with duckdb.connect(str(path)) as db:
-        db.execute("CREATE TABLE runs (run_id VARCHAR, partition VARCHAR, finished_at TIMESTAMP, status VARCHAR, "
-                   "image_digest VARCHAR, hardware_fingerprint VARCHAR, model_id VARCHAR)")
-        db.execute("CREATE TABLE benchmark_results (run_id VARCHAR, partition VARCHAR, scenario VARCHAR, "
-                   "completed BIGINT, failed BIGINT, output_throughput DOUBLE, mean_ttft_ms DOUBLE, "
-                   "median_ttft_ms DOUBLE, mean_tpot_ms DOUBLE, median_tpot_ms DOUBLE)")
-        db.execute("CREATE TABLE hardware_reports (run_id VARCHAR, partition VARCHAR, nvidia_driver_present BOOLEAN, "
-                   "report_json VARCHAR)")
+        db.execute(
+            "CREATE TABLE runs (run_id VARCHAR, partition VARCHAR, finished_at TIMESTAMP, status VARCHAR, "
+            "image_digest VARCHAR, hardware_fingerprint VARCHAR, model_id VARCHAR)"
+        )
+        db.execute(
+            "CREATE TABLE benchmark_results (run_id VARCHAR, partition VARCHAR, scenario VARCHAR, "
+            "completed BIGINT, failed BIGINT, output_throughput DOUBLE, mean_ttft_ms DOUBLE, "
+            "median_ttft_ms DOUBLE, mean_tpot_ms DOUBLE, median_tpot_ms DOUBLE)"
+        )
+        db.execute(
+            "CREATE TABLE hardware_reports (run_id VARCHAR, partition VARCHAR, nvidia_driver_present BOOLEAN, "
+            "report_json VARCHAR)"
+        )
         db.execute("INSERT INTO runs VALUES ('r1', 'old', '2025-01-01', 'succeeded', 'd1', 'fp', 'm')")
         db.execute("INSERT INTO benchmark_results VALUES ('r1', 'old', 'short', 32, 0, 100.0, 50, 45, 5, 5)")
         db.execute("INSERT INTO hardware_reports VALUES ('r1', 'old', false, '{}')")
@@ -224,11 +293,13 @@ def test_the_comparison_report_asset_puts_the_markdown_in_metadata_and_the_files
     from dagster import materialize
 
     from assets.reporting.comparison_report import comparison_report
-    from resources.dagster_resources import DeploymentCatalog, ResultsDatabase
     from resources.config.eval_home import reports_dir
+    from resources.dagster_resources import DeploymentCatalog, ResultsDatabase
 
-    result = materialize([comparison_report], resources={"results_db": ResultsDatabase(path=str(history.path)),
-                                                         "deployments": DeploymentCatalog()})
+    result = materialize(
+        [comparison_report],
+        resources={"results_db": ResultsDatabase(path=str(history.path)), "deployments": DeploymentCatalog()},
+    )
     assert result.success
     [event] = result.get_asset_materialization_events()
     metadata = {k: v.value for k, v in event.materialization.metadata.items()}
@@ -239,20 +310,25 @@ def test_the_comparison_report_asset_puts_the_markdown_in_metadata_and_the_files
     rows = section_table(metadata["report"], "Answers beside speed")
     assert {name: row["accuracy (95 % interval)"] for name, row in rows.items()} == {
         "qwen-h100-tp1": "not evaluated yet",  # not among the configs
-        "tiny-cpu-eager": "n/a: random weights"}
+        "tiny-cpu-eager": "n/a: random weights",
+    }
     assert metadata["html"] == str(reports_dir() / "comparison_report.html")
     assert {"chart_pareto", "chart_sweeps", "chart_trend"} <= set(metadata)
 
 
 def test_the_start_up_section_sets_cold_and_warm_starts_apart_with_their_longest_phases(report):
     section = report.markdown.split("## Start-up", 1)[1].split("\n## ", 1)[0]
-    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in section.splitlines()
-            if line.startswith("| qwen-h100-tp1")]
+    rows = [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in section.splitlines()
+        if line.startswith("| qwen-h100-tp1")
+    ]
     cold = next(r for r in rows if r[1] == "cold compile cache")
     warm = next(r for r in rows if r[1] == "warm compile cache")
     assert cold[2] == "1" and warm[2] == "3", "one cold start, three warm ones"
-    assert "torch_compile 42" in cold[5] and "torch_compile" not in warm[5], \
+    assert "torch_compile 42" in cold[5] and "torch_compile" not in warm[5], (
         "the cold start's compile is among its longest phases; the warm one loads it in seconds"
+    )
     assert warm[6] == "2,031,120"
 
 
@@ -261,8 +337,10 @@ def _coalesced(run: dict, failed: int = 0) -> dict:
     chunks each (a loaded CPU host), and ``failed`` failed requests."""
     from resources.results.validity import judge_validity, request_streamed
 
-    requests = [{"output_len": 256, "chunks": 2, "streamed": request_streamed([0.2], 256), "error": None}
-                for _ in range(32 - failed)]
+    requests = [
+        {"output_len": 256, "chunks": 2, "streamed": request_streamed([0.2], 256), "error": None}
+        for _ in range(32 - failed)
+    ]
     validity = judge_validity({"completed": 32 - failed, "failed": failed, "duration_s": 10.0}, requests)
     assert not validity.valid
     return _result(run, "short", 25.0, 2300.0, 16) | {"failed": failed} | validity.as_row()
@@ -304,14 +382,18 @@ def test_an_invalid_results_reason_appears_once_in_its_row_and_in_full_in_a_foot
 def test_every_reason_the_validity_rule_writes_has_a_short_name():
     from resources.results.validity import REASON_NAMES, judge_validity, reason_names, request_streamed
 
-    requests = [{"output_len": 64, "chunks": 2, "streamed": request_streamed([0.2], 64), "start_time_s": i * 2.0,
-                 "error": None} for i in range(5)]
+    requests = [
+        {"output_len": 64, "chunks": 2, "streamed": request_streamed([0.2], 64), "start_time_s": i * 2.0, "error": None}
+        for i in range(5)
+    ]
     usage = {"loadgen_cpu_cores": 0.97, "other_cpu_cores": 1.2, "server_cpu_cores": 0.6, "cpu_count": 2}
     validity = judge_validity({"completed": 5, "failed": 2, "duration_s": 0.1}, requests, usage, configured_rate=10.0)
     assert len(validity.reasons) == len(REASON_NAMES) == 7
     assert reason_names(validity.reason_text) == [name for _, name in REASON_NAMES]
     # A repeated scenario joins its repetitions' reasons; an older file's wording is named by its first words.
     assert reason_names("repetition 1: stream coalesced: 8 of 8; repetition 3: 1 of 32 requests failed") == [
-        "stream coalesced", "requests failed"]
+        "stream coalesced",
+        "requests failed",
+    ]
     assert reason_names("server restarted mid-run: 3 requests lost") == ["server restarted mid-run"]
     assert reason_names(None) == []

@@ -16,7 +16,9 @@ def _tree(tmp_path: Path, deployment: dict, params: dict | None = None, model: d
 
 
 GOOD = {
-    "model": "tiny", "params": "cpu", "served_model_name": "tiny",
+    "model": "tiny",
+    "params": "cpu",
+    "served_model_name": "tiny",
     "runtime": {"kind": "process", "device": "cpu", "port": 9001},
     "benchmarks": [{"name": "short", "input_len": 16, "output_len": 8, "num_prompts": 4}],
 }

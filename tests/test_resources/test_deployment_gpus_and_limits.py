@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 from resources.config.loader import ConfigError, load_deployments
 from resources.config.models import UNPINNED, Deployment
@@ -30,11 +29,15 @@ QWEN, GLM5 = "qwen3-30b-a3b-fp8-2x24gb", "glm5-int4-4gpu"
 
 def _recipe(key: str, tp: int | None = None, params: dict | None = None, **runtime_changes) -> Deployment:
     deployment = load_deployments()[key]
-    updates = {"spec": deployment.spec.model_copy(
-        update={"runtime": deployment.runtime.model_copy(update=runtime_changes)})} if runtime_changes else {}
+    updates = (
+        {"spec": deployment.spec.model_copy(update={"runtime": deployment.runtime.model_copy(update=runtime_changes)})}
+        if runtime_changes
+        else {}
+    )
     if tp or params:
         updates["params"] = deployment.params.model_copy(
-            update={**({"tensor_parallel_size": tp} if tp else {}), **(params or {})})
+            update={**({"tensor_parallel_size": tp} if tp else {}), **(params or {})}
+        )
     return deployment.model_copy(update=updates)
 
 
@@ -55,6 +58,7 @@ def _verdicts(deployment: Deployment, recording: dict) -> dict:
 
 
 # ---- pinned GPUs ---------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("kind", ["docker", "process"])
 def test_a_busy_gpu_0_passes_a_deployment_pinned_to_gpu_1_and_refuses_one_pinned_to_gpu_0(kind):
@@ -99,6 +103,7 @@ def test_the_process_runtime_refuses_to_start_beside_a_foreign_process_on_its_gp
 
 # ---- the context length ----------------------------------------------------------------------
 
+
 def test_glm5_without_max_model_len_gets_a_verdict_naming_the_field_not_a_crash():
     glm5 = _recipe(GLM5, params={"max_model_len": None})  # the user's GLM-5 command sets none
     gate = _verdicts(glm5, load_recording("h200_x2"))["gpu_memory"]
@@ -117,8 +122,13 @@ def test_without_max_model_len_the_models_max_position_embeddings_is_used_as_vll
 
 def test_a_scenario_longer_than_max_model_len_is_refused_when_the_configs_load(tmp_path):
     params = {"dtype": "float32", "kv_cache_memory_bytes": "512M", "max_model_len": 2048}
-    deployment = {**GOOD, "benchmarks": [{"name": "fits", "input_len": 1024, "output_len": 1024, "num_prompts": 1},
-                                         {"name": "too-long", "input_len": 2000, "output_len": 64, "num_prompts": 1}]}
+    deployment = {
+        **GOOD,
+        "benchmarks": [
+            {"name": "fits", "input_len": 1024, "output_len": 1024, "num_prompts": 1},
+            {"name": "too-long", "input_len": 2000, "output_len": 64, "num_prompts": 1},
+        ],
+    }
     with pytest.raises(ConfigError) as error:
         load_deployments(_tree(tmp_path, deployment, params=params))
     message = str(error.value)
@@ -127,6 +137,7 @@ def test_a_scenario_longer_than_max_model_len_is_refused_when_the_configs_load(t
 
 
 # ---- where the weights land -----------------------------------------------------------------
+
 
 def test_the_disk_gate_measures_the_hub_cache_for_hub_models_and_the_folder_for_the_others(tmp_path):
     from huggingface_hub.constants import HF_HUB_CACHE
@@ -142,14 +153,17 @@ def test_the_disk_gate_measures_the_hub_cache_for_hub_models_and_the_folder_for_
 
 # ---- honest pins -----------------------------------------------------------------------------
 
+
 def test_the_recipe_configs_are_flagged_unpinned_not_taken_for_commits():
     deployments = load_deployments()
     assert deployments[QWEN].model.revision == UNPINNED and deployments[GLM5].model.revision == UNPINNED
     qwen = [u.field for u in unpinned_inputs(deployments[QWEN])]
     glm5 = [u.field for u in unpinned_inputs(deployments[GLM5])]
     assert qwen == ["configs/models/qwen3-30b-a3b-instruct-2507-fp8.yaml: revision"]
-    assert glm5 == ["configs/models/glm-5-int4-autoround.yaml: revision",
-                    f"configs/deployments/{GLM5}.yaml: runtime.docker.image.build.args.TRANSFORMERS_REF"]
+    assert glm5 == [
+        "configs/models/glm-5-int4-autoround.yaml: revision",
+        f"configs/deployments/{GLM5}.yaml: runtime.docker.image.build.args.TRANSFORMERS_REF",
+    ]
     assert unpinned_inputs(deployments["tiny-cpu-eager"]) == []
 
 
@@ -165,7 +179,9 @@ def test_plan_shows_what_is_unpinned_and_how_to_find_the_commit(capsys):
 
 def test_a_run_refuses_an_unpinned_deployment_printing_the_command_that_finds_the_commit():
     qwen = load_deployments()[QWEN]
-    with pytest.raises(UnpinnedError, match=r"git ls-remote https://huggingface.co/Qwen/Qwen3-30B-A3B-Instruct-2507-FP8"):
+    with pytest.raises(
+        UnpinnedError, match=r"git ls-remote https://huggingface.co/Qwen/Qwen3-30B-A3B-Instruct-2507-FP8"
+    ):
         refuse_unpinned(qwen)
     with pytest.raises(WeightsError, match="revision is UNPINNED"):
         fetch_weights(qwen.model_name, qwen.model, offline=True)
@@ -173,32 +189,55 @@ def test_a_run_refuses_an_unpinned_deployment_printing_the_command_that_finds_th
 
 # ---- remote engines safely -------------------------------------------------------------------
 
+
 def _folder(path: Path) -> Path:
     path.mkdir()
     return path
 
 
 def _docker_deployment(tmp_path: Path, docker: dict, **runtime) -> dict:
-    return {**GOOD, "runtime": {"kind": "docker", "device": "cpu", "port": 9001, **runtime,
-                                "docker": {"image": {"pull": "vllm/vllm-openai:v0.10.1.1"}, **docker}}}
+    return {
+        **GOOD,
+        "runtime": {
+            "kind": "docker",
+            "device": "cpu",
+            "port": 9001,
+            **runtime,
+            "docker": {"image": {"pull": "vllm/vllm-openai:v0.10.1.1"}, **docker},
+        },
+    }
 
 
 def test_a_tcp_engine_needs_tls_unless_the_config_says_insecure(tmp_path):
     with pytest.raises(ConfigError, match=r"engine tcp://10.0.0.5:2375 is plain tcp://: set tls"):
-        load_deployments(_tree(_folder(tmp_path / "a"), _docker_deployment(tmp_path, {"engine": "tcp://10.0.0.5:2375"})))
-    assert load_deployments(_tree(_folder(tmp_path / "b"), _docker_deployment(
-        tmp_path, {"engine": "tcp://10.0.0.5:2375", "insecure": True})))
+        load_deployments(
+            _tree(_folder(tmp_path / "a"), _docker_deployment(tmp_path, {"engine": "tcp://10.0.0.5:2375"}))
+        )
+    assert load_deployments(
+        _tree(
+            _folder(tmp_path / "b"), _docker_deployment(tmp_path, {"engine": "tcp://10.0.0.5:2375", "insecure": True})
+        )
+    )
     tls = {"ca_cert": "/etc/eval/ca.pem", "client_cert": "/etc/eval/cert.pem", "client_key": "/etc/eval/key.pem"}
-    [deployment] = load_deployments(_tree(_folder(tmp_path / "c"), _docker_deployment(
-        tmp_path, {"engine": "tcp://10.0.0.5:2376", "tls": tls}))).values()
+    [deployment] = load_deployments(
+        _tree(_folder(tmp_path / "c"), _docker_deployment(tmp_path, {"engine": "tcp://10.0.0.5:2376", "tls": tls}))
+    ).values()
     assert deployment.runtime.docker.tls.ca_cert == "/etc/eval/ca.pem"
     with pytest.raises(ConfigError, match="tls applies to a tcp:// engine only"):
-        load_deployments(_tree(_folder(tmp_path / "d"), _docker_deployment(tmp_path, {"engine": "ssh://gpu", "tls": tls})))
+        load_deployments(
+            _tree(_folder(tmp_path / "d"), _docker_deployment(tmp_path, {"engine": "ssh://gpu", "tls": tls}))
+        )
 
 
 def test_a_server_published_beyond_loopback_needs_an_api_key(tmp_path):
     with pytest.raises(ConfigError, match=r"host 0.0.0.0 publishes the server beyond this machine: set api_key_env"):
         load_deployments(_tree(_folder(tmp_path / "a"), {**GOOD, "runtime": {**GOOD["runtime"], "host": "0.0.0.0"}}))
-    assert load_deployments(_tree(_folder(tmp_path / "b"), {**GOOD, "runtime": {
-        **GOOD["runtime"], "host": "0.0.0.0", "api_key_env": "VLLM_API_KEY"}}))
-    assert load_deployments(_tree(_folder(tmp_path / "c"), {**GOOD, "runtime": {**GOOD["runtime"], "host": "127.0.0.2"}}))
+    assert load_deployments(
+        _tree(
+            _folder(tmp_path / "b"),
+            {**GOOD, "runtime": {**GOOD["runtime"], "host": "0.0.0.0", "api_key_env": "VLLM_API_KEY"}},
+        )
+    )
+    assert load_deployments(
+        _tree(_folder(tmp_path / "c"), {**GOOD, "runtime": {**GOOD["runtime"], "host": "127.0.0.2"}})
+    )

@@ -10,7 +10,11 @@ import pytest
 
 from resources.config.loader import load_deployments
 from resources.runtime.docker.capture import (
-    CAPTURE_DIR, CaptureError, capture_code_archive, capture_container_kwargs, capture_image,
+    CAPTURE_DIR,
+    CaptureError,
+    capture_code_archive,
+    capture_container_kwargs,
+    capture_image,
 )
 
 QWEN, GLM5 = "qwen3-30b-a3b-fp8-2x24gb", "glm5-int4-4gpu"
@@ -27,7 +31,9 @@ def test_the_capture_of_the_qwen_deployment_asks_for_its_two_gpus_in_its_own_pin
     assert kwargs["command"][:3] == ["python3", "-m", "resources.hardware.container_capture"]
     command = kwargs["command"]
     assert command[command.index("--weights-dir") + 1] == "/srv/models"
-    assert command[command.index("--model-dir") + 1].endswith("models--Qwen--Qwen3-30B-A3B-Instruct-2507-FP8/snapshots/UNPINNED")
+    assert command[command.index("--model-dir") + 1].endswith(
+        "models--Qwen--Qwen3-30B-A3B-Instruct-2507-FP8/snapshots/UNPINNED"
+    )
     assert kwargs["environment"]["PYTHONPATH"] == CAPTURE_DIR
 
 
@@ -40,8 +46,9 @@ def test_a_build_without_a_base_image_argument_must_name_a_capture_image():
     docker = glm5.runtime.docker
     build = docker.image.build.model_copy(update={"args": {"TRANSFORMERS_REF": "UNPINNED"}})
     docker = docker.model_copy(update={"image": docker.image.model_copy(update={"build": build})})
-    glm5 = glm5.model_copy(update={"spec": glm5.spec.model_copy(update={
-        "runtime": glm5.runtime.model_copy(update={"docker": docker})})})
+    glm5 = glm5.model_copy(
+        update={"spec": glm5.spec.model_copy(update={"runtime": glm5.runtime.model_copy(update={"docker": docker})})}
+    )
     with pytest.raises(CaptureError, match="set runtime.docker.capture_image"):
         capture_image(glm5)
 
@@ -70,7 +77,16 @@ def test_the_code_sent_into_the_capture_container_imports_on_its_own(tmp_path):
     with tarfile.open(fileobj=io.BytesIO(capture_code_archive())) as tar:
         tar.extractall(tmp_path)
     root = tmp_path / CAPTURE_DIR.lstrip("/")
-    imported = subprocess.run([sys.executable, "-I", "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
-                               "import resources.hardware.container_capture", str(root)],
-                              cwd=tmp_path, capture_output=True, text=True)
+    imported = subprocess.run(
+        [
+            sys.executable,
+            "-I",
+            "-c",
+            "import sys; sys.path.insert(0, sys.argv[1]); import resources.hardware.container_capture",
+            str(root),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert imported.returncode == 0, imported.stderr

@@ -49,7 +49,7 @@ def test_the_qwen_plan_pulls_the_pinned_release_and_runs_the_recipe_on_two_gpus(
     assert _flag(run, "-p") == f"127.0.0.1:{PORT}:{PORT}"  # the tests move every port up by the offset
     assert "NCCL_P2P_DISABLE=1" in run and f"vllm-eval.partition={QWEN}" in run
     assert _flag(run, "--entrypoint") == "vllm"
-    serve = run[run.index("vllm/vllm-openai:v0.10.1.1") + 1:]
+    serve = run[run.index("vllm/vllm-openai:v0.10.1.1") + 1 :]
     assert serve[0] == "serve" and serve[1].startswith("/model-repo/snapshots/")
     assert _flag(serve, "--tensor-parallel-size") == "2" and _flag(serve, "--max-model-len") == "16384"
     assert _flag(serve, "--gpu-memory-utilization") == "0.9" and _flag(serve, "--kv-cache-dtype") == "fp8"
@@ -78,7 +78,7 @@ def test_the_glm5_plan_builds_its_image_from_pinned_arguments_and_runs_it_on_fou
     run = _command(plan, "docker run")
     assert _flag(run, "--gpus") == '"device=0,1,2,3"' and "--ipc" not in run and _flag(run, "--shm-size") == "16g"
     assert tag in run, "the container runs the image the build step tags"
-    serve = run[run.index(tag) + 1:]
+    serve = run[run.index(tag) + 1 :]
     assert _flag(serve, "--tensor-parallel-size") == "4" and _flag(serve, "--served-model-name") == "glm5"
     assert _flag(serve, "--gpu-memory-utilization") == "0.85"
     assert _flag(serve, "--tool-call-parser") == "glm47" and _flag(serve, "--reasoning-parser") == "glm45"
@@ -98,8 +98,9 @@ def test_the_build_tag_changes_only_when_the_context_or_arguments_do(test_config
 
     def with_build(**changes):
         build = glm5.runtime.docker.image.build.model_copy(update=changes)
-        docker = glm5.runtime.docker.model_copy(update={"image": glm5.runtime.docker.image.model_copy(
-            update={"build": build})})
+        docker = glm5.runtime.docker.model_copy(
+            update={"image": glm5.runtime.docker.image.model_copy(update={"build": build})}
+        )
         runtime = glm5.runtime.model_copy(update={"docker": docker})
         return glm5.model_copy(update={"spec": glm5.spec.model_copy(update={"runtime": runtime})})
 
@@ -146,7 +147,14 @@ def test_secrets_are_never_printed_only_the_variables_they_come_from(monkeypatch
 
 def test_masking_covers_secret_flags_and_secret_named_pairs():
     assert mask_argv(["serve", "--api-key", "sk-1", "-e", "HF_TOKEN=hf_x", "-e", "A=1"]) == [
-        "serve", "--api-key", "***", "-e", "HF_TOKEN=***", "-e", "A=1"]
+        "serve",
+        "--api-key",
+        "***",
+        "-e",
+        "HF_TOKEN=***",
+        "-e",
+        "A=1",
+    ]
     assert shell_join(["-e", "VLLM_API_KEY=$MY_KEY"]) == '-e VLLM_API_KEY="$MY_KEY"'
 
 
@@ -174,4 +182,4 @@ def test_a_client_container_benchmark_joins_the_services_network_with_the_weight
     argv = shlex.split(bench)
     assert _flag(argv, "--network") == f"container:vllm-eval-{QWEN}" and _flag(argv, "--entrypoint") == "vllm"
     assert any(v.endswith(":/model-repo:ro") for v in argv) and "NCCL_P2P_DISABLE=1" in argv
-    assert argv[argv.index("vllm/vllm-openai:v0.10.1.1") + 1:][:2] == ["bench", "serve"]
+    assert argv[argv.index("vllm/vllm-openai:v0.10.1.1") + 1 :][:2] == ["bench", "serve"]

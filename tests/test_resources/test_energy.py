@@ -13,9 +13,13 @@ def samples(*pairs):
 
 def test_the_window_ends_when_the_result_block_is_printed_and_lasts_the_benchmarks_duration():
     # Two GPUs at 300 W and 100 W: 400 J each second; the tool starts up idle before it.
-    recorded = EnergySamples([0, 1], samples((0.0, [0, 0]), (10.0, [1_000_000, 500_000]),
-                                             (20.0, [4_000_000, 1_500_000]), (22.0, [4_600_000, 1_700_000])),
-                             result_printed_at=20.0)
+    recorded = EnergySamples(
+        [0, 1],
+        samples(
+            (0.0, [0, 0]), (10.0, [1_000_000, 500_000]), (20.0, [4_000_000, 1_500_000]), (22.0, [4_600_000, 1_700_000])
+        ),
+        result_printed_at=20.0,
+    )
     figures = energy_per_token(recorded, duration_s=10.0, output_tokens=8000)
     assert figures == pytest.approx({"energy_j": 4000.0, "mean_power_w": 400.0, "joules_per_output_token": 0.5})
 

@@ -21,7 +21,8 @@ def recorded_answers(name: str) -> tuple[dict, dict]:
 
 def test_the_warm_restart_on_the_h100_hit_the_compile_cache_and_kept_its_kv_capacity():
     reading = read_startup_log(
-        (FIXTURES / "gpu_h100" / "vllm-0.24.0-h100-qwen3moe-fp8-serve-warm-cache.log").read_text(), 2026)
+        (FIXTURES / "gpu_h100" / "vllm-0.24.0-h100-qwen3moe-fp8-serve-warm-cache.log").read_text(), 2026
+    )
     assert reading.is_ready and reading.compile_cache == "hit"
     assert reading.kv_cache_tokens == 839_248
     assert reading.phase_durations()["torch_compile"] < 10

@@ -47,11 +47,22 @@ def _energy(name: str) -> dict | None:
 
 # ---- start-up ------------------------------------------------------------------------------
 
+
 def test_a_cold_start_spends_a_minute_in_torch_compile_and_a_warm_cache_cuts_it_to_seconds():
     cold, warm = diagnose(_log("cold_cache")), diagnose(_log("warm_cache"))
     assert cold.is_ready and warm.is_ready and cold.cause is None and warm.cause is None
-    expected = ["api_server", "engine_init", "distributed_init", "weights_loading", "weights_loaded",
-                "torch_compile", "kv_cache", "graph_capture", "engine_ready", "ready"]
+    expected = [
+        "api_server",
+        "engine_init",
+        "distributed_init",
+        "weights_loading",
+        "weights_loaded",
+        "torch_compile",
+        "kv_cache",
+        "graph_capture",
+        "engine_ready",
+        "ready",
+    ]
     assert cold.reached == expected and warm.reached == expected
     assert cold.phase_durations()["torch_compile"] == 42.0
     assert warm.phase_durations()["torch_compile"] == 5.0
@@ -59,12 +70,15 @@ def test_a_cold_start_spends_a_minute_in_torch_compile_and_a_warm_cache_cuts_it_
     assert sum(warm.phase_durations().values()) < sum(cold.phase_durations().values()) - 60
 
 
-@pytest.mark.parametrize("log, cause, fix", [
-    ("unknown_argument", "vLLM does not know an argument it was given: --no-such-flag 1", "vllm serve --help"),
-    ("no_flashinfer", "imports FlashInfer, which is not installed", "VLLM_USE_FLASHINFER_SAMPLER=0"),
-    ("weights_do_not_fit", "nothing is left for the KV cache", "raise gpu_memory_utilization"),
-    ("kv_cache_too_small", "the KV cache does not fit one sequence of max_model_len", "lower max_model_len"),
-])
+@pytest.mark.parametrize(
+    "log, cause, fix",
+    [
+        ("unknown_argument", "vLLM does not know an argument it was given: --no-such-flag 1", "vllm serve --help"),
+        ("no_flashinfer", "imports FlashInfer, which is not installed", "VLLM_USE_FLASHINFER_SAMPLER=0"),
+        ("weights_do_not_fit", "nothing is left for the KV cache", "raise gpu_memory_utilization"),
+        ("kv_cache_too_small", "the KV cache does not fit one sequence of max_model_len", "lower max_model_len"),
+    ],
+)
 def test_a_real_failed_gpu_start_is_diagnosed_from_its_root_cause_line(log, cause, fix):
     diagnosis = diagnose(_log(log))
     assert not diagnosis.is_ready
@@ -80,6 +94,7 @@ def test_a_start_stopped_by_its_timeout_during_torch_compile_says_to_wait_longer
 
 # ---- benchmark, roofline, energy --------------------------------------------------------------
 
+
 def test_the_recipe_benchmark_completed_every_request_with_streamed_tokens():
     recipe = parse_bench_result(_bench("recipe-8k-in-1k-out"))
     assert (recipe["completed"], recipe["failed"]) == (32, 0)
@@ -89,8 +104,14 @@ def test_the_recipe_benchmark_completed_every_request_with_streamed_tokens():
 
 def test_decode_at_concurrency_1_is_a_measured_fraction_of_the_h200_memory_bound():
     c1 = parse_bench_result(_bench("ladder_c1"))
-    bound = result_bound(device="gpu", gpu_model="NVIDIA H200", tensor_parallel_size=1, active_params_b=3.3,
-                         bytes_per_param=1, mean_tpot_ms=c1["mean_tpot_ms"])
+    bound = result_bound(
+        device="gpu",
+        gpu_model="NVIDIA H200",
+        tensor_parallel_size=1,
+        active_params_b=3.3,
+        bytes_per_param=1,
+        mean_tpot_ms=c1["mean_tpot_ms"],
+    )
     assert bound.gpu == "H200" and round(bound.bound_tok_s) == 1455
     assert 0.05 < bound.fraction < 0.5, "far below the bound, as MoE routing and kernel launches cost"
 
@@ -130,6 +151,7 @@ def test_the_servers_metrics_count_every_benchmark_request():
 
 
 # ---- the busy-GPU gate with vLLM's own process on the GPU ----------------------------------------
+
 
 @pytest.fixture(scope="module")
 def serving_report():

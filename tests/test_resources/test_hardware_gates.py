@@ -43,7 +43,8 @@ GLM5_INT4_TP4 = GateRequirements(
 )
 
 SMALL_CPU_MODEL = GateRequirements(
-    weights_bytes=5 * 2**20, kv_bytes_per_token=2048, max_model_len=512, requires_gpu=False)
+    weights_bytes=5 * 2**20, kv_bytes_per_token=2048, max_model_len=512, requires_gpu=False
+)
 
 
 def gates_by_name(results: list[GateResult]) -> dict[str, GateResult]:
@@ -55,6 +56,7 @@ def blocking_failures(results: list[GateResult]) -> list[GateResult]:
 
 
 # ---- the two deployments of the design notes on the real hosts -------------------------------
+
 
 def test_qwen3_30b_fp8_on_tp2_passes_every_blocking_gate_on_the_two_gpu_host():
     results = evaluate_gates(replay(load_recording("h200_x2")), QWEN3_30B_FP8_TP2)
@@ -107,6 +109,7 @@ def test_host_ram_rule_follows_the_size_of_the_weights():
 
 # ---- derived hosts ---------------------------------------------------------------------------
 
+
 def test_an_old_driver_blocks_with_the_upgrade_message():
     report = replay(with_driver(load_recording("h200_x2"), "525.60.13", 12000))
 
@@ -139,8 +142,7 @@ def test_the_same_gpus_over_nvlink_do_not_warn_about_pcie():
 
 
 def test_a_gpu_busy_with_someone_elses_job_blocks_the_deployment():
-    report = replay(with_foreign_process(load_recording("h200_x2"), gpu=1, pid=4242,
-                                         used_mib=60000))
+    report = replay(with_foreign_process(load_recording("h200_x2"), gpu=1, pid=4242, used_mib=60000))
 
     idle = gates_by_name(evaluate_gates(report, QWEN3_30B_FP8_TP2))["gpu_idle"]
 
@@ -157,8 +159,9 @@ def test_our_own_running_service_does_not_count_as_a_foreign_job():
 
 
 def test_a_context_too_long_for_the_kv_cache_says_how_far_to_lower_it():
-    too_long = dataclasses.replace(QWEN3_30B_FP8_TP2, tensor_parallel_size=1,
-                                   gpu_memory_utilization=0.80, max_model_len=1_000_000)
+    too_long = dataclasses.replace(
+        QWEN3_30B_FP8_TP2, tensor_parallel_size=1, gpu_memory_utilization=0.80, max_model_len=1_000_000
+    )
 
     memory = gates_by_name(evaluate_gates(replay(load_recording("h100_x1")), too_long))["gpu_memory"]
 
@@ -199,6 +202,7 @@ def test_a_host_without_swap_warns():
 
 
 # ---- hosts without an NVIDIA driver ----------------------------------------------------------
+
 
 def test_a_cpu_deployment_passes_on_a_host_without_nvidia_driver():
     report = replay(without_driver(load_recording("h100_x1")))

@@ -17,9 +17,9 @@ from typing import Any
 import pynvml
 import pytest
 
-from resources.hardware.report import HardwareReport, collect_hardware_report
 from resources.hardware.host_facts import HostFacts
 from resources.hardware.nvml_source import LiveNvml, RecordingNvml, ReplayNvml
+from resources.hardware.report import HardwareReport, collect_hardware_report
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "nvml"
 RECORDED_HOSTS = sorted(p.name for p in FIXTURES.iterdir() if (p / "nvml_recording.json").exists())
@@ -31,14 +31,14 @@ def load_recording(host: str) -> dict[str, Any]:
 
 
 def replay(recording: dict[str, Any]) -> HardwareReport:
-    return collect_hardware_report(nvml=ReplayNvml(recording),
-                                   host=HostFacts.from_dict(recording["host_facts"]))
+    return collect_hardware_report(nvml=ReplayNvml(recording), host=HostFacts.from_dict(recording["host_facts"]))
 
 
 # ---- recordings edited in memory ---------------------------------------------------------
 # Hosts we have no machine for (an old driver, a degraded slot, a busy GPU) are derived from
 # a real recording by changing only the answers that differ there; everything else stays
 # what the real driver said.
+
 
 def _answers(recording: dict[str, Any], call: str) -> list[dict[str, Any]]:
     return [entry for entry in recording["nvml_calls"] if entry["call"] == call]
@@ -52,8 +52,9 @@ def with_driver(recording: dict[str, Any], version: str, cuda: int) -> dict[str,
     return edited
 
 
-def with_foreign_process(recording: dict[str, Any], gpu: int = 0, pid: int = 4242,
-                         used_mib: int = 60000) -> dict[str, Any]:
+def with_foreign_process(
+    recording: dict[str, Any], gpu: int = 0, pid: int = 4242, used_mib: int = 60000
+) -> dict[str, Any]:
     """Derived from a real recording, edited in memory: another job holds ``used_mib`` of a GPU."""
     edited = copy.deepcopy(recording)
     for entry in _answers(edited, "compute_running_processes"):
@@ -90,8 +91,7 @@ def with_nvml_error(recording: dict[str, Any], call: str, code: int) -> dict[str
     return edited
 
 
-def without_driver(recording: dict[str, Any],
-                   code: int = pynvml.NVML_ERROR_LIBRARY_NOT_FOUND) -> dict[str, Any]:
+def without_driver(recording: dict[str, Any], code: int = pynvml.NVML_ERROR_LIBRARY_NOT_FOUND) -> dict[str, Any]:
     """Derived from a real recording, edited in memory: the same host with NVML failing to start."""
     edited = with_nvml_error(recording, "init", code)
     edited["nvml_calls"] = _answers(edited, "init")
@@ -99,6 +99,7 @@ def without_driver(recording: dict[str, Any],
 
 
 # ---- replaying real hosts ----------------------------------------------------------------
+
 
 @pytest.mark.parametrize("host", RECORDED_HOSTS)
 def test_replaying_a_real_gpu_host_rebuilds_the_report_captured_on_it(host):
@@ -130,6 +131,7 @@ def test_report_as_dict_survives_a_json_round_trip():
 
 # ---- fingerprint -------------------------------------------------------------------------
 
+
 def test_fingerprint_stays_the_same_when_another_job_takes_gpu_memory():
     recording = load_recording("h200_x2")
     busy = with_foreign_process(recording)
@@ -159,9 +161,9 @@ def test_fingerprint_tells_a_one_gpu_host_from_a_two_gpu_host():
 
 # ---- what NVML cannot answer -------------------------------------------------------------
 
+
 def test_a_query_the_gpu_does_not_support_shows_as_n_a_instead_of_failing():
-    recording = with_nvml_error(load_recording("h100_x1"), "mig_mode",
-                                pynvml.NVML_ERROR_NOT_SUPPORTED)
+    recording = with_nvml_error(load_recording("h100_x1"), "mig_mode", pynvml.NVML_ERROR_NOT_SUPPORTED)
 
     report = replay(recording)
 
@@ -206,6 +208,7 @@ def test_this_machine_without_a_gpu_reports_no_nvidia_driver_plainly(tmp_path):
 
 
 # ---- recording and replaying -------------------------------------------------------------
+
 
 def test_recording_a_replay_gives_back_the_same_recording():
     recording = load_recording("h200_x2")

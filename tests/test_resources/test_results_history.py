@@ -26,11 +26,23 @@ def _record(store, run_id, when, slowdown=1.0, image_digest="sha256:aaa", finger
             row[key] *= slowdown
     row["output_throughput"] /= slowdown
     store.record_run(
-        {"run_id": run_id, "partition": "p", "status": "succeeded", "started_at": when, "finished_at": when,
-         "hardware_fingerprint": fingerprint, "image_ref": "vllm/vllm-openai:v0.17.1",
-         "image_digest": image_digest, "weights_revision": "abc", "vllm_version": "0.17.1",
-         "driver_version": "580.1", "config_hash": "h", "git_sha": "g"},
-        [{"run_id": run_id, "partition": "p", "scenario": "short", **row}])
+        {
+            "run_id": run_id,
+            "partition": "p",
+            "status": "succeeded",
+            "started_at": when,
+            "finished_at": when,
+            "hardware_fingerprint": fingerprint,
+            "image_ref": "vllm/vllm-openai:v0.17.1",
+            "image_digest": image_digest,
+            "weights_revision": "abc",
+            "vllm_version": "0.17.1",
+            "driver_version": "580.1",
+            "config_hash": "h",
+            "git_sha": "g",
+        },
+        [{"run_id": run_id, "partition": "p", "scenario": "short", **row}],
+    )
 
 
 def find_regressions(store, run_id, thresholds, window):
@@ -110,12 +122,23 @@ def test_a_file_that_is_not_a_bench_result_is_refused_and_nothing_is_written(sto
     bad.write_text('{"hello": "world"}')
     with pytest.raises(BenchResultError, match="notes.json"):
         import_result_file(store, bad, "p")
-    assert store.query("SELECT count(*) AS n FROM runs").empty or store.query("SELECT count(*) AS n FROM runs")["n"][0] == 0
+    assert (
+        store.query("SELECT count(*) AS n FROM runs").empty
+        or store.query("SELECT count(*) AS n FROM runs")["n"][0] == 0
+    )
 
 
 def test_detailed_results_import_per_request_rows(store, tmp_path):
-    detailed = dict(REAL_RESULT, ttfts=[0.2, 0.3], latencies=[0.9, 1.0], output_lens=[64, 64],
-                    input_lens=[128, 128], itls=[[0.01] * 63, [0.011] * 63], errors=["", ""], start_times=[0, 0.1])
+    detailed = dict(
+        REAL_RESULT,
+        ttfts=[0.2, 0.3],
+        latencies=[0.9, 1.0],
+        output_lens=[64, 64],
+        input_lens=[128, 128],
+        itls=[[0.01] * 63, [0.011] * 63],
+        errors=["", ""],
+        start_times=[0, 0.1],
+    )
     path = tmp_path / "detailed.json"
     path.write_text(json.dumps(detailed))
     import_result_file(store, path, "p")

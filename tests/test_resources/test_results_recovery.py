@@ -37,18 +37,39 @@ def _record(store: ResultsStore, night: int) -> None:
     """One nightly run: the real CPU result and one request row per latency it measured."""
     run_id, when = f"night-{night:03d}", datetime(2026, 6, 1, 2) + timedelta(days=night)
     row = parse_bench_result(REAL_RESULT)
-    requests = [{"run_id": run_id, "partition": "tiny-cpu-eager", "scenario": "short-burst", "request_index": i,
-                 "latency_ms": latency * 1000} for i, latency in enumerate(REAL_RESULT["latencies"])]
-    store.record_run({"run_id": run_id, "partition": "tiny-cpu-eager", "status": "succeeded", "started_at": when,
-                      "finished_at": when + timedelta(minutes=3), "hardware_fingerprint": "cpu1"},
-                     [{"run_id": run_id, "partition": "tiny-cpu-eager", "scenario": "short-burst", **row}], requests)
+    requests = [
+        {
+            "run_id": run_id,
+            "partition": "tiny-cpu-eager",
+            "scenario": "short-burst",
+            "request_index": i,
+            "latency_ms": latency * 1000,
+        }
+        for i, latency in enumerate(REAL_RESULT["latencies"])
+    ]
+    store.record_run(
+        {
+            "run_id": run_id,
+            "partition": "tiny-cpu-eager",
+            "status": "succeeded",
+            "started_at": when,
+            "finished_at": when + timedelta(minutes=3),
+            "hardware_fingerprint": "cpu1",
+        },
+        [{"run_id": run_id, "partition": "tiny-cpu-eager", "scenario": "short-burst", **row}],
+        requests,
+    )
     store.record_hardware_report(run_id, "tiny-cpu-eager", "cpu1", False, '{"cpu": true}')
 
 
 def _counts(path: Path) -> dict[str, int]:
     with duckdb.connect(str(path), read_only=True) as connection:
-        tables = [t for (t,) in connection.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()]
+        tables = [
+            t
+            for (t,) in connection.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+            ).fetchall()
+        ]
         return {t: connection.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in sorted(tables)}
 
 
@@ -77,8 +98,10 @@ def copy(history, tmp_path) -> Path:
 def _data_block_offset(path: Path) -> int:
     """Where a block holding per-request rows starts in the file."""
     with duckdb.connect(str(path), read_only=True) as connection:
-        block = connection.execute("SELECT max(block_id) FROM pragma_storage_info('benchmark_requests') "
-                                   "WHERE block_id >= 0 AND column_name = 'latency_ms'").fetchone()[0]
+        block = connection.execute(
+            "SELECT max(block_id) FROM pragma_storage_info('benchmark_requests') "
+            "WHERE block_id >= 0 AND column_name = 'latency_ms'"
+        ).fetchone()[0]
     return HEADERS + block * BLOCK
 
 
@@ -94,8 +117,10 @@ DAMAGE = {  # what happens to the file: the cause the error gives
     "its catalog header zeroed": (lambda path: _zero(path, 4096), DAMAGED),
     "a data block zeroed": (lambda path: _zero(path, _data_block_offset(path)), DAMAGED),
     "cut short to half": (lambda path: os.truncate(path, path.stat().st_size // 2), DAMAGED),
-    "a text file copied over it": (lambda path: path.write_text("run_id,partition\nnight-001,tiny-cpu-eager\n"),
-                                   NOT_DUCKDB),
+    "a text file copied over it": (
+        lambda path: path.write_text("run_id,partition\nnight-001,tiny-cpu-eager\n"),
+        NOT_DUCKDB,
+    ),
 }
 
 
@@ -229,23 +254,45 @@ def test_a_file_this_user_may_not_read_says_whose_access_to_fix(history):
         os.chmod(path, 0o600)
         store = f"from resources.results.store import ResultsStore; ResultsStore({str(path)!r})"
         attempt = subprocess.run(
-            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
-             f"{store}.record_failed_run({{'run_id': 'x', 'partition': 'p', 'status': 'failed'}})"],
-            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+            [
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                sys.executable,
+                "-c",
+                f"{store}.record_failed_run({{'run_id': 'x', 'partition': 'p', 'status': 'failed'}})",
+            ],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert attempt.returncode != 0
-        assert (f"ResultsFileError: results database {path}: this user may not read or write it "
-                "(DuckDB: IO Error: Cannot open file") in attempt.stderr
+        assert (
+            f"ResultsFileError: results database {path}: this user may not read or write it "
+            "(DuckDB: IO Error: Cannot open file"
+        ) in attempt.stderr
         assert "Give this user read and write access to it (chown/chmod)" in attempt.stderr
         assert _counts(path)["runs"] == 40
 
 
 def test_a_file_held_past_the_wait_says_so_and_restore_refuses_to_move_it(copy, tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import duckdb, sys, time
         connection = duckdb.connect({str(copy)!r})
         print("holding", flush=True)
         sys.stdin.read()
-    """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    """),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "holding"
         with pytest.raises(ResultsFileError, match="still locked after 1 s of waiting .*: another process holds it"):
@@ -265,20 +312,26 @@ def test_a_snapshot_missing_a_table_is_refused_and_the_current_file_is_left_in_p
     assert f"not restored: {snapshot}: the database could not be rebuilt from it" in capsys.readouterr().err
     assert _sha(copy) == before and sorted(p.name for p in copy.parent.iterdir()) == ["results.duckdb", "snapshots"]
     assert cli(["restore", "--db", str(copy), "--list"]) == 0
-    assert f"{snapshot.name}: accuracy_items 0, accuracy_runs 0, benchmark_repetitions 0, benchmark_requests 1,280, benchmark_results 40" in \
-        capsys.readouterr().out
+    assert (
+        f"{snapshot.name}: accuracy_items 0, accuracy_runs 0, benchmark_repetitions 0, "
+        "benchmark_requests 1,280, benchmark_results 40" in capsys.readouterr().out
+    )
 
 
-@pytest.mark.parametrize("said", [
-    # The installed duckdb's own messages for a file from a newer DuckDB (its header is checksummed,
-    # so such a file cannot be forged here).
-    'Error opening "results.duckdb": file was written with a storage version greater than the latest version '
-    "supported by this DuckDB instance. Try opening the file with a newer version of DuckDB.",
-    "Trying to read a database file with storage version number 80, but we can only read storage versions "
-    "between 64 and 72.",
-])
+@pytest.mark.parametrize(
+    "said",
+    [
+        # The installed duckdb's own messages for a file from a newer DuckDB (its header is checksummed,
+        # so such a file cannot be forged here).
+        'Error opening "results.duckdb": file was written with a storage version greater than the latest version '
+        "supported by this DuckDB instance. Try opening the file with a newer version of DuckDB.",
+        "Trying to read a database file with storage version number 80, but we can only read storage versions "
+        "between 64 and 72.",
+    ],
+)
 def test_a_file_from_a_newer_duckdb_says_which_duckdb_to_install(said):
-    error = explain_open_failure(Path("/srv/eval/results.duckdb"), duckdb.IOException(said), 120,
-                                 "python -m pipelines restore")
+    error = explain_open_failure(
+        Path("/srv/eval/results.duckdb"), duckdb.IOException(said), 120, "python -m pipelines restore"
+    )
     assert f"written by a newer DuckDB than the installed duckdb {duckdb.__version__}" in error.cause
     assert "Install the newer duckdb" in error.fix

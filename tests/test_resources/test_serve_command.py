@@ -13,8 +13,15 @@ def test_the_eager_cpu_deployment_renders_the_flags_of_its_parameter_set():
     args = render_serve_args(deployment, "/models/tiny")
     assert args[0] == "/models/tiny"
     joined = " ".join(args)
-    for flag in ("--served-model-name tiny", "--host 127.0.0.1", "--port 8101", "--dtype float32",
-                 "--max-model-len 2048", "--kv-cache-memory-bytes 512M", "--enforce-eager"):
+    for flag in (
+        "--served-model-name tiny",
+        "--host 127.0.0.1",
+        "--port 8101",
+        "--dtype float32",
+        "--max-model-len 2048",
+        "--kv-cache-memory-bytes 512M",
+        "--enforce-eager",
+    ):
         assert flag in joined
     assert "--api-key" not in joined
 

@@ -44,18 +44,26 @@ def test_samples_keep_labels_infinities_and_skip_comments():
 
 
 def test_engines_of_one_model_are_added_up():
-    text = ('vllm:time_to_first_token_seconds_count{engine="0",model_name="m"} 2\n'
-            'vllm:time_to_first_token_seconds_sum{engine="0",model_name="m"} 0.5\n'
-            'vllm:time_to_first_token_seconds_count{engine="1",model_name="m"} 1\n'
-            'vllm:time_to_first_token_seconds_sum{engine="1",model_name="m"} 0.25\n')
+    text = (
+        'vllm:time_to_first_token_seconds_count{engine="0",model_name="m"} 2\n'
+        'vllm:time_to_first_token_seconds_sum{engine="0",model_name="m"} 0.5\n'
+        'vllm:time_to_first_token_seconds_count{engine="1",model_name="m"} 1\n'
+        'vllm:time_to_first_token_seconds_sum{engine="1",model_name="m"} 0.25\n'
+    )
     assert histogram_totals(text, TTFT_HISTOGRAM, {"model_name": "m"}) == HistogramTotals(3, 0.75)
 
 
 def _outcome(server: HistogramTotals | None, streamed: int = 1) -> SmokeOutcome:
-    return SmokeOutcome(models_listed=["tiny"], served_name_listed=True,
-                        prompts=[PromptOutcome("hello", True, "hi", 3, 20.0),
-                                 PromptOutcome("hello (streamed)", True, "hi", 3, 30.0, ttft_ms=12.0)],
-                        server_ttft=server, streamed_requests=streamed)
+    return SmokeOutcome(
+        models_listed=["tiny"],
+        served_name_listed=True,
+        prompts=[
+            PromptOutcome("hello", True, "hi", 3, 20.0),
+            PromptOutcome("hello (streamed)", True, "hi", 3, 30.0, ttft_ms=12.0),
+        ],
+        server_ttft=server,
+        streamed_requests=streamed,
+    )
 
 
 def test_the_smoke_metadata_sets_client_and_server_ttft_side_by_side_with_their_difference():
@@ -90,10 +98,13 @@ def test_the_peaks_of_a_benchmark_are_the_highest_gauges_read_while_it_ran():
     fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "vllm"
     idle = (fixtures / "metrics_cpu_after_stream.txt").read_text()  # a real scrape, nothing in flight
     # The same scrape with requests in flight, as the gauges read mid-benchmark.
-    busy = (idle.replace('vllm:num_requests_running{engine="0",model_name="tiny"} 0.0',
-                         'vllm:num_requests_running{engine="0",model_name="tiny"} 12.0')
-                .replace('vllm:num_requests_waiting{engine="0",model_name="tiny"} 0.0',
-                         'vllm:num_requests_waiting{engine="0",model_name="tiny"} 3.0'))
+    busy = idle.replace(
+        'vllm:num_requests_running{engine="0",model_name="tiny"} 0.0',
+        'vllm:num_requests_running{engine="0",model_name="tiny"} 12.0',
+    ).replace(
+        'vllm:num_requests_waiting{engine="0",model_name="tiny"} 0.0',
+        'vllm:num_requests_waiting{engine="0",model_name="tiny"} 3.0',
+    )
     assert busy != idle
     peaks = highest([idle, None, busy, idle])
     assert peaks["requests_running_peak"] == 12 and peaks["requests_waiting_peak"] == 3

@@ -19,8 +19,14 @@ from pydantic import ValidationError
 
 from resources.config.models import ModelConfig
 from resources.weights.shape_model import existing_shape_model, generate_shape_model, shape_identity
-from resources.weights.shapes import (SHAPES, active_parameter_count, hf_config, layer_tensors,
-                                      parameter_count, weights_bytes)
+from resources.weights.shapes import (
+    SHAPES,
+    active_parameter_count,
+    hf_config,
+    layer_tensors,
+    parameter_count,
+    weights_bytes,
+)
 from resources.weights.tiny_model import safetensors_shapes
 
 QWEN = SHAPES["qwen3-30b-a3b-fp8"]
@@ -56,8 +62,11 @@ def test_the_writer_lays_out_a_hugging_face_folder_with_fp8_blocks_and_reuses_it
 
     index = json.loads((made.path / "model.safetensors.index.json").read_text())
     files = sorted(set(index["weight_map"].values()))
-    assert files == ["model-00001-of-00003.safetensors", "model-00002-of-00003.safetensors",
-                     "model-00003-of-00003.safetensors"]
+    assert files == [
+        "model-00001-of-00003.safetensors",
+        "model-00002-of-00003.safetensors",
+        "model-00003-of-00003.safetensors",
+    ]
     layer0 = safetensors_shapes(made.path / files[1])
     assert layer0["model.layers.0.mlp.experts.3.gate_proj.weight"] == [768, 2048]
     assert layer0["model.layers.0.mlp.experts.3.gate_proj.weight_scale_inv"] == [6, 16]
@@ -91,12 +100,18 @@ def test_a_first_run_generates_the_shape_model_in_a_child_so_its_own_process_hol
         "print(json.dumps({'torch_in_this_process': 'torch' in sys.modules, 'path': str(made.path),\n"
         "                  'identity': made.identity, 'progress': lines}))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m")], capture_output=True, text=True,
-                          timeout=300, cwd=Path(__file__).resolve().parents[2])
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "m")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["torch_in_this_process"] is False
     assert (Path(result["path"]) / "config.json").is_file() and existing_shape_model(
-        Path(result["path"]), dataclasses.replace(QWEN, num_layers=1, num_experts=2, experts_per_token=1,
-                                                  vocab_size=4096))
+        Path(result["path"]),
+        dataclasses.replace(QWEN, num_layers=1, num_experts=2, experts_per_token=1, vocab_size=4096),
+    )
     assert any("shard 1/" in line for line in result["progress"])

@@ -24,10 +24,18 @@ from resources.serving.smoke_expectations import known_share
 from tests.test_resources.config_tree import write_config_tree
 
 REPLIES = Path(__file__).resolve().parents[1] / "fixtures" / "smoke_replies"
-WEATHER_TOOL = {"type": "function", "function": {
-    "name": "get_weather", "description": "Current weather for a city.",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string", "description": "City name"}},
-                   "required": ["city"]}}}
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather for a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string", "description": "City name"}},
+            "required": ["city"],
+        },
+    },
+}
 
 
 def _recording(name: str) -> dict:
@@ -96,7 +104,10 @@ def test_the_tiny_models_noise_fails_an_arithmetic_check_showing_prompt_reply_an
 def test_a_regular_expression_is_searched_in_the_answer():
     assert _smoke("glm5_thinking_on", enable_thinking=True, expect={"matches": r"^\s*42\s*$"})[0].passed
     outcome, _ = _smoke("tiny_arithmetic", expect={"matches": r"\b42\b"})
-    assert not outcome.passed and "expected the answer to match the regular expression '\\\\b42\\\\b'" in outcome.problems[0]
+    assert (
+        not outcome.passed
+        and "expected the answer to match the regular expression '\\\\b42\\\\b'" in outcome.problems[0]
+    )
 
 
 def test_streamed_token_counts_are_the_servers_usage_not_the_number_of_chunks():
@@ -131,8 +142,10 @@ def test_thinking_on_sends_the_switch_and_requires_reasoning_content():
 def test_thinking_on_without_reasoning_content_fails_and_names_the_reasoning_parser():
     outcome, _ = _smoke("glm5_no_reasoning_parser", enable_thinking=True, expect={"contains": "42"})
     assert not outcome.passed and len(outcome.problems) == 2
-    assert "expected reasoning content with enable_thinking on: there is none (is --reasoning-parser set" in (
-        outcome.problems[0])
+    assert (
+        "expected reasoning content with enable_thinking on: there is none (is --reasoning-parser set"
+        in (outcome.problems[0])
+    )
 
 
 def test_thinking_off_requires_no_reasoning_content():
@@ -160,8 +173,10 @@ def test_prose_where_a_tool_call_was_required_fails_with_a_hint():
 def test_tool_call_arguments_must_fit_the_functions_parameters():
     outcome, _ = _smoke("glm5_tool_call_without_city", tools=(WEATHER_TOOL,), expect={"tool_call": "get_weather"})
     assert not outcome.passed and len(outcome.problems) == 2
-    assert "expected arguments for get_weather that fit its parameters: 'city' is a required property" in (
-        outcome.problems[0])
+    assert (
+        "expected arguments for get_weather that fit its parameters: 'city' is a required property"
+        in (outcome.problems[0])
+    )
 
 
 def test_a_time_to_first_token_above_the_limit_fails_the_streamed_reply():
@@ -180,25 +195,47 @@ def test_the_gibberish_guard_counts_letters_of_the_expected_scripts_and_digits()
     assert "expected at least 90% of the answer in letters (LATIN) or digits: 68% (gibberish" in outcome.problems[0]
 
 
-@pytest.mark.parametrize("expect, extra, message", [
-    ({"matches": "(42"}, {}, "smoke.0.expect.matches: not a valid regular expression (missing ), unterminated "
-                             "subpattern at position 0): '(42'"),
-    ({"tool_call": "get_time"}, {"tools": [WEATHER_TOOL]},
-     "smoke.0: expect.tool_call: 'get_time' is not one of the prompt's tools (get_weather)"),
-    ({"tool_call": "get_weather"}, {"tools": [{"type": "function", "function": {
-        "name": "get_weather", "parameters": {"type": "objekt"}}}]},
-     "smoke.0: tools: the parameters of 'get_weather' are not a valid JSON schema: 'objekt' is not valid"),
-    ({"min_known_share": 1.5}, {}, "smoke.0.expect.min_known_share: Input should be less than or equal to 1"),
-    ({"scripts": ["klingon"]}, {}, "smoke.0.expect.scripts: unknown script(s) ['KLINGON']"),
-    ({}, {"enable_thinking": True, "extra_body": {"chat_template_kwargs": {"enable_thinking": False}}},
-     "smoke.0: extra_body.chat_template_kwargs.enable_thinking: set 'enable_thinking' on the prompt"),
-])
+@pytest.mark.parametrize(
+    "expect, extra, message",
+    [
+        (
+            {"matches": "(42"},
+            {},
+            "smoke.0.expect.matches: not a valid regular expression (missing ), unterminated "
+            "subpattern at position 0): '(42'",
+        ),
+        (
+            {"tool_call": "get_time"},
+            {"tools": [WEATHER_TOOL]},
+            "smoke.0: expect.tool_call: 'get_time' is not one of the prompt's tools (get_weather)",
+        ),
+        (
+            {"tool_call": "get_weather"},
+            {"tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "objekt"}}}]},
+            "smoke.0: tools: the parameters of 'get_weather' are not a valid JSON schema: 'objekt' is not valid",
+        ),
+        ({"min_known_share": 1.5}, {}, "smoke.0.expect.min_known_share: Input should be less than or equal to 1"),
+        ({"scripts": ["klingon"]}, {}, "smoke.0.expect.scripts: unknown script(s) ['KLINGON']"),
+        (
+            {},
+            {"enable_thinking": True, "extra_body": {"chat_template_kwargs": {"enable_thinking": False}}},
+            "smoke.0: extra_body.chat_template_kwargs.enable_thinking: set 'enable_thinking' on the prompt",
+        ),
+    ],
+)
 def test_a_bad_expectation_is_a_config_error_naming_the_file_and_field(tmp_path, expect, extra, message):
-    write_config_tree(tmp_path, {
-        "model": "tiny", "params": "cpu", "served_model_name": "x", "runtime": {"device": "cpu"},
-        "smoke": [{"name": "arithmetic", "expect": expect, **extra}],
-        "benchmarks": [{"name": "s", "input_len": 1, "output_len": 1, "num_prompts": 1}]},
-        params={"kv_cache_memory_bytes": "512M"})
+    write_config_tree(
+        tmp_path,
+        {
+            "model": "tiny",
+            "params": "cpu",
+            "served_model_name": "x",
+            "runtime": {"device": "cpu"},
+            "smoke": [{"name": "arithmetic", "expect": expect, **extra}],
+            "benchmarks": [{"name": "s", "input_len": 1, "output_len": 1, "num_prompts": 1}],
+        },
+        params={"kv_cache_memory_bytes": "512M"},
+    )
     with pytest.raises(ConfigError) as error:
         load_deployments(tmp_path)
     assert str(tmp_path / "deployments" / "d.yaml") in str(error.value) and message in str(error.value)

@@ -55,11 +55,18 @@ def test_a_healthy_start_has_no_cause_and_every_phase_timed():
 
 
 def test_what_only_the_container_state_shows_outranks_the_log():
-    oom = diagnose("(APIServer pid=1) INFO 11-20 02:00:04 [api_server.py:1] vLLM API server version 0.10.1.1\n",
-                   {"Status": "exited", "OOMKilled": True, "ExitCode": 137})
+    oom = diagnose(
+        "(APIServer pid=1) INFO 11-20 02:00:04 [api_server.py:1] vLLM API server version 0.10.1.1\n",
+        {"Status": "exited", "OOMKilled": True, "ExitCode": 137},
+    )
     assert "OOMKilled" in oom.cause
-    port = diagnose_container_state({"Status": "created", "Error": "driver failed programming external "
-                                     "connectivity: Bind for 127.0.0.1:8000 failed: port is already allocated"})
+    port = diagnose_container_state(
+        {
+            "Status": "created",
+            "Error": "driver failed programming external "
+            "connectivity: Bind for 127.0.0.1:8000 failed: port is already allocated",
+        }
+    )
     assert "port is already allocated" in port[0] and "another runtime.port" in port[1]
     assert diagnose_container_state({"Status": "running", "Error": ""}) is None
 

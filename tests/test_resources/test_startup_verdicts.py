@@ -27,17 +27,35 @@ def _reading(name: str):
     return read_startup_log((FIXTURES / f"startup_gpu_h200_{name}.log").read_text())
 
 
-def _start(store: ResultsStore, night: int, reading, cache: str, vllm: str = "0.24.0", scale: float = 1.0,
-           phase_scale: dict | None = None) -> str:
+def _start(
+    store: ResultsStore,
+    night: int,
+    reading,
+    cache: str,
+    vllm: str = "0.24.0",
+    scale: float = 1.0,
+    phase_scale: dict | None = None,
+) -> str:
     phases = {name: seconds * (phase_scale or {}).get(name, 1.0) for name, seconds in reading.phase_durations().items()}
     run_id = f"night-{night:02d}"
-    store.record_run({
-        "run_id": run_id, "partition": "qwen-h200", "status": "succeeded",
-        "started_at": START + timedelta(days=night), "finished_at": START + timedelta(days=night, minutes=5),
-        "startup_s": sum(phases.values()) * scale, "startup_phases": json.dumps(phases), "compile_cache": cache,
-        "service_reused": False, "hardware_model": "1 x NVIDIA H200", "vllm_version": vllm,
-        "image_digest": f"local:vllm=={vllm}", "kv_cache_tokens": reading.kv_cache_tokens,
-    }, [])
+    store.record_run(
+        {
+            "run_id": run_id,
+            "partition": "qwen-h200",
+            "status": "succeeded",
+            "started_at": START + timedelta(days=night),
+            "finished_at": START + timedelta(days=night, minutes=5),
+            "startup_s": sum(phases.values()) * scale,
+            "startup_phases": json.dumps(phases),
+            "compile_cache": cache,
+            "service_reused": False,
+            "hardware_model": "1 x NVIDIA H200",
+            "vllm_version": vllm,
+            "image_digest": f"local:vllm=={vllm}",
+            "kv_cache_tokens": reading.kv_cache_tokens,
+        },
+        [],
+    )
     return run_id
 
 
@@ -62,9 +80,16 @@ def test_a_warm_start_that_compiles_again_after_an_upgrade_is_slower_and_names_t
     for night in range(6):
         _start(store, night, warm, "hit", phase_scale={"torch_compile": 1 + 0.05 * (night % 3)})
     # The new image's compile artifacts are not the old ones: the same phase now takes a cold compile.
-    slow = _start(store, 6, warm, "hit", vllm="0.25.0",
-                  phase_scale={"torch_compile": cold.phase_durations()["torch_compile"]
-                               / warm.phase_durations()["torch_compile"]})
+    slow = _start(
+        store,
+        6,
+        warm,
+        "hit",
+        vllm="0.25.0",
+        phase_scale={
+            "torch_compile": cold.phase_durations()["torch_compile"] / warm.phase_durations()["torch_compile"]
+        },
+    )
     judgement = judge_start(store, "qwen-h200", slow, threshold=0.2, window=5)
     [compile_phase] = [v for v in judgement.regressions if v.metric == "startup_torch_compile_s"]
     assert compile_phase.outcome == SLOWER and compile_phase.change > 5

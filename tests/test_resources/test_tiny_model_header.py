@@ -10,6 +10,9 @@ from resources.weights.tiny_model import safetensors_shapes
 
 def test_shapes_come_from_the_header_as_safetensors_writes_it(tmp_path):
     file = tmp_path / "model.safetensors"
-    save_file({"a.weight": np.zeros((3, 4), np.float32), "b.bias": np.zeros((7,), np.float32)}, str(file),
-              metadata={"format": "pt"})
+    save_file(
+        {"a.weight": np.zeros((3, 4), np.float32), "b.bias": np.zeros((7,), np.float32)},
+        str(file),
+        metadata={"format": "pt"},
+    )
     assert safetensors_shapes(file) == {"a.weight": [3, 4], "b.bias": [7]}

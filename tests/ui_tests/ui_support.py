@@ -12,8 +12,7 @@ PARTITION = "tiny-cpu-eager"
 def graphql(base_url: str, query: str, variables: dict | None = None, timeout: float = 30.0) -> dict:
     """One query against the webserver's /graphql; raises on transport or GraphQL errors."""
     body = json.dumps({"query": query, "variables": variables or {}}).encode()
-    request = urllib.request.Request(f"{base_url}/graphql", data=body,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(f"{base_url}/graphql", data=body, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=timeout) as response:
         payload = json.load(response)
     if payload.get("errors"):

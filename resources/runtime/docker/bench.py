@@ -38,12 +38,17 @@ class DockerBenchError(RuntimeError):
     """The benchmark failed inside Docker; the message carries its last output lines."""
 
 
-def retarget_bench_args(args: list[str], base_url: str, tokenizer: str, result_dir: str,
-                        result_filename: str) -> list[str]:
+def retarget_bench_args(
+    args: list[str], base_url: str, tokenizer: str, result_dir: str, result_filename: str
+) -> list[str]:
     """The same benchmark, with the paths and address as seen from inside the container."""
     out = list(args)
-    for flag, value in (("--base-url", base_url), ("--tokenizer", tokenizer), ("--result-dir", result_dir),
-                        ("--result-filename", result_filename)):
+    for flag, value in (
+        ("--base-url", base_url),
+        ("--tokenizer", tokenizer),
+        ("--result-dir", result_dir),
+        ("--result-filename", result_filename),
+    ):
         if flag in out:
             out[out.index(flag) + 1] = value
     return out
@@ -52,8 +57,9 @@ def retarget_bench_args(args: list[str], base_url: str, tokenizer: str, result_d
 def container_bench_args(args: list[str], service: ContainerInfo) -> tuple[list[str], str]:
     """(arguments, result path in the container) for a benchmark run beside the service."""
     filename = f"vllm-eval-bench-{uuid.uuid4().hex[:12]}.json"
-    retargeted = retarget_bench_args(args, f"http://127.0.0.1:{service.port}", service.model_path,
-                                     CONTAINER_RESULT_DIR, filename)
+    retargeted = retarget_bench_args(
+        args, f"http://127.0.0.1:{service.port}", service.model_path, CONTAINER_RESULT_DIR, filename
+    )
     return retargeted, f"{CONTAINER_RESULT_DIR}/{filename}"
 
 
@@ -94,8 +100,14 @@ def copy_out(container, container_path: str, result_path: Path) -> dict:
     return json.loads(data)
 
 
-def bench_exec(client, service: ContainerInfo, bench_args: list[str], result_path: Path, env: dict[str, str] | None,
-               on_line: Callable[[str], None]) -> tuple[dict, list[str]]:
+def bench_exec(
+    client,
+    service: ContainerInfo,
+    bench_args: list[str],
+    result_path: Path,
+    env: dict[str, str] | None,
+    on_line: Callable[[str], None],
+) -> tuple[dict, list[str]]:
     """``docker exec SERVICE vllm bench serve ...``; returns the saved result and the command run."""
     container = client.containers.get(service.name)
     args, inside = container_bench_args(bench_args, service)
@@ -107,8 +119,9 @@ def bench_exec(client, service: ContainerInfo, bench_args: list[str], result_pat
     lines.close()
     code = client.api.exec_inspect(exec_id).get("ExitCode")
     if code != 0:
-        raise DockerBenchError(f"vllm bench serve in {container.name} exited with code {code}; last lines:\n"
-                               + "\n".join(lines.tail))
+        raise DockerBenchError(
+            f"vllm bench serve in {container.name} exited with code {code}; last lines:\n" + "\n".join(lines.tail)
+        )
     try:
         return copy_out(container, inside, result_path), command
     finally:
@@ -133,8 +146,15 @@ def _docker_host(engine: str | None):
             os.environ["DOCKER_HOST"] = before
 
 
-def bench_client_container(context, client, service: ContainerInfo, bench_args: list[str], result_path: Path,
-                           env: dict[str, str] | None, on_line: Callable[[str], None]) -> tuple[dict, list[str]]:
+def bench_client_container(
+    context,
+    client,
+    service: ContainerInfo,
+    bench_args: list[str],
+    result_path: Path,
+    env: dict[str, str] | None,
+    on_line: Callable[[str], None],
+) -> tuple[dict, list[str]]:
     """A run-to-completion client container of the service's image, through ``PipesDockerClient``."""
     from dagster._core.pipes.utils import extract_message_or_forward_to_file
     from dagster_docker import PipesDockerClient
@@ -157,10 +177,13 @@ def bench_client_container(context, client, service: ContainerInfo, bench_args: 
     try:
         with _docker_host(service.engine):
             PipesDockerClient(message_reader=_ToDagsterLog()).run(
-                context=context, image=service.image, command=command,
+                context=context,
+                image=service.image,
+                command=command,
                 env={**service.environment, **(env or {})},
                 container_kwargs={
-                    "name": name, "entrypoint": [vllm_command[0]],
+                    "name": name,
+                    "entrypoint": [vllm_command[0]],
                     # The server's own network namespace: its loopback port, no published port needed.
                     "network_mode": f"container:{service.name}",
                     "volumes": service.volumes,
@@ -170,8 +193,9 @@ def bench_client_container(context, client, service: ContainerInfo, bench_args: 
     except Exception as exc:
         if isinstance(exc, DockerBenchError):
             raise
-        raise DockerBenchError(f"vllm bench serve in client container {name} failed: {exc}; last lines:\n"
-                               + "\n".join(lines.tail)) from None
+        raise DockerBenchError(
+            f"vllm bench serve in client container {name} failed: {exc}; last lines:\n" + "\n".join(lines.tail)
+        ) from None
     finally:
         with contextlib.suppress(Exception):
             client.containers.get(name).remove(force=True)

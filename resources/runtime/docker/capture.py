@@ -32,6 +32,7 @@ CAPTURE_DIR = "/opt/vllm-eval-capture"
 REPLAY_PATH = "/opt/vllm-eval-capture/nvml_recording.json"
 _PROJECT = Path(__file__).resolve().parents[3]
 
+
 def _capture_files():
     """What travels into the capture container: the hardware package (it imports nothing else of
     the project; a test keeps it so) and the package marker above it."""
@@ -54,7 +55,8 @@ def capture_image(deployment: Deployment) -> str:
             raise CaptureError(
                 f"deployment '{deployment.key}' builds its image without a BASE_IMAGE build argument, so the "
                 "hardware capture has no image to run in: set runtime.docker.capture_image to a pinned image "
-                "with python3 (e.g. the vllm/vllm-openai release the Dockerfile starts FROM)")
+                "with python3 (e.g. the vllm/vllm-openai release the Dockerfile starts FROM)"
+            )
         return base
     return settings.image.pull
 
@@ -78,8 +80,9 @@ def engine_model_dir(deployment: Deployment) -> str:
     return docker_settings(deployment).weights_path or planned_weights_path(deployment)
 
 
-def capture_container_kwargs(deployment: Deployment, image: str, weights_dir: str,
-                             replay_file: str | None = None) -> dict:
+def capture_container_kwargs(
+    deployment: Deployment, image: str, weights_dir: str, replay_file: str | None = None
+) -> dict:
     """``client.containers.create`` arguments of the capture container (pure, so tests can read them).
 
     ``replay_file``: a recording on the engine's host, mounted and answered from instead of NVML."""
@@ -89,16 +92,27 @@ def capture_container_kwargs(deployment: Deployment, image: str, weights_dir: st
     for volume in settings.volumes:  # e.g. an interpreter the image runs from a bind mount
         host, container, *mode = volume.split(":")
         volumes[host] = {"bind": container, "mode": mode[0] if mode else "rw"}
-    command = [settings.python, "-m", "resources.hardware.container_capture", "--weights-dir", weights_dir,
-               "--model-dir", engine_model_dir(deployment)]
+    command = [
+        settings.python,
+        "-m",
+        "resources.hardware.container_capture",
+        "--weights-dir",
+        weights_dir,
+        "--model-dir",
+        engine_model_dir(deployment),
+    ]
     if replay_file:
         volumes[replay_file] = {"bind": REPLAY_PATH, "mode": "ro"}
         command += ["--replay", REPLAY_PATH]
     return {
-        "image": image, "command": command, "entrypoint": [],
+        "image": image,
+        "command": command,
+        "entrypoint": [],
         "environment": {"PYTHONPATH": CAPTURE_DIR, "PYTHONDONTWRITEBYTECODE": "1"},
-        "volumes": volumes, "device_requests": device_requests(gpus),
-        "network_mode": "none", "uts_mode": "host",
+        "volumes": volumes,
+        "device_requests": device_requests(gpus),
+        "network_mode": "none",
+        "uts_mode": "host",
         "labels": {f"{LABEL_PREFIX}hardware-capture-of": deployment.key},
         "name": f"vllm-eval-capture-{deployment.key}-{int(time.time() * 1000) % 10**9}",
     }
@@ -123,19 +137,24 @@ def run_capture(client, kwargs: dict, timeout_s: float = 120) -> dict:
     try:
         container = client.containers.create(**kwargs)
     except docker.errors.APIError as exc:
-        raise CaptureError(f"the hardware capture container could not be created from {kwargs['image']}: "
-                           f"{exc.explanation or exc}") from None
+        raise CaptureError(
+            f"the hardware capture container could not be created from {kwargs['image']}: {exc.explanation or exc}"
+        ) from None
     with removed_afterwards(container):
         container.put_archive("/", capture_code_archive())
         try:
             container.start()
         except docker.errors.APIError as exc:
-            raise CaptureError(f"the hardware capture container did not start: {exc.explanation or exc} "
-                               "(a GPU request fails on an engine without the NVIDIA container runtime)") from None
+            raise CaptureError(
+                f"the hardware capture container did not start: {exc.explanation or exc} "
+                "(a GPU request fails on an engine without the NVIDIA container runtime)"
+            ) from None
         finished = wait_finished(container, timeout_s)
         if finished.failed:
-            raise CaptureError(f"the hardware capture in {kwargs['image']} exited with {finished.status_code}: "
-                               f"{' | '.join(finished.err_lines[-5:]) or finished.out[-500:]}")
+            raise CaptureError(
+                f"the hardware capture in {kwargs['image']} exited with {finished.status_code}: "
+                f"{' | '.join(finished.err_lines[-5:]) or finished.out[-500:]}"
+            )
     from resources.hardware.container_capture import RESULT_MARKER
 
     recording = marked_result(finished.out, RESULT_MARKER)
@@ -154,5 +173,6 @@ def capture_from_recording(recording: dict, engine: str):
     from resources.runtime.values import HardwareCapture
 
     config = recording.get("model_config")
-    return HardwareCapture(report_from_recording(recording, engine), weights_present=config is not None,
-                           model_config=config)
+    return HardwareCapture(
+        report_from_recording(recording, engine), weights_present=config is not None, model_config=config
+    )

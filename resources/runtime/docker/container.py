@@ -14,8 +14,14 @@ import urllib.parse
 from typing import Callable
 
 from resources.runtime.docker.spec import (
-    GPUS_LABEL, HASH_LABEL, PARTITION_LABEL, ContainerSpec, container_name, gpus_from_label,
-    gpus_overlap, sdk_create_kwargs,
+    GPUS_LABEL,
+    HASH_LABEL,
+    PARTITION_LABEL,
+    ContainerSpec,
+    container_name,
+    gpus_from_label,
+    gpus_overlap,
+    sdk_create_kwargs,
 )
 from resources.runtime.startup_wait import ServiceStartError, Stopped, wait_until_healthy
 from resources.serving.health import is_healthy
@@ -60,8 +66,12 @@ def _get(client, name: str):
 def find_reusable(client, partition: str, config_hash: str, base_url: str):
     """The partition's container if it runs, carries the same config hash and answers /health."""
     container = _get(client, container_name(partition))
-    if (container is not None and container.status == "running"
-            and container.labels.get(HASH_LABEL) == config_hash and is_healthy(base_url)):
+    if (
+        container is not None
+        and container.status == "running"
+        and container.labels.get(HASH_LABEL) == config_hash
+        and is_healthy(base_url)
+    ):
         return container
     return None
 
@@ -95,8 +105,10 @@ def foreign_gpu_holders(client, partition: str, gpus) -> list[str]:
         theirs = container_gpus(container.attrs)
         if gpus_overlap(gpus if gpus == "all" else set(gpus), theirs):
             owner = container.labels.get(PARTITION_LABEL)
-            holders.append(f"{container.name} ({'deployment ' + owner if owner else 'not started by this pipeline'}; "
-                           f"GPUs {theirs if theirs == 'all' else sorted(theirs)})")
+            holders.append(
+                f"{container.name} ({'deployment ' + owner if owner else 'not started by this pipeline'}; "
+                f"GPUs {theirs if theirs == 'all' else sorted(theirs)})"
+            )
     return holders
 
 
@@ -159,11 +171,18 @@ def start_container(
 
     try:
         reading, elapsed = wait_until_healthy(
-            base_url=base_url, started=started, timeout_s=timeout_s,
-            read_log=lambda: container.logs().decode(errors="replace"), stopped=stopped,
-            who=f"vLLM container {spec.name} for '{partition}'", after="; it has been removed",
-            log_source=f"docker logs {spec.name}", on_progress=on_progress, poll_s=POLL_S,
-            error=ContainerStartError)
+            base_url=base_url,
+            started=started,
+            timeout_s=timeout_s,
+            read_log=lambda: container.logs().decode(errors="replace"),
+            stopped=stopped,
+            who=f"vLLM container {spec.name} for '{partition}'",
+            after="; it has been removed",
+            log_source=f"docker logs {spec.name}",
+            on_progress=on_progress,
+            poll_s=POLL_S,
+            error=ContainerStartError,
+        )
     except BaseException:
         container.remove(force=True)
         raise

@@ -51,14 +51,18 @@ def connect(configured: str | None = None, timeout_s: float = 600, tls=None):
         if tls is None:
             if address.url.startswith("ssh://"):
                 _ssh_sockets_close_quietly()
-            client = docker.DockerClient(base_url=address.url, timeout=int(timeout_s),
-                                         use_ssh_client=address.url.startswith("ssh://"))
+            client = docker.DockerClient(
+                base_url=address.url, timeout=int(timeout_s), use_ssh_client=address.url.startswith("ssh://")
+            )
         else:
             client = _tls_client(address.url, tls, timeout_s)
         client.ping()
     except (docker.errors.DockerException, OSError) as exc:
-        hint = ("is dockerd running, and may this user open its socket?" if address.is_local else
-                "is the host reachable, does `docker -H " + address.url + " info` work from this machine?")
+        hint = (
+            "is dockerd running, and may this user open its socket?"
+            if address.is_local
+            else "is the host reachable, does `docker -H " + address.url + " info` work from this machine?"
+        )
         raise EngineUnavailable(
             f"Docker Engine at {address.url} (from {address.source}) does not answer: "
             f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}; {hint}"
@@ -121,8 +125,12 @@ def _lost_connection_errors() -> tuple[type[BaseException], ...]:
     import requests.exceptions
     import urllib3.exceptions
 
-    return (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError,
-            urllib3.exceptions.ProtocolError, ConnectionError)
+    return (
+        requests.exceptions.ConnectionError,
+        requests.exceptions.ChunkedEncodingError,
+        urllib3.exceptions.ProtocolError,
+        ConnectionError,
+    )
 
 
 def engine_must_answer(doing: str):
@@ -146,6 +154,7 @@ def engine_must_answer(doing: str):
                     f"{type(exc).__name__}: {detail}. This run fails; runs on other hosts go on. When the engine "
                     f"answers again, the next run on it replaces the container it left behind."
                 ) from exc
+
         return answered
 
     return decorate

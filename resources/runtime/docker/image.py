@@ -62,9 +62,15 @@ def _info(image, ref: str, action: str, seconds: float = 0.0, hash_: str | None 
     attrs = image.attrs
     repo = split_image_ref(ref)[0]
     digests = [d for d in attrs.get("RepoDigests") or [] if d.startswith(repo + "@")]
-    return EngineImage(ref=ref, image_id=image.id, digest=digests[0] if digests else image.id,
-                     labels=dict((attrs.get("Config") or {}).get("Labels") or {}), action=action,
-                     seconds=seconds, context_hash=hash_)
+    return EngineImage(
+        ref=ref,
+        image_id=image.id,
+        digest=digests[0] if digests else image.id,
+        labels=dict((attrs.get("Config") or {}).get("Labels") or {}),
+        action=action,
+        seconds=seconds,
+        context_hash=hash_,
+    )
 
 
 def ensure_pulled(client, ref: str, on_line: Callable[[str], None] = print) -> EngineImage:
@@ -105,8 +111,10 @@ def ensure_built(client, spec: BuildSpec, config_root: Path, on_line: Callable[[
 
     context = (config_root / spec.context).resolve()
     if not (context / spec.dockerfile).is_file():
-        raise ImageError(f"no Dockerfile at {context / spec.dockerfile} (build.context and build.dockerfile "
-                         f"are relative to {config_root})")
+        raise ImageError(
+            f"no Dockerfile at {context / spec.dockerfile} (build.context and build.dockerfile "
+            f"are relative to {config_root})"
+        )
     hash_ = context_hash(context, spec.dockerfile, spec.args)
     tag = build_tag(spec, hash_)
     try:
@@ -122,9 +130,17 @@ def ensure_built(client, spec: BuildSpec, config_root: Path, on_line: Callable[[
     image_id = None
     try:
         # pull=False: the FROM image is used as the engine has it (pinned by tag), pulled only if missing.
-        for chunk in client.api.build(path=str(context), dockerfile=spec.dockerfile, buildargs=dict(spec.args),
-                                      tag=tag, labels=build_labels(spec, hash_), rm=True, forcerm=True,
-                                      decode=True, pull=False):
+        for chunk in client.api.build(
+            path=str(context),
+            dockerfile=spec.dockerfile,
+            buildargs=dict(spec.args),
+            tag=tag,
+            labels=build_labels(spec, hash_),
+            rm=True,
+            forcerm=True,
+            decode=True,
+            pull=False,
+        ):
             if "error" in chunk:
                 tail.append(chunk["error"].strip())
                 raise ImageError(_build_failure(tag, tail))
@@ -143,17 +159,23 @@ def ensure_built(client, spec: BuildSpec, config_root: Path, on_line: Callable[[
 def _build_failure(tag: str, tail: list[str]) -> str:
     text = "\n".join(tail)
     hint = ""
-    if re.search(r"pull access denied|manifest unknown|not found: manifest|no such host|repository does not exist",
-                 text, re.I):
-        hint = ("\nThe FROM image is neither on the engine nor reachable in its registry: pull or load it on "
-                "the engine's host, or check the base image tag in the build arguments.")
+    if re.search(
+        r"pull access denied|manifest unknown|not found: manifest|no such host|repository does not exist", text, re.I
+    ):
+        hint = (
+            "\nThe FROM image is neither on the engine nor reachable in its registry: pull or load it on "
+            "the engine's host, or check the base image tag in the build arguments."
+        )
     return f"building {tag} failed; last build output:\n" + "\n".join(f"  {line}" for line in tail) + hint
 
 
 def vllm_version_from(ref: str, labels: dict) -> str | None:
     """The vLLM version an image's tag or labels declare (official tags are release versions)."""
-    for candidate in (labels.get(f"{LABEL_PREFIX}vllm-version"), split_image_ref(ref)[1],
-                      split_image_ref(labels.get(f"{LABEL_PREFIX}base-image", ""))[1]):
+    for candidate in (
+        labels.get(f"{LABEL_PREFIX}vllm-version"),
+        split_image_ref(ref)[1],
+        split_image_ref(labels.get(f"{LABEL_PREFIX}base-image", ""))[1],
+    ):
         match = _VERSION_IN_TAG.match(candidate or "")
         if match:
             return match.group(1)
@@ -176,8 +198,15 @@ def probe_vllm_version(client, image: str, python: str, volumes: list[str], env:
     import docker.errors
 
     try:
-        output = client.containers.run(image, ["-c", VERSION_PROBE], entrypoint=[python], remove=True,
-                                       volumes=volumes, environment=env, network_mode="none")
+        output = client.containers.run(
+            image,
+            ["-c", VERSION_PROBE],
+            entrypoint=[python],
+            remove=True,
+            volumes=volumes,
+            environment=env,
+            network_mode="none",
+        )
     except docker.errors.DockerException as exc:
         return f"unknown ({type(exc).__name__})"
     return output.decode(errors="replace").strip() or "unknown (no vLLM distribution in the image)"

@@ -26,8 +26,7 @@ def wait_finished(container, timeout_s: float) -> Finished:
     status = container.wait(timeout=timeout_s)
     out = container.logs(stdout=True, stderr=False).decode(errors="replace")
     code = status.get("StatusCode")
-    err = (container.logs(stdout=False, stderr=True).decode(errors="replace").strip().splitlines()
-           if code != 0 else [])
+    err = container.logs(stdout=False, stderr=True).decode(errors="replace").strip().splitlines() if code != 0 else []
     return Finished(code, out, err)
 
 
@@ -48,4 +47,4 @@ def removed_afterwards(container):
 def marked_result(out: str, marker: str) -> dict | None:
     """The JSON after ``marker`` on the last line that starts with it, or None."""
     lines = [line for line in out.splitlines() if line.startswith(marker)]
-    return json.loads(lines[-1][len(marker):]) if lines else None
+    return json.loads(lines[-1][len(marker) :]) if lines else None

@@ -15,7 +15,11 @@ from resources.config.docker import BuildImage
 from resources.runtime.base import Log, Runtime, _quiet
 from resources.runtime.compile_cache import volume_name, volume_prefix
 from resources.runtime.docker.container import (
-    find_reusable, left_behind, remove_container, service_base_url, start_container,
+    find_reusable,
+    left_behind,
+    remove_container,
+    service_base_url,
+    start_container,
 )
 from resources.runtime.docker.engine import connect, engine_address, engine_must_answer
 from resources.runtime.docker.image import ensure_built, ensure_pulled, probe_vllm_version, vllm_version_from
@@ -61,13 +65,24 @@ class DockerRuntime(Runtime):
             else:
                 info = ensure_pulled(client, settings.image.pull, on_line)
             version = vllm_version_from(info.ref, info.labels) or probe_vllm_version(
-                client, info.ref, settings.python, list(settings.volumes), dict(self.deployment.runtime.env))
+                client, info.ref, settings.python, list(settings.volumes), dict(self.deployment.runtime.env)
+            )
         finally:
             client.close()
-        return ImageInfo(runtime="docker", image_ref=info.ref, image_digest=info.digest, vllm_version=version,
-                         details={"engine": engine_address(settings.engine).url, "image_id": info.image_id,
-                                  "action": info.action, "seconds": round(info.seconds, 2),
-                                  "context_hash": info.context_hash, "labels": info.labels})
+        return ImageInfo(
+            runtime="docker",
+            image_ref=info.ref,
+            image_digest=info.digest,
+            vllm_version=version,
+            details={
+                "engine": engine_address(settings.engine).url,
+                "image_id": info.image_id,
+                "action": info.action,
+                "seconds": round(info.seconds, 2),
+                "context_hash": info.context_hash,
+                "labels": info.labels,
+            },
+        )
 
     @engine_must_answer("placing the weights")
     def place_weights(self, image: ImageInfo, on_line: Log = _quiet):
@@ -80,15 +95,27 @@ class DockerRuntime(Runtime):
             return super().place_weights(image, on_line)
         client = self.connect()
         try:
-            return place_on_engine(client, self.deployment, image.image_ref, engine_address(self.settings.engine).url,
-                                   self.gpu_host(), on_line)
+            return place_on_engine(
+                client,
+                self.deployment,
+                image.image_ref,
+                engine_address(self.settings.engine).url,
+                self.gpu_host(),
+                on_line,
+            )
         finally:
             client.close()
 
     @engine_must_answer("starting or checking the vLLM container")
-    def ensure_service(self, image: ImageInfo, weights_path: str, config_hash: str,
-                       on_progress: Log = _quiet, cold_start: bool = False,
-                       weights_volume: str | None = None) -> ServiceInfo:
+    def ensure_service(
+        self,
+        image: ImageInfo,
+        weights_path: str,
+        config_hash: str,
+        on_progress: Log = _quiet,
+        cold_start: bool = False,
+        weights_volume: str | None = None,
+    ) -> ServiceInfo:
         settings, deployment = self.settings, self.deployment
         runtime = deployment.runtime
         spec = render_container_spec(deployment, image.image_ref, weights_path, config_hash, weights_volume)
@@ -107,27 +134,49 @@ class DockerRuntime(Runtime):
                 remove_container(client, deployment.key)  # a volume in use cannot be removed
                 prepare_cache_volumes(client, deployment.key, config_hash, cold_start, on_progress)
                 on_progress(f"starting container {spec.name}: vllm serve {' '.join(spec.serve_args)}")
-                reading, startup_s = start_container(client, spec, deployment.key, base_url,
-                                                     runtime.startup_timeout_s, on_progress)
+                reading, startup_s = start_container(
+                    client, spec, deployment.key, base_url, runtime.startup_timeout_s, on_progress
+                )
                 on_progress(f"container healthy at {base_url} after {startup_s:.1f} s")
         finally:
             client.close()
         return ServiceInfo(
-            base_url=base_url, served_model_name=deployment.served_model_name, config_hash=config_hash,
-            serve_args=tuple(spec.serve_args), command=tuple(docker_run_argv(spec)), startup_s=startup_s, reused=startup_s is None,
-            log_path=f"docker logs {spec.name}", phases=tuple(reading.reached),
-            phase_durations=reading.phase_durations(), compile_cache=reading.compile_cache,
-            cold_start=cold_start and startup_s is not None, kv_cache_tokens=reading.kv_cache_tokens,
+            base_url=base_url,
+            served_model_name=deployment.served_model_name,
+            config_hash=config_hash,
+            serve_args=tuple(spec.serve_args),
+            command=tuple(docker_run_argv(spec)),
+            startup_s=startup_s,
+            reused=startup_s is None,
+            log_path=f"docker logs {spec.name}",
+            phases=tuple(reading.reached),
+            phase_durations=reading.phase_durations(),
+            compile_cache=reading.compile_cache,
+            cold_start=cold_start and startup_s is not None,
+            kv_cache_tokens=reading.kv_cache_tokens,
             max_concurrency=reading.max_concurrency,
             container=ContainerInfo(
-                engine=engine, name=spec.name, port=runtime.port, image=image.image_ref,
-                model_path=spec.model_path, vllm_command=tuple(settings.vllm_command), volumes=spec.volumes,
+                engine=engine,
+                name=spec.name,
+                port=runtime.port,
+                image=image.image_ref,
+                model_path=spec.model_path,
+                vllm_command=tuple(settings.vllm_command),
+                volumes=spec.volumes,
                 environment=spec.environment,  # from the config, so no secrets: those are in spec.secret_env
-            ))
+            ),
+        )
 
     @engine_must_answer("running the benchmark")
-    def run_benchmark(self, service: ServiceInfo, bench_args: list[str], result_path: Path,
-                      on_line: Log = _quiet, env: dict[str, str] | None = None, context=None) -> dict:
+    def run_benchmark(
+        self,
+        service: ServiceInfo,
+        bench_args: list[str],
+        result_path: Path,
+        on_line: Log = _quiet,
+        env: dict[str, str] | None = None,
+        context=None,
+    ) -> dict:
         from resources.runtime.docker.bench import bench_client_container, bench_exec
 
         mode = self.settings.bench
@@ -135,10 +184,12 @@ class DockerRuntime(Runtime):
         try:
             if mode == "client":
                 if context is None:
-                    raise ValueError("bench: client runs through dagster-docker's PipesDockerClient and needs "
-                                     "the step's context")
-                result, command = bench_client_container(context, client, service.container, bench_args,
-                                                         result_path, env, on_line)
+                    raise ValueError(
+                        "bench: client runs through dagster-docker's PipesDockerClient and needs the step's context"
+                    )
+                result, command = bench_client_container(
+                    context, client, service.container, bench_args, result_path, env, on_line
+                )
             else:
                 result, command = bench_exec(client, service.container, bench_args, result_path, env, on_line)
         finally:
@@ -194,7 +245,11 @@ class DockerRuntime(Runtime):
         (``resources/runtime/docker/capture.py``): its GPUs, memory, disk and name, not this machine's,
         and the model's config.json when the weights are on that host already."""
         from resources.runtime.docker.capture import (
-            capture_container_kwargs, capture_from_recording, capture_image, engine_weights_dir, run_capture,
+            capture_container_kwargs,
+            capture_from_recording,
+            capture_image,
+            engine_weights_dir,
+            run_capture,
         )
 
         image = capture_image(self.deployment)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from resources.config.models import Deployment
 from resources.config.docker import DockerSettings
+from resources.config.models import Deployment
 from resources.runtime.compile_cache import CACHE_ENV, CONTAINER_CACHE_ROOT, cache_env, volume_name
 from resources.serving.vllm_args import render_serve_args
 
@@ -75,8 +75,9 @@ def _with_host(args: list[str], host: str) -> list[str]:
     return args
 
 
-def render_container_spec(deployment: Deployment, image: str, weights_path: str, config_hash: str,
-                          weights_volume: str | None = None) -> ContainerSpec:
+def render_container_spec(
+    deployment: Deployment, image: str, weights_path: str, config_hash: str, weights_volume: str | None = None
+) -> ContainerSpec:
     settings = docker_settings(deployment)
     runtime = deployment.runtime
     weights_mounted, model_path = weights_mount(settings.weights_path or weights_path, weights_volume)

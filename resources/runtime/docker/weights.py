@@ -19,8 +19,14 @@ from resources.config.models import Deployment
 from resources.config.secrets import mask
 from resources.runtime.docker.one_shot import marked_result, removed_afterwards, wait_finished
 from resources.runtime.docker.weights_volume import (
-    PLACE_DIR, code_archive, hash_container_kwargs, hub_download_kwargs, hub_identity, mismatch_message,
-    volume_labels, weights_volume_name,
+    PLACE_DIR,
+    code_archive,
+    hash_container_kwargs,
+    hub_download_kwargs,
+    hub_identity,
+    mismatch_message,
+    volume_labels,
+    weights_volume_name,
 )
 from resources.weights.content_hash import RESULT_MARKER, folder_content_hash
 from resources.weights.fetch import Weights, WeightsError, WeightsOnHost, fetch_weights
@@ -38,8 +44,9 @@ def _mib(size: int) -> str:
     return f"{size / 2**20:,.1f} MiB"
 
 
-def with_progress(chunks: Iterable[bytes], total: int, label: str, on_line: Log,
-                  every_s: float = PROGRESS_EVERY_S) -> Iterator[bytes]:
+def with_progress(
+    chunks: Iterable[bytes], total: int, label: str, on_line: Log, every_s: float = PROGRESS_EVERY_S
+) -> Iterator[bytes]:
     """Passes ``chunks`` through, saying every ``every_s`` how many bytes went and how long it took."""
     sent, started = 0, time.monotonic()
     last = started
@@ -69,8 +76,15 @@ def ensure_volume(client, name: str, labels: dict[str, str]):
         return client.volumes.create(name, labels=labels)
 
 
-def run_placing_container(client, kwargs: dict, on_line: Log, doing: str, uploads=(), token: str | None = None,
-                          timeout_s: float = HASH_TIMEOUT_S) -> dict:
+def run_placing_container(
+    client,
+    kwargs: dict,
+    on_line: Log,
+    doing: str,
+    uploads=(),
+    token: str | None = None,
+    timeout_s: float = HASH_TIMEOUT_S,
+) -> dict:
     """Creates the container, copies the hashing code (and token, and ``uploads``: (path, tar data))
     into it, runs it to completion and returns the content summary it printed; always removes it."""
     import docker.errors
@@ -78,8 +92,9 @@ def run_placing_container(client, kwargs: dict, on_line: Log, doing: str, upload
     try:
         container = client.containers.create(**kwargs)
     except docker.errors.APIError as exc:
-        raise WeightsError(f"the container for {doing} could not be created from {kwargs['image']}: "
-                           f"{exc.explanation or exc}") from None
+        raise WeightsError(
+            f"the container for {doing} could not be created from {kwargs['image']}: {exc.explanation or exc}"
+        ) from None
     with removed_afterwards(container):
         try:
             container.put_archive("/", code_archive(token))
@@ -102,16 +117,20 @@ def run_placing_container(client, kwargs: dict, on_line: Log, doing: str, upload
             time.sleep(min(2.0, 0.1 + (now - started) / 10))  # small models are done in a second
         finished = wait_finished(container, timeout_s=60)
         if finished.failed:
-            raise WeightsError(mask(f"{doing} exited with {finished.status_code}: "
-                                    f"{failure_line(finished.err_lines) or finished.out[-500:]}", token))
+            raise WeightsError(
+                mask(
+                    f"{doing} exited with {finished.status_code}: "
+                    f"{failure_line(finished.err_lines) or finished.out[-500:]}",
+                    token,
+                )
+            )
     summary = marked_result(finished.out, RESULT_MARKER)
     if summary is None:
         raise WeightsError(f"{doing} printed no content hash; its output ended: {mask(finished.out[-500:], token)}")
     return summary
 
 
-def place_on_engine(client, deployment: Deployment, image: str, engine: str, host: str,
-                    on_line: Log) -> Weights:
+def place_on_engine(client, deployment: Deployment, image: str, engine: str, host: str, on_line: Log) -> Weights:
     """The deployment's weights in their volume on the engine's host, verified there."""
     if deployment.model.source == "huggingface":
         return _download_there(client, deployment, image, engine, host, on_line)
@@ -125,27 +144,46 @@ def place_on_engine(client, deployment: Deployment, image: str, engine: str, hos
     volume = weights_volume_name(deployment, local.identity)
     ensure_volume(client, volume, volume_labels(deployment, local.identity))
     where = f"volume {volume} on {host}"
-    found = run_placing_container(client, hash_container_kwargs(deployment, image, volume), on_line,
-                                  f"hashing {where}")
+    found = run_placing_container(client, hash_container_kwargs(deployment, image, volume), on_line, f"hashing {where}")
     action = "reused"
     if found["files"] and found["content_hash"] == expected:
-        on_line(f"{where} already holds sha256:{expected} ({found['files']} files, {_mib(found['bytes'])}), "
-                "verified there: reused, nothing copied")
+        on_line(
+            f"{where} already holds sha256:{expected} ({found['files']} files, {_mib(found['bytes'])}), "
+            "verified there: reused, nothing copied"
+        )
     elif found["files"]:
-        raise WeightsError(mismatch_message(host, engine, volume, deployment.model_name, local.identity, expected, found))
+        raise WeightsError(
+            mismatch_message(host, engine, volume, deployment.model_name, local.identity, expected, found)
+        )
     else:
         on_line(f"copying {local.path} ({_mib(local.size_bytes)}) into {where}")
         stream = with_progress(tar_stream(Path(local.path)), local.size_bytes, f"copy to {where}", on_line)
-        found = run_placing_container(client, hash_container_kwargs(deployment, image, volume, read_only=False),
-                                      on_line, f"copying into {where}", uploads=[(PLACE_DIR, stream)])
+        found = run_placing_container(
+            client,
+            hash_container_kwargs(deployment, image, volume, read_only=False),
+            on_line,
+            f"copying into {where}",
+            uploads=[(PLACE_DIR, stream)],
+        )
         if found["content_hash"] != expected:
-            raise WeightsError(mismatch_message(host, engine, volume, deployment.model_name, local.identity,
-                                                expected, found))
+            raise WeightsError(
+                mismatch_message(host, engine, volume, deployment.model_name, local.identity, expected, found)
+            )
         on_line(f"{where} holds sha256:{expected}, verified there")
         action = "copied"
-    return dataclasses.replace(local, on_host=WeightsOnHost(
-        engine=engine, host=host, volume=volume, content_hash=found["content_hash"], size_bytes=found["bytes"],
-        files=found["files"], action=action, seconds=round(time.monotonic() - started, 2)))
+    return dataclasses.replace(
+        local,
+        on_host=WeightsOnHost(
+            engine=engine,
+            host=host,
+            volume=volume,
+            content_hash=found["content_hash"],
+            size_bytes=found["bytes"],
+            files=found["files"],
+            action=action,
+            seconds=round(time.monotonic() - started, 2),
+        ),
+    )
 
 
 def _download_there(client, deployment: Deployment, image: str, engine: str, host: str, on_line: Log) -> Weights:
@@ -153,27 +191,52 @@ def _download_there(client, deployment: Deployment, image: str, engine: str, hos
 
     model = deployment.model
     if model.revision == UNPINNED:
-        raise WeightsError(f"model '{deployment.model_name}': revision is {UNPINNED}; pin the commit in "
-                           f"configs/models/{deployment.model_name}.yaml before it is downloaded on {host}")
+        raise WeightsError(
+            f"model '{deployment.model_name}': revision is {UNPINNED}; pin the commit in "
+            f"configs/models/{deployment.model_name}.yaml before it is downloaded on {host}"
+        )
     started = time.monotonic()
     identity = hub_identity(deployment)
     volume = weights_volume_name(deployment, identity)
     ensure_volume(client, volume, volume_labels(deployment, identity))
     token = os.environ.get(model.token_env) if model.token_env else None
-    on_line(f"downloading {model.repo} at {model.revision} on {host} into volume {volume} "
-            f"(token: {'from $' + model.token_env if token else 'none'})")
+    on_line(
+        f"downloading {model.repo} at {model.revision} on {host} into volume {volume} "
+        f"(token: {'from $' + model.token_env if token else 'none'})"
+    )
     try:
-        found = run_placing_container(client, hub_download_kwargs(deployment, image, volume), on_line,
-                                      f"downloading {model.repo}@{model.revision} on {host}", token=token,
-                                      timeout_s=DOWNLOAD_TIMEOUT_S)
+        found = run_placing_container(
+            client,
+            hub_download_kwargs(deployment, image, volume),
+            on_line,
+            f"downloading {model.repo}@{model.revision} on {host}",
+            token=token,
+            timeout_s=DOWNLOAD_TIMEOUT_S,
+        )
     except WeightsError as exc:
         raise WeightsError(
             f"model '{deployment.model_name}': {exc}. Check that the revision exists, that {host} reaches the hub "
             f"(or a mirror named by HF_ENDPOINT in runtime.env), and that ${model.token_env or 'HF_TOKEN'} is set "
-            "for a gated model.") from None
-    on_line(f"volume {volume} on {host} holds {found['files']} files, {_mib(found['bytes'])}, "
-            f"content sha256:{found['content_hash']} (hashed there)")
-    return Weights(Path(MODEL_PATH), model.repo, "huggingface", model.revision, found["bytes"], on_host=WeightsOnHost(
-        engine=engine, host=host, volume=volume, content_hash=found["content_hash"], size_bytes=found["bytes"],
-        files=found["files"], action="downloaded", seconds=round(time.monotonic() - started, 2)))
-
+            "for a gated model."
+        ) from None
+    on_line(
+        f"volume {volume} on {host} holds {found['files']} files, {_mib(found['bytes'])}, "
+        f"content sha256:{found['content_hash']} (hashed there)"
+    )
+    return Weights(
+        Path(MODEL_PATH),
+        model.repo,
+        "huggingface",
+        model.revision,
+        found["bytes"],
+        on_host=WeightsOnHost(
+            engine=engine,
+            host=host,
+            volume=volume,
+            content_hash=found["content_hash"],
+            size_bytes=found["bytes"],
+            files=found["files"],
+            action="downloaded",
+            seconds=round(time.monotonic() - started, 2),
+        ),
+    )

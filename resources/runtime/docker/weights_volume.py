@@ -31,8 +31,12 @@ TOKEN_FILE = f"{CODE_DIR}/hub-token"
 MODEL_LABEL = f"{LABEL_PREFIX}weights-model"
 IDENTITY_LABEL = f"{LABEL_PREFIX}weights-identity"
 _PROJECT = Path(__file__).resolve().parents[3]
-_CODE = ("resources/__init__.py", "resources/weights/__init__.py", "resources/weights/content_hash.py",
-         "resources/weights/host_download.py")
+_CODE = (
+    "resources/__init__.py",
+    "resources/weights/__init__.py",
+    "resources/weights/content_hash.py",
+    "resources/weights/host_download.py",
+)
 
 
 def uses_weights_volume(deployment: Deployment) -> bool:
@@ -63,17 +67,21 @@ def hub_identity(deployment: Deployment) -> str:
     return f"huggingface:{model.repo}@{model.revision}"
 
 
-def _container(deployment: Deployment, image: str, purpose: str, command: list[str], volume: str,
-               read_only: bool) -> dict:
+def _container(
+    deployment: Deployment, image: str, purpose: str, command: list[str], volume: str, read_only: bool
+) -> dict:
     settings = docker_settings(deployment)
     volumes = {volume: {"bind": PLACE_DIR, "mode": "ro" if read_only else "rw"}}
     for mount in settings.volumes:  # e.g. an interpreter the image runs from a bind mount
         host, container, *mode = mount.split(":")
         volumes[host] = {"bind": container, "mode": mode[0] if mode else "rw"}
     return {
-        "image": image, "entrypoint": [], "command": [settings.python, *command],
+        "image": image,
+        "entrypoint": [],
+        "command": [settings.python, *command],
         "environment": {"PYTHONPATH": CODE_DIR, "PYTHONDONTWRITEBYTECODE": "1"},
-        "volumes": volumes, "network_mode": "none",
+        "volumes": volumes,
+        "network_mode": "none",
         "labels": {f"{LABEL_PREFIX}weights-{purpose}": deployment.key},
         "name": f"vllm-eval-weights-{purpose}-{deployment.key}-{int(time.time() * 1000) % 10**9}",
     }
@@ -82,17 +90,28 @@ def _container(deployment: Deployment, image: str, purpose: str, command: list[s
 def hash_container_kwargs(deployment: Deployment, image: str, volume: str, read_only: bool = True) -> dict:
     """``client.containers.create`` arguments of a container that hashes the volume's files and
     prints the result; no network. ``read_only=False`` for the container the weights are copied into."""
-    return _container(deployment, image, "check" if read_only else "copy",
-                      ["-m", "resources.weights.content_hash", PLACE_DIR], volume, read_only)
+    return _container(
+        deployment,
+        image,
+        "check" if read_only else "copy",
+        ["-m", "resources.weights.content_hash", PLACE_DIR],
+        volume,
+        read_only,
+    )
 
 
 def hub_download_kwargs(deployment: Deployment, image: str, volume: str) -> dict:
     """The container that downloads a hub model into the volume at its pinned revision and hashes
     it there: it needs the network (the engine's default); the token arrives as a file, never here."""
     model = deployment.model
-    kwargs = _container(deployment, image, "download",
-                        ["-m", "resources.weights.host_download", model.repo, model.revision, PLACE_DIR, TOKEN_FILE],
-                        volume, read_only=False)
+    kwargs = _container(
+        deployment,
+        image,
+        "download",
+        ["-m", "resources.weights.host_download", model.repo, model.revision, PLACE_DIR, TOKEN_FILE],
+        volume,
+        read_only=False,
+    )
     del kwargs["network_mode"]
     # The deployment's HF_* settings (HF_ENDPOINT for a mirror the host reaches, say) apply here too.
     hub_env = {key: value for key, value in deployment.runtime.env.items() if key.startswith("HF_")}
@@ -115,8 +134,9 @@ def code_archive(token: str | None = None) -> bytes:
     return buffer.getvalue()
 
 
-def mismatch_message(host: str, engine: str, volume: str, model_name: str, identity: str, expected: str,
-                     found: dict) -> str:
+def mismatch_message(
+    host: str, engine: str, volume: str, model_name: str, identity: str, expected: str, found: dict
+) -> str:
     """Why the weights on the host are not the ones meant, and what to do about it."""
     return (
         f"model '{model_name}': the weights volume {volume} on host {host} (engine {engine}) holds "
@@ -156,28 +176,42 @@ def placement_plan(deployment: Deployment, image: str, local_folder: str) -> lis
     """The weights steps for ``python -m pipelines plan``: comments, and commands a user could type
     (``docker cp`` stands for the ``put_archive`` calls the pipeline streams through)."""
     volume, identity = planned_volume(deployment)
-    labels = [flag for key, value in sorted(volume_labels(deployment, identity).items())
-              for flag in ("--label", f"{key}={value}")]
+    labels = [
+        flag
+        for key, value in sorted(volume_labels(deployment, identity).items())
+        for flag in ("--label", f"{key}={value}")
+    ]
     steps: list[str | list[str]] = [["docker", "volume", "create", *labels, volume]]
     code = f"{CODE_DIR}/resources"
     if deployment.model.source == "huggingface":
         name = f"vllm-eval-weights-download-{deployment.key}"
-        steps += ["# downloaded there at the pinned revision, then hashed there; the token goes in as a file, "
-                  "removed once read",
-                  create_argv(hub_download_kwargs(deployment, image, volume), name),
-                  ["docker", "cp", str(_PROJECT / "resources"), f"{name}:{code}"],
-                  ["docker", "cp", "<a file holding $" + (deployment.model.token_env or "HF_TOKEN") + ">",
-                   f"{name}:{TOKEN_FILE}"],
-                  ["docker", "start", "-a", name], ["docker", "rm", name]]
+        steps += [
+            "# downloaded there at the pinned revision, then hashed there; the token goes in as a file, "
+            "removed once read",
+            create_argv(hub_download_kwargs(deployment, image, volume), name),
+            ["docker", "cp", str(_PROJECT / "resources"), f"{name}:{code}"],
+            [
+                "docker",
+                "cp",
+                "<a file holding $" + (deployment.model.token_env or "HF_TOKEN") + ">",
+                f"{name}:{TOKEN_FILE}",
+            ],
+            ["docker", "start", "-a", name],
+            ["docker", "rm", name],
+        ]
         return steps
     check, copy = (f"vllm-eval-weights-{purpose}-{deployment.key}" for purpose in ("check", "copy"))
-    steps += ["# hashed there: the same content hash as here means reused, nothing copied",
-              create_argv(hash_container_kwargs(deployment, image, volume), check),
-              ["docker", "cp", str(_PROJECT / "resources"), f"{check}:{code}"],
-              ["docker", "start", "-a", check], ["docker", "rm", check],
-              "# an empty volume: the weights made or found here are streamed in, then hashed there again",
-              create_argv(hash_container_kwargs(deployment, image, volume, read_only=False), copy),
-              ["docker", "cp", str(_PROJECT / "resources"), f"{copy}:{code}"],
-              ["docker", "cp", f"{local_folder}/.", f"{copy}:{PLACE_DIR}"],
-              ["docker", "start", "-a", copy], ["docker", "rm", copy]]
+    steps += [
+        "# hashed there: the same content hash as here means reused, nothing copied",
+        create_argv(hash_container_kwargs(deployment, image, volume), check),
+        ["docker", "cp", str(_PROJECT / "resources"), f"{check}:{code}"],
+        ["docker", "start", "-a", check],
+        ["docker", "rm", check],
+        "# an empty volume: the weights made or found here are streamed in, then hashed there again",
+        create_argv(hash_container_kwargs(deployment, image, volume, read_only=False), copy),
+        ["docker", "cp", str(_PROJECT / "resources"), f"{copy}:{code}"],
+        ["docker", "cp", f"{local_folder}/.", f"{copy}:{PLACE_DIR}"],
+        ["docker", "start", "-a", copy],
+        ["docker", "rm", copy],
+    ]
     return steps
