@@ -17,8 +17,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,33 +63,18 @@ def convert_in_child(
     found = existing_conversion(target, gguf_sha256)
     if found:
         return ConvertedModel(target, found["identity"], found["transformers_version"], _size(target), 0.0)
-    from resources.config.eval_home import project_pythonpath
+    from resources.weights.child_module import ChildModuleError, run_child_module
 
     started = time.monotonic()
-    command = [sys.executable, "-m", "resources.weights.gguf_convert", str(gguf), str(target), "--sha256", gguf_sha256]
-    env = {**os.environ, "PYTHONPATH": project_pythonpath(), "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, errors="replace"
-    )
-    tail: list[str] = []
-    result, last_bar = None, 0.0
-    for raw in process.stdout:
-        # transformers draws progress bars with carriage returns: pass on one state of a bar every
-        # 5 s and every other line as it comes
-        for line in (part.strip() for part in raw.split("\r")):
-            if not line:
-                continue
-            if line.startswith(RESULT_MARKER):
-                result = json.loads(line[len(RESULT_MARKER) :])
-                continue
-            tail = (tail + [line])[-12:]
-            is_bar = "%|" in line
-            if not is_bar or time.monotonic() - last_bar >= 5 or line.split("|")[0].strip().endswith("100%"):
-                on_progress(line)
-                last_bar = time.monotonic() if is_bar else last_bar
-    code = process.wait()
-    if code != 0 or result is None:
-        raise ConversionError(f"the converter exited with {code}; its last lines: " + " | ".join(tail[-6:]))
+    try:
+        result = run_child_module(
+            "resources.weights.gguf_convert",
+            [str(gguf), str(target), "--sha256", gguf_sha256],
+            RESULT_MARKER,
+            on_progress,
+        )
+    except ChildModuleError as exc:
+        raise ConversionError(f"the converter {exc}") from None
     return ConvertedModel(
         target, result["identity"], result["transformers_version"], _size(target), time.monotonic() - started
     )

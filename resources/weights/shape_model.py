@@ -142,37 +142,20 @@ def generate_shape_model_in_child(
 ) -> ShapeModel:
     """``generate_shape_model`` in a child interpreter, so that no CUDA context (and none of the
     memory it holds) stays in the calling process; its progress lines go to ``on_progress``."""
-    import subprocess
-    import sys
-
-    from resources.config.eval_home import project_pythonpath
+    from resources.weights.child_module import ChildModuleError, run_child_module
 
     target = Path(target)
     if existing_shape_model(target, shape):
         return ShapeModel(target, shape_identity(shape), _size(target), 0.0)
-    command = [
-        sys.executable,
-        "-m",
-        "resources.weights.shape_model",
-        "--shape-json",
-        json.dumps(asdict(shape)),
-        str(target),
-    ]
-    env = {**os.environ, "PYTHONPATH": project_pythonpath(), "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, errors="replace"
-    )
-    tail, result = [], None
-    for line in process.stdout:
-        line = line.rstrip()
-        if line.startswith(RESULT_MARKER):
-            result = json.loads(line[len(RESULT_MARKER) :])
-        elif line:
-            tail = (tail + [line])[-8:]
-            on_progress(line)
-    code = process.wait()
-    if code != 0 or result is None:
-        raise RuntimeError(f"the shape-model writer for {target} exited with {code}: " + " | ".join(tail[-4:]))
+    try:
+        result = run_child_module(
+            "resources.weights.shape_model",
+            ["--shape-json", json.dumps(asdict(shape)), str(target)],
+            RESULT_MARKER,
+            on_progress,
+        )
+    except ChildModuleError as exc:
+        raise RuntimeError(f"the shape-model writer for {target} {exc}") from None
     return ShapeModel(Path(result["path"]), result["identity"], result["size_bytes"], result["seconds"])
 
 
