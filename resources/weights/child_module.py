@@ -38,7 +38,10 @@ def run_child_module(module: str, args: list[str], marker: str, on_line: Callabl
             if not line:
                 continue
             if line.startswith(marker):
-                result = json.loads(line[len(marker) :])
+                try:
+                    result = json.loads(line[len(marker) :])
+                except ValueError:
+                    tail = (tail + [line])[-12:]
                 continue
             tail = (tail + [line])[-12:]
             is_bar = "%|" in line

