@@ -69,7 +69,9 @@ def something_else_listening():
                 time.sleep(0.1)
         yield port
     finally:
-        server.terminate()
+        # SIGKILL: a child inherits the test process's ignored signals, and something earlier in a
+        # full session (a server's shutdown handling) may have left SIGTERM ignored
+        server.kill()
         server.wait(timeout=10)
 
 

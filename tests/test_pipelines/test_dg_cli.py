@@ -1,5 +1,5 @@
 """A user who prefers Dagster's newer `dg` command line gets the same project as `dagster job execute`:
-the definitions check out, list the seven assets in their two groups, and a partition launches."""
+the definitions check out, list the eight assets in their two groups, and a partition launches."""
 
 from __future__ import annotations
 

@@ -21,6 +21,7 @@ ASSETS = [
     "model_weights",
     "vllm_service",
     "smoke_test",
+    "answer_accuracy",
     "benchmark_results",
     "comparison_report",
 ]
@@ -65,16 +66,18 @@ def _metadata_row(page, label: str):
     return page.locator(f"xpath=//tr[td[1][normalize-space(.)='{label}']]")
 
 
-def test_the_webserver_serves_the_seven_assets_with_the_nux_pop_up_off(webserver):
+def test_the_webserver_serves_the_eight_assets_with_the_nux_pop_up_off(webserver):
     data = graphql(webserver, "{ shouldShowNux assetNodes { assetKey { path } } }")
     assert sorted(node["assetKey"]["path"][0] for node in data["assetNodes"]) == sorted(ASSETS)
     assert data["shouldShowNux"] is False, "dagster.yaml's nux: {enabled: false} is not honored"
 
 
-def test_the_asset_graph_shows_the_seven_assets(page, artifacts_dir):
+def test_the_asset_graph_shows_the_eight_assets(page, artifacts_dir):
     from playwright.sync_api import expect
 
-    page.set_viewport_size({"width": 2200, "height": 1000})
+    # Wide enough that the fitted graph stays zoomed in far enough for nodes to show their state
+    # (zoomed further out, Dagster draws a node as its name alone).
+    page.set_viewport_size({"width": 3000, "height": 1200})
     page.goto("/asset-groups")
     # Nodes live in the graph's SVG; the sidebar lists the same names outside it.
     graph = page.locator("svg foreignObject")
