@@ -3,7 +3,6 @@ run. The asset ``answer_accuracy`` is wiring around ``evaluate_and_judge``."""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,17 +145,7 @@ def evaluate_and_judge(
     history = store.accuracy_history(deployment.key, row["hardware_model"], eval_set.sha256, run_id, policy.window)
     current_items = {item.item_id: (item.correct, item.text) for item in outcome.items}
     verdict = judge_accuracy(row, current_items, history, policy.alpha)
-    row |= {
-        "verdict": verdict.status,
-        "verdict_sentence": verdict.sentence,
-        "baseline_run_id": verdict.baseline_run_id,
-        "paired_items": verdict.paired_items,
-        "lost": verdict.lost,
-        "gained": verdict.gained,
-        "changed_texts": verdict.changed_texts,
-        "p_value": verdict.p_value,
-        "suspects": json.dumps(list(verdict.suspects)),
-    }
+    row |= verdict.as_row()
     store.record_accuracy(
         row,
         [

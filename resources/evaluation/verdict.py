@@ -16,6 +16,7 @@ holds, and that is drift, not a drop.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 
@@ -44,6 +45,20 @@ class AccuracyVerdict:
     p_value: float | None = None
     suspects: tuple[str, ...] = ()
     baseline_runs: int = 0
+
+    def as_row(self) -> dict:
+        """The verdict's columns of ``accuracy_runs``."""
+        return {
+            "verdict": self.status,
+            "verdict_sentence": self.sentence,
+            "baseline_run_id": self.baseline_run_id,
+            "paired_items": self.paired_items,
+            "lost": self.lost,
+            "gained": self.gained,
+            "changed_texts": self.changed_texts,
+            "p_value": self.p_value,
+            "suspects": json.dumps(list(self.suspects)),
+        }
 
     @property
     def is_drop(self) -> bool:

@@ -8,7 +8,6 @@ without a server). Which deployments have no accuracy comes from the project's d
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 
 import pytest
@@ -119,17 +118,7 @@ def evaluate(store: ResultsStore, run_id: str, partition: str, replies: dict, er
     }
     history = store.accuracy_history(partition, row["hardware_model"], row["eval_set_sha"], run_id, 5)
     verdict = judge_accuracy(row, replies, history)
-    row |= {
-        "verdict": verdict.status,
-        "verdict_sentence": verdict.sentence,
-        "baseline_run_id": verdict.baseline_run_id,
-        "paired_items": verdict.paired_items,
-        "lost": verdict.lost,
-        "gained": verdict.gained,
-        "changed_texts": verdict.changed_texts,
-        "p_value": verdict.p_value,
-        "suspects": json.dumps(list(verdict.suspects)),
-    }
+    row |= verdict.as_row()
     store.record_accuracy(
         row,
         [
