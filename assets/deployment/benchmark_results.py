@@ -11,7 +11,7 @@ from resources.config.secrets import mask
 from resources.dagster_resources import DeploymentCatalog, ResultsDatabase
 from resources.hardware.snapshot import HardwareSnapshot
 from resources.report.run_summary import run_summary
-from resources.results.benchmark_run import load_points, run_points
+from resources.results.benchmark_run import run_points
 from resources.results.provenance import project_git_sha
 from resources.results.regression import judge_recorded
 from resources.results.run_record import run_row
@@ -88,7 +88,7 @@ def benchmark_results(
     )
     try:
         measured = run_points(
-            load_points(deployment.spec.benchmarks),
+            list(deployment.spec.benchmarks),
             measure,
             run_id=run_id,
             partition=context.partition_key,
@@ -115,6 +115,7 @@ def benchmark_results(
         measured.rows,
         measured.requests,
         measured.repetition_rows,
+        measured.capacities,
     )
     context.log.info(f"results snapshot: {store.snapshot().describe()}")
     policy = deployment.spec.regression

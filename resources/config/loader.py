@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from resources.config.eval_home import PROJECT_ROOT
-from resources.config.models import Deployment, DeploymentFile, ModelConfig, ParamSet
+from resources.config.models import BenchmarkScenario, Deployment, DeploymentFile, ModelConfig, ParamSet
+from resources.config.sweep import SweepFile, describe_settings, point_keys, split_settings
 
 PARTITION_KEY = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+# A sweep's name is the first part of its points' keys (``NAME.field-value...``): no dots in it.
+SWEEP_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+log = logging.getLogger(__name__)
 
 
 class ConfigError(ValueError):
@@ -106,13 +112,131 @@ def load_deployment(path: Path, root: Path | None = None) -> Deployment:
 
 def load_partition(key: str, root: Path | None = None) -> Deployment:
     """One partition's deployment, reading only its files (a mistake in another deployment does not
-    stop this one)."""
+    stop this one): a deployment file, or a point of a sweep."""
     root = root or config_dir()
     path = root / "deployments" / f"{key}.yaml"
-    if not path.is_file():
-        known = ", ".join(partition_key(p) for p in deployment_files(root))
-        raise ConfigError(f"no deployment file for partition '{key}': expected {path}. Available: {known}")
-    return load_deployment(path, root)
+    if path.is_file():
+        return load_deployment(path, root)
+    sweep_path = sweeps_dir(root) / f"{key.split('.', 1)[0]}.yaml"
+    if "." in key and sweep_path.is_file():
+        return load_sweep_point(sweep_path, key, root)
+    known = ", ".join(partition_key(p) for p in deployment_files(root))
+    raise ConfigError(
+        f"no deployment file for partition '{key}': expected {path} (or a point of a sweep under "
+        f"{sweeps_dir(root)}). Available: {known}"
+    )
+
+
+def sweeps_dir(root: Path | None = None) -> Path:
+    return (root or config_dir()) / "sweeps"
+
+
+def sweep_files(root: Path | None = None) -> list[Path]:
+    """Every sweep file under ``root/sweeps`` (the folder is optional), in name order."""
+    folder = sweeps_dir(root)
+    return sorted(folder.glob("*.yaml")) if folder.is_dir() else []
+
+
+def load_sweep(path: Path) -> SweepFile:
+    if not SWEEP_NAME.match(path.stem):
+        raise ConfigError(
+            f"{path}: a sweep's file name starts its points' partition keys and must be lower-case letters, "
+            "digits, '-' or '_' (no dots); rename the file"
+        )
+    return _load(path, SweepFile)
+
+
+def sweep_point_keys(path: Path) -> dict[str, dict[str, Any]]:
+    """Partition key -> settings of every point of the sweep file at ``path``."""
+    spec = load_sweep(path)
+    try:
+        return point_keys(path.stem, spec)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def load_sweep_point(path: Path, key: str, root: Path | None = None) -> Deployment:
+    """The deployment one point of a sweep runs: the base deployment with the point's settings."""
+    root = root or path.parent.parent
+    spec = load_sweep(path)
+    points = sweep_point_keys(path)
+    if key not in points:
+        raise ConfigError(f"{path}: sweep '{path.stem}' has no point '{key}'; its points: {', '.join(points)}")
+    base_path = root / "deployments" / f"{spec.base}.yaml"
+    if not base_path.is_file():
+        available = ", ".join(partition_key(p) for p in deployment_files(root))
+        raise ConfigError(
+            f"{path}: base: deployment '{spec.base}' not found; expected {base_path}. Available: {available}"
+        )
+    base = load_deployment(base_path, root)
+    settings = points[key]
+    param_settings, bench_settings = split_settings(settings)
+    where = f"{path}: point '{key}' ({describe_settings(settings)})"
+    try:
+        params = ParamSet.model_validate(base.params.model_dump() | param_settings)
+        scenarios = tuple(
+            BenchmarkScenario.model_validate(scenario.model_dump() | bench_settings)
+            for scenario in (spec.benchmarks or base.spec.benchmarks)
+        )
+        runtime = base.runtime.model_copy(update={"port": spec.port} if spec.port else {})
+        description = spec.description or f"sweep '{path.stem}' over deployment '{spec.base}'"
+        file = base.spec.model_copy(
+            update={
+                "accuracy": base.spec.accuracy if spec.accuracy else None,
+                "benchmarks": scenarios,
+                "runtime": runtime,
+                "description": f"{description}: {describe_settings(settings)}",
+            }
+        )
+        return Deployment(
+            key=key,
+            model_name=base.model_name,
+            model=base.model,
+            params_name=f"{base.params_name} + {describe_settings(param_settings)}"
+            if param_settings
+            else base.params_name,
+            params=params,
+            spec=DeploymentFile.model_validate(file.model_dump()),
+            sweep=path.stem,
+            sweep_settings=settings,
+        )
+    except ValidationError as exc:
+        raise ConfigError(_describe_errors(Path(where), exc).replace(": invalid config", ": refused", 1)) from None
+
+
+def sweep_partitions(root: Path | None = None) -> list[str]:
+    """Every sweep point's partition key, for the partitions named when the code loads.
+
+    A sweep file that cannot be read contributes no points and a warning: one broken sweep must not
+    take every deployment's partitions down with it. ``python -m pipelines sweep plan NAME`` shows
+    its error in full."""
+    root = root or config_dir()
+    deployments = {partition_key(p) for p in deployment_files(root)}
+    keys: list[str] = []
+    for path in sweep_files(root):
+        try:
+            points = sweep_point_keys(path)
+        except ConfigError as exc:
+            log.warning("sweep left out of the partitions: %s", exc)
+            continue
+        clash = sorted(deployments & set(points))
+        if clash:
+            log.warning("sweep %s left out: its points %s are also deployment files", path, ", ".join(clash))
+            continue
+        keys += points
+    return keys
+
+
+def load_sweep_points(root: Path | None = None) -> dict[str, Deployment]:
+    """Every readable sweep point's deployment, keyed by partition key."""
+    root = root or config_dir()
+    points = {}
+    for key in sweep_partitions(root):
+        try:
+            points[key] = load_partition(key, root)
+        except ConfigError as exc:
+            log.warning("sweep point left out: %s", exc)
+    return points
 
 
 def load_deployments(root: Path | None = None) -> dict[str, Deployment]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -142,6 +142,12 @@ class ParamSet(StrictModel):
     enforce_eager: bool = False
     enable_prefix_caching: bool | None = None
     max_num_seqs: int | None = Field(None, gt=0)
+    max_num_batched_tokens: int | None = Field(
+        None, gt=0, description="tokens the scheduler batches in one step (--max-num-batched-tokens)"
+    )
+    enable_chunked_prefill: bool | None = Field(
+        None, description="split long prefills across steps; vLLM's default is on (--[no-]enable-chunked-prefill)"
+    )
     trust_remote_code: bool = False
     extra_args: tuple[str, ...] = Field(
         (), description="further vllm serve flags, verbatim, e.g. ['--tool-call-parser', 'glm47']"
@@ -173,6 +179,29 @@ class ParamSet(StrictModel):
         if value is not None and not _SIZE.match(value):
             raise ValueError(f"'{value}' is not a size; write e.g. 512M or 2G")
         return value
+
+    @model_validator(mode="after")
+    def _scheduler_fits(self) -> "ParamSet":
+        # vLLM's own scheduler checks (vllm/config/scheduler.py), refused here before a server is
+        # started for nothing: a sweep would otherwise spend a server start on each such point.
+        tokens, seqs = self.max_num_batched_tokens, self.max_num_seqs
+        if tokens is not None and seqs is not None and tokens < seqs:
+            raise ValueError(
+                f"max_num_batched_tokens ({tokens}) is below max_num_seqs ({seqs}): vLLM refuses to start; "
+                "raise max_num_batched_tokens or lower max_num_seqs"
+            )
+        if (
+            tokens is not None
+            and self.max_model_len is not None
+            and tokens < self.max_model_len
+            and self.enable_chunked_prefill is False
+        ):
+            raise ValueError(
+                f"max_num_batched_tokens ({tokens}) is below max_model_len ({self.max_model_len}) with chunked "
+                "prefill off: vLLM refuses to start (a prompt longer than one batch could never be scheduled); "
+                "turn enable_chunked_prefill on, raise max_num_batched_tokens or lower max_model_len"
+            )
+        return self
 
 
 class RuntimeConfig(StrictModel):
@@ -249,6 +278,22 @@ class ConcurrencyLadder(StrictModel):
         return levels
 
 
+class SloSearch(StrictModel):
+    """Search for the highest concurrency at which at least ``goal`` of the requests meet every
+    target of the scenario's ``slo`` (resources/benchmark/capacity_search.py)."""
+
+    start: int = Field(1, ge=1, description="the first concurrency measured")
+    max: int = Field(ge=1, description="the highest concurrency the search may try")
+    goal: float = Field(0.9, gt=0, le=1, description="share of requests that must meet every target")
+    max_steps: int = Field(8, ge=1, le=20, description="at most this many levels are measured")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "SloSearch":
+        if self.max < self.start:
+            raise ValueError(f"max ({self.max}) must be at least start ({self.start})")
+        return self
+
+
 class BenchmarkScenario(StrictModel):
     """``vllm bench serve`` with vLLM's random dataset: one load point, or a ladder or sweep of them."""
 
@@ -268,6 +313,9 @@ class BenchmarkScenario(StrictModel):
     ignore_eos: bool = True
     detailed: bool = Field(True, description="keep per-request rows (--save-detailed)")
     slo: ServiceLevelObjectives | None = Field(None, description="targets for goodput (--goodput)")
+    slo_search: SloSearch | None = Field(
+        None, description="find the highest concurrency that meets the slo (a point per level tried)"
+    )
     seed: Literal["per_run"] | int = Field(
         "per_run",
         description="per_run draws fresh prompts each run so a warm prefix cache does not inflate results",
@@ -286,6 +334,20 @@ class BenchmarkScenario(StrictModel):
             raise ValueError("choose concurrency_ladder or request_rates, not both")
         if self.concurrency_ladder is not None and self.max_concurrency is not None:
             raise ValueError("max_concurrency is set per level by concurrency_ladder; remove max_concurrency")
+        if self.slo_search is not None:
+            if self.slo is None or not any((self.slo.ttft_ms, self.slo.tpot_ms, self.slo.e2el_ms)):
+                raise ValueError("slo_search needs targets to meet: set slo (ttft_ms, tpot_ms and/or e2el_ms)")
+            clash = [
+                name
+                for name, value in (
+                    ("concurrency_ladder", self.concurrency_ladder),
+                    ("request_rates", self.request_rates),
+                    ("max_concurrency", self.max_concurrency),
+                )
+                if value is not None
+            ]
+            if clash:
+                raise ValueError(f"slo_search sets the concurrency itself; remove {', '.join(clash)}")
         return self
 
 
@@ -386,10 +448,18 @@ class Deployment(StrictModel):
     params_name: str
     params: ParamSet
     spec: DeploymentFile
+    sweep: str | None = Field(None, description="the sweep this deployment is a point of (configs/sweeps/)")
+    sweep_settings: dict[str, Any] = Field(default_factory=dict, description="what the point sets on its base")
 
     @property
     def runtime(self) -> RuntimeConfig:
         return self.spec.runtime
+
+    @property
+    def service_name(self) -> str:
+        """Whose server this is: the partition's own, or one shared by every point of a sweep (they
+        take the same port and GPUs in turn; starting a point stops the previous point's server)."""
+        return self.sweep or self.key
 
     @property
     def served_model_name(self) -> str:

@@ -28,6 +28,7 @@ import duckdb
 
 from resources.config.eval_home import results_db_path
 from resources.results.bench_json import REQUEST_COLUMNS, RESULT_COLUMNS
+from resources.results.capacity import CAPACITY_COLUMNS
 from resources.results.file_errors import (
     explain_open_failure,
     is_held_elsewhere,
@@ -73,6 +74,8 @@ RUN_COLUMNS = (
     "hardware_model",
     "cuda_version",
     "price_per_hour_usd",
+    "sweep",
+    "sweep_settings",
 )
 
 ACCURACY_RUN_COLUMNS = (
@@ -113,7 +116,7 @@ ACCURACY_RUN_COLUMNS = (
 _INTEGER_RESULT_COLUMNS = {"completed", "failed", "total_input_tokens", "total_output_tokens", "max_concurrency"}
 
 # Tables holding a run's rows: a rewrite of the run replaces them all.
-_RUN_TABLES = ("benchmark_requests", "benchmark_repetitions", "benchmark_results", "runs")
+_RUN_TABLES = ("benchmark_requests", "benchmark_repetitions", "benchmark_results", "capacity_results", "runs")
 
 # Each entry takes the database from version N-1 to N. A results file written by older code is
 # brought up to date the first time newer code opens it; nothing is dropped or rewritten.
@@ -233,6 +236,14 @@ MIGRATIONS: list[list[str]] = [
         "CREATE TABLE IF NOT EXISTS accuracy_items (run_id VARCHAR NOT NULL, partition VARCHAR NOT NULL, "
         "item_id VARCHAR NOT NULL, category VARCHAR, correct BOOLEAN NOT NULL, extracted VARCHAR, "
         "reply VARCHAR, completion_tokens INTEGER, error VARCHAR, PRIMARY KEY (run_id, partition, item_id))",
+    ],
+    [  # 11: sweeps: which sweep a run's partition is a point of and what the point set, and the
+        # answer of each SLO search (the highest concurrency meeting the scenario's targets)
+        "ALTER TABLE runs ADD COLUMN sweep VARCHAR",
+        "ALTER TABLE runs ADD COLUMN sweep_settings VARCHAR",
+        "CREATE TABLE IF NOT EXISTS capacity_results ("
+        + ", ".join(f"{name} {kind}" for name, kind in CAPACITY_COLUMNS)
+        + ", PRIMARY KEY (run_id, partition, scenario))",
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -386,7 +397,12 @@ class ResultsStore:
             self.create_or_migrate()
 
     def record_run(
-        self, run: dict, results: list[dict], requests: list[dict] | None = None, repetitions: list[dict] | None = None
+        self,
+        run: dict,
+        results: list[dict],
+        requests: list[dict] | None = None,
+        repetitions: list[dict] | None = None,
+        capacities: list[dict] | None = None,
     ) -> None:
         """The run's provenance, its scenario rows, its per-request rows and, for a scenario run
         several times, each repetition's row, in one transaction.
@@ -403,6 +419,8 @@ class ResultsStore:
                 _insert(connection, "benchmark_results", row)
             for row in repetitions or ():
                 _insert(connection, "benchmark_repetitions", row)
+            for row in capacities or ():
+                _insert(connection, "capacity_results", row)
             if requests:
                 import pandas as pd
 

@@ -8,6 +8,11 @@ serving host for the docker runtime. Both are keyed by the deployment's config h
 the image (or local vLLM and torch), the weights and every serve argument, so a change of any of
 them starts from an empty cache and stale artifacts are never loaded. A cold start (asked for with
 the run tag ``cold_start: true``) empties the deployment's cache first, to measure it.
+
+The points of a sweep share one cache: they differ in serving arguments, and vLLM keys what it
+saves by its own hash of the configuration that shapes the compiled graphs (and Inductor by the
+graph's content), so a point whose change does not alter what is compiled (``max_num_seqs``, the
+KV-cache size, ...) loads what an earlier point compiled, and one whose change does compiles beside it.
 """
 
 from __future__ import annotations
@@ -35,6 +40,14 @@ def cache_env(root: str, env: dict[str, str]) -> dict[str, str]:
 def wants_cold_start(tags: dict[str, str]) -> bool:
     """Whether a run's tags ask for a start from an empty compile cache."""
     return str(tags.get(COLD_START_TAG, "")).strip().lower() in ("1", "true", "yes")
+
+
+def cache_slot(deployment, config_hash: str) -> tuple[str, str]:
+    """(scope, key) of a deployment's compile cache: its partition and config hash, or for a sweep's
+    point the sweep and one key shared by all its points."""
+    if deployment.sweep is not None:
+        return deployment.sweep, "sweep-shared"
+    return deployment.key, config_hash
 
 
 def local_cache(partition: str, config_hash: str, cold: bool) -> Path:

@@ -22,7 +22,7 @@ from typing import Callable
 from resources.benchmark.host_usage import proc_stat_fields
 from resources.config.eval_home import PROJECT_ROOT, compile_cache_dir, project_pythonpath, services_dir
 from resources.runtime.base import Log, Runtime, _quiet
-from resources.runtime.compile_cache import CACHE_ENV, cache_env, local_cache
+from resources.runtime.compile_cache import CACHE_ENV, cache_env, cache_slot, local_cache
 from resources.runtime.startup_wait import ServiceStartError, Stopped, wait_until_healthy
 from resources.runtime.values import ImageInfo, ServiceInfo
 from resources.serving.health import is_healthy
@@ -236,7 +236,7 @@ class ProcessRuntime(Runtime):
 
         deployment, runtime = self.deployment, self.deployment.runtime
         serve_args = render_serve_args(deployment, weights_path)
-        state = None if cold_start else find_reusable(deployment.key, config_hash)
+        state = None if cold_start else find_reusable(deployment.service_name, config_hash)
         startup_s, folder_state = None, None
         if state is not None:
             reading = read_startup_log(Path(state.log_path).read_text(errors="replace"))
@@ -250,7 +250,7 @@ class ProcessRuntime(Runtime):
             smoke_client.prewarm()  # the OpenAI client's import, likewise
             env = server_env(runtime)
             if CACHE_ENV not in env:
-                folder = local_cache(deployment.key, config_hash, cold_start)
+                folder = local_cache(*cache_slot(deployment, config_hash), cold_start)
                 if not deployment.params.enforce_eager:
                     folder_state = "kept" if any(folder.iterdir()) else "empty"
                 env |= cache_env(str(folder), env)
@@ -259,7 +259,7 @@ class ProcessRuntime(Runtime):
                 f"compile cache {env[CACHE_ENV]})"
             )
             state, reading, startup_s = start_service(
-                deployment.key,
+                deployment.service_name,
                 serve_args,
                 runtime.host,
                 runtime.port,
@@ -329,7 +329,7 @@ class ProcessRuntime(Runtime):
         return run_bench_serve(bench_args, result_path, env=env, on_line=on_line)
 
     def stop(self) -> bool:
-        return stop_service(self.deployment.key)
+        return stop_service(self.deployment.service_name)
 
     def energy_meter(self):
         if not self.deployment.needs_gpu:
@@ -339,7 +339,7 @@ class ProcessRuntime(Runtime):
         return EnergyMeter.open(serving_gpus(self.deployment.runtime.env))
 
     def own_pids(self) -> list[int]:
-        state = read_state(self.deployment.key)
+        state = read_state(self.deployment.service_name)
         return process_group_pids(state.pid) if state and _pid_alive(state.pid) else []
 
     def plan(self) -> str:
@@ -352,7 +352,8 @@ class ProcessRuntime(Runtime):
         if runtime.api_key_env:
             env["VLLM_API_KEY"] = f"${runtime.api_key_env}"  # shown as the variable it is read from
         if CACHE_ENV not in env:
-            env |= cache_env(str(compile_cache_dir() / self.deployment.key / "<config-hash>"), env)
+            scope, key = cache_slot(self.deployment, "<config-hash>")
+            env |= cache_env(str(compile_cache_dir() / scope / key), env)
         serve = serve_argv(render_serve_args(self.deployment, planned_weights_path(self.deployment)))
         assignments = [f"{key}={value}" for key, value in sorted(env.items())]
         return (

@@ -45,6 +45,12 @@ def render_serve_args(deployment: Deployment, model_path: str, port: int | None 
         args.append("--no-enable-prefix-caching")
     if params.max_num_seqs is not None:
         args += ["--max-num-seqs", str(params.max_num_seqs)]
+    if params.max_num_batched_tokens is not None:
+        args += ["--max-num-batched-tokens", str(params.max_num_batched_tokens)]
+    if params.enable_chunked_prefill is True:
+        args.append("--enable-chunked-prefill")
+    elif params.enable_chunked_prefill is False:
+        args.append("--no-enable-chunked-prefill")
     if params.trust_remote_code:
         args.append("--trust-remote-code")
     args += list(params.extra_args)

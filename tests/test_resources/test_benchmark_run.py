@@ -15,7 +15,7 @@ from resources.benchmark.host_usage import Snapshot
 from resources.benchmark.measure import PointRun
 from resources.config.models import BenchmarkScenario
 from resources.results.bench_json import BenchmarkRequestsFailed
-from resources.results.benchmark_run import load_points, run_points
+from resources.results.benchmark_run import run_points
 from resources.results.recorded import load_series
 
 RECORDED = load_series(Path(__file__).resolve().parents[1] / "fixtures" / "bench_history", "warm-unchanged")
@@ -67,8 +67,8 @@ def _replay(results):
     return measure, calls
 
 
-def _points(*scenarios: dict) -> list[LoadPoint]:
-    return load_points([BenchmarkScenario(**s) for s in scenarios])
+def _points(*scenarios: dict) -> list[BenchmarkScenario]:
+    return [BenchmarkScenario(**s) for s in scenarios]
 
 
 def _run(points, measure, server_started=True):

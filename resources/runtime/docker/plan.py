@@ -53,7 +53,7 @@ def render_plan(deployment: Deployment, config_root: Path) -> str:
     engine = settings.engine
     tls = settings.tls
     address = engine_address(engine)
-    name = container_name(deployment.key)
+    name = container_name(deployment.service_name)
     out = [
         f"# plan for '{deployment.key}': runtime docker, engine {address.url} ({address.source})",
         '# nothing has been run; secrets appear as "$NAME", read from the environment when the pipeline runs',

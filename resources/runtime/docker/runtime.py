@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 
 from resources.config.docker import BuildImage
 from resources.runtime.base import Log, Runtime, _quiet
-from resources.runtime.compile_cache import volume_name, volume_prefix
+from resources.runtime.compile_cache import cache_slot, volume_name, volume_prefix
 from resources.runtime.docker.container import (
     find_reusable,
     left_behind,
@@ -123,19 +123,19 @@ class DockerRuntime(Runtime):
         base_url = service_base_url(engine, runtime.host, runtime.port)
         client = self.connect()
         try:
-            container = None if cold_start else find_reusable(client, deployment.key, config_hash, base_url)
+            container = None if cold_start else find_reusable(client, deployment.service_name, config_hash, base_url)
             if container is not None:
                 on_progress(f"reusing healthy container {container.name} at {base_url} (config {config_hash})")
                 reading, startup_s = diagnose(container.logs().decode(errors="replace")), None
             else:
-                stale = left_behind(client, deployment.key)
+                stale = left_behind(client, deployment.service_name)
                 if stale:  # stopped by its engine's restart, another config, or not answering /health
                     on_progress(f"found stale container {stale}, not reusable: replacing it")
-                remove_container(client, deployment.key)  # a volume in use cannot be removed
-                prepare_cache_volumes(client, deployment.key, config_hash, cold_start, on_progress)
+                remove_container(client, deployment.service_name)  # a volume in use cannot be removed
+                prepare_cache_volumes(client, *cache_slot(deployment, config_hash), cold_start, on_progress)
                 on_progress(f"starting container {spec.name}: vllm serve {' '.join(spec.serve_args)}")
                 reading, startup_s = start_container(
-                    client, spec, deployment.key, base_url, runtime.startup_timeout_s, on_progress
+                    client, spec, deployment.service_name, base_url, runtime.startup_timeout_s, on_progress
                 )
                 on_progress(f"container healthy at {base_url} after {startup_s:.1f} s")
         finally:
@@ -201,7 +201,7 @@ class DockerRuntime(Runtime):
     def stop(self) -> bool:
         client = self.connect()
         try:
-            return remove_container(client, self.deployment.key)
+            return remove_container(client, self.deployment.service_name)
         finally:
             client.close()
 
@@ -228,7 +228,7 @@ class DockerRuntime(Runtime):
         try:
             client = self.connect(timeout_s=10)
             try:
-                container = client.containers.get(container_name(self.deployment.key))
+                container = client.containers.get(container_name(self.deployment.service_name))
                 if container.status != "running":
                     return []
                 top = container.top()

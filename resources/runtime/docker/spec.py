@@ -13,7 +13,7 @@ from pathlib import PurePosixPath
 
 from resources.config.docker import DockerSettings
 from resources.config.models import Deployment
-from resources.runtime.compile_cache import CACHE_ENV, CONTAINER_CACHE_ROOT, cache_env, volume_name
+from resources.runtime.compile_cache import CACHE_ENV, CONTAINER_CACHE_ROOT, cache_env, cache_slot, volume_name
 from resources.serving.vllm_args import render_serve_args
 
 LABEL_PREFIX = "vllm-eval."
@@ -105,10 +105,10 @@ def render_container_spec(
     cache_volume = []
     if CACHE_ENV not in environment:
         environment |= cache_env(CONTAINER_CACHE_ROOT, environment)
-        cache_volume = [f"{volume_name(deployment.key, config_hash)}:{CONTAINER_CACHE_ROOT}"]
+        cache_volume = [f"{volume_name(*cache_slot(deployment, config_hash))}:{CONTAINER_CACHE_ROOT}"]
     secret_env = {API_KEY_VAR: runtime.api_key_env} if runtime.api_key_env else {}
     return ContainerSpec(
-        name=container_name(deployment.key),
+        name=container_name(deployment.service_name),
         image=image,
         entrypoint=[settings.vllm_command[0]],
         command=[*settings.vllm_command[1:], "serve", *serve_args],

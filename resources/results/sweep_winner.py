@@ -1,0 +1,153 @@
+"""Which point of a sweep is best, and whether it beats the runner-up beyond noise (pure).
+
+Three objectives, each answered separately:
+
+- the most output throughput per GPU (per host on a CPU) at a scenario's fixed load;
+- the lowest median TPOT at that load;
+- the most load under the SLO (a scenario with ``slo_search``).
+
+Throughput and TPOT are compared on their measurements: a scenario's repetitions (``repeat: N``)
+in the point's latest run. The winner is the best geometric mean; against the runner-up the
+ratio of geometric means gets a 95 % interval from Welch's t on the logarithms (spreads may
+differ between points; the logarithm makes a ratio symmetric). The winner beats the runner-up
+only when the interval excludes 1; otherwise it is a tie within noise, with the numbers. With
+fewer than two measurements of either there is no spread to judge by: undecided, and the fix.
+
+The capacity is compared on its brackets (``resources/benchmark/capacity_search.py``): the winner
+beats the runner-up only when it surely met the goal at a concurrency where the runner-up surely
+missed it.
+
+What noise alone makes these rules say is tested: identical points drawn from one distribution are
+called a tie about 95 % of the time (tests/test_resources/test_sweep_winner.py).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+
+from resources.results.intervals import t_quantile
+
+WINNER, TIE, UNDECIDED = "winner", "tie within noise", "undecided"
+
+
+@dataclass(frozen=True)
+class Measured:
+    point: str  # partition key
+    label: str  # what the point sets, e.g. "max_num_seqs=8, max_num_batched_tokens=256"
+    values: tuple[float, ...]  # one per repetition
+
+    @property
+    def centre(self) -> float:
+        return math.exp(statistics.fmean(math.log(v) for v in self.values))
+
+
+@dataclass(frozen=True)
+class Capacity:
+    point: str
+    label: str
+    answer: int | None  # highest concurrency meeting the goal
+    sure: int | None  # highest surely meeting it
+    ceiling: int | None  # lowest surely missing it
+
+
+@dataclass(frozen=True)
+class Verdict:
+    objective: str
+    outcome: str  # WINNER, TIE or UNDECIDED
+    best: str | None  # the leading point
+    runner_up: str | None
+    best_value: float | None
+    runner_up_value: float | None
+    ratio: float | None  # best / runner-up (throughput, capacity) or runner-up / best (TPOT: lower is better)
+    low: float | None
+    high: float | None
+    sentence: str
+
+
+def ratio_interval(a: tuple[float, ...], b: tuple[float, ...], level: float = 0.95) -> tuple[float, float, float]:
+    """(ratio, low, high): the ratio of geometric means of ``a`` over ``b`` with its interval
+    (Welch's t on the logarithms). Needs two or more values in each."""
+    la, lb = [math.log(v) for v in a], [math.log(v) for v in b]
+    va, vb = statistics.variance(la) / len(la), statistics.variance(lb) / len(lb)
+    difference = statistics.fmean(la) - statistics.fmean(lb)
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return math.exp(difference), math.exp(difference), math.exp(difference)
+    dof = (va + vb) ** 2 / (va**2 / (len(la) - 1) + vb**2 / (len(lb) - 1))
+    half = t_quantile(0.5 + level / 2, max(dof, 1.0)) * se
+    return math.exp(difference), math.exp(difference - half), math.exp(difference + half)
+
+
+def _percent(ratio: float) -> str:
+    return f"{100 * (ratio - 1):+.1f} %"
+
+
+def compare_measured(objective: str, points: list[Measured], higher_is_better: bool, unit: str) -> Verdict:
+    """The best point on ``objective`` and how far it leads the runner-up, beyond noise or not."""
+    points = [p for p in points if p.values and all(v > 0 for v in p.values)]
+    if not points:
+        return Verdict(objective, UNDECIDED, None, None, None, None, None, None, None, "no valid measurements")
+    ranked = sorted(points, key=lambda p: p.centre, reverse=higher_is_better)
+    best = ranked[0]
+    if len(ranked) == 1:
+        return Verdict(
+            objective, UNDECIDED, best.point, None, best.centre, None, None, None, None,
+            f"only {best.label} has valid measurements ({best.centre:.3g} {unit})",
+        )  # fmt: skip
+    second = ranked[1]
+    head = f"{best.label} ({best.centre:.3g} {unit}) against {second.label} ({second.centre:.3g} {unit})"
+    if min(len(best.values), len(second.values)) < 2:
+        return Verdict(
+            objective, UNDECIDED, best.point, second.point, best.centre, second.centre, None, None, None,
+            f"undecided: {head}; one measurement each, no spread to judge by: set repeat: 3 on the scenario",
+        )  # fmt: skip
+    # The ratio reads "how much better": throughput best/second, latency second/best.
+    numerator, denominator = (best, second) if higher_is_better else (second, best)
+    ratio, low, high = ratio_interval(numerator.values, denominator.values)
+    span = f"95 % interval {_percent(low)} to {_percent(high)}"
+    if low > 1:
+        outcome = WINNER
+        if higher_is_better:
+            sentence = f"{best.label} wins by {_percent(ratio)} ({span}): {head}"
+        else:
+            sentence = f"{best.label} wins: the runner-up's is {_percent(ratio)} higher ({span}): {head}"
+    else:
+        outcome = TIE
+        sentence = f"tie within noise: {head}, a lead of {_percent(ratio)} ({span})"
+    return Verdict(objective, outcome, best.point, second.point, best.centre, second.centre, ratio, low, high, sentence)
+
+
+def compare_capacity(objective: str, points: list[Capacity]) -> Verdict:
+    """The point sustaining the most concurrency under the SLO, beyond noise when brackets part."""
+    reached = [p for p in points if p.answer is not None]
+    if not reached:
+        return Verdict(objective, UNDECIDED, None, None, None, None, None, None, None, "no point met the SLO goal")
+    ranked = sorted(reached, key=lambda p: p.answer, reverse=True)
+    best = ranked[0]
+    if len(ranked) == 1:
+        return Verdict(
+            objective, UNDECIDED, best.point, None, best.answer, None, None, None, None,
+            f"only {best.label} met the goal (concurrency {best.answer})",
+        )  # fmt: skip
+    second = ranked[1]
+    head = f"{best.label} reached concurrency {best.answer}, {second.label} {second.answer}"
+    ratio = best.answer / second.answer
+    if best.sure is not None and second.ceiling is not None and best.sure >= second.ceiling:
+        outcome = WINNER
+        sentence = (
+            f"{best.label} wins: {head}; {best.label} surely met the goal at {best.sure}, "
+            f"where {second.label} surely missed it"
+        )
+    else:
+        outcome = TIE
+        sure = f"surely met up to {best.sure}" if best.sure is not None else "never surely met"
+        ceiling = f"surely missed from {second.ceiling}" if second.ceiling is not None else "never surely missed"
+        sentence = (
+            f"tie within noise: {head}, but the brackets overlap ({best.label} {sure}; {second.label} {ceiling}); "
+            "more requests per level narrow them"
+        )
+    return Verdict(
+        objective, outcome, best.point, second.point, best.answer, second.answer, ratio, None, None, sentence
+    )

@@ -1,0 +1,119 @@
+"""Which parameter set is best: a winner only beyond noise, and what noise alone makes the rule say."""
+
+from __future__ import annotations
+
+import random
+
+from resources.benchmark.capacity_search import CapacitySearch
+from resources.results.sweep_winner import (
+    TIE,
+    UNDECIDED,
+    WINNER,
+    Capacity,
+    Measured,
+    compare_capacity,
+    compare_measured,
+)
+
+
+def _draws(rng: random.Random, centre: float, spread: float, n: int) -> tuple[float, ...]:
+    return tuple(centre * rng.lognormvariate(0, spread) for _ in range(n))
+
+
+def test_two_identical_parameter_sets_are_called_a_tie_about_95_percent_of_the_time():
+    # Noise alone: two points drawn from one distribution (5 % run-to-run spread, 3 repetitions
+    # each, as the CPU sweep runs them). A 95 % interval should call a winner about 5 % of the time.
+    rng = random.Random(7)
+    trials = 4000
+    winners = sum(
+        compare_measured(
+            "throughput",
+            [Measured("a", "a", _draws(rng, 100, 0.05, 3)), Measured("b", "b", _draws(rng, 100, 0.05, 3))],
+            higher_is_better=True,
+            unit="tok/s",
+        ).outcome
+        == WINNER
+        for _ in range(trials)
+    )
+    assert 0.02 < winners / trials < 0.08, winners / trials
+
+
+def test_a_real_20_percent_lead_is_found_and_its_interval_holds_the_true_ratio():
+    rng = random.Random(11)
+    found, covered, trials = 0, 0, 1000
+    for _ in range(trials):
+        verdict = compare_measured(
+            "throughput",
+            [Measured("fast", "fast", _draws(rng, 120, 0.03, 3)), Measured("slow", "slow", _draws(rng, 100, 0.03, 3))],
+            higher_is_better=True,
+            unit="tok/s",
+        )
+        found += verdict.outcome == WINNER and verdict.best == "fast"
+        covered += verdict.low <= 1.2 <= verdict.high
+    assert found / trials > 0.9
+    assert 0.9 < covered / trials <= 1.0
+
+
+def test_lower_tpot_wins_and_the_sentence_gives_the_numbers():
+    verdict = compare_measured(
+        "median TPOT",
+        [Measured("p1", "max_num_seqs=2", (30.0, 31.0, 30.5)), Measured("p2", "max_num_seqs=8", (60.0, 61.0, 59.0))],
+        higher_is_better=False,
+        unit="ms",
+    )
+    assert verdict.outcome == WINNER and verdict.best == "p1" and verdict.runner_up == "p2"
+    assert verdict.ratio > 1.9 and verdict.low > 1
+    assert verdict.sentence.startswith("max_num_seqs=2 wins: the runner-up's is +9")
+
+
+def test_one_measurement_each_is_undecided_and_says_how_to_fix_it():
+    verdict = compare_measured(
+        "throughput", [Measured("a", "a", (100.0,)), Measured("b", "b", (50.0,))], higher_is_better=True, unit="tok/s"
+    )
+    assert verdict.outcome == UNDECIDED and "repeat: 3" in verdict.sentence
+
+
+def _search(rng: random.Random, capacity: int, sent: int) -> CapacitySearch:
+    """A search against a server whose share of requests meeting the SLO is 98 % up to ``capacity``
+    and falls by 15 points per level beyond it."""
+    search = CapacitySearch(start=1, max=32, goal=0.9)
+    while (level := search.next_level()) is not None:
+        share = 0.98 if level <= capacity else max(0.0, 0.98 - 0.15 * (level - capacity))
+        search.record(level, sum(rng.random() < share for _ in range(sent)), sent)
+    return search
+
+
+def test_the_search_doubles_then_bisects_and_finds_the_capacity():
+    search = _search(random.Random(3), capacity=11, sent=400)
+    levels = [o.level for o in search.outcomes]
+    assert levels[:5] == [1, 2, 4, 8, 16]
+    assert search.answer() == 11 and len(levels) <= 8
+    sure, ceiling = search.bracket()
+    assert sure == 11 and ceiling == 12
+
+
+def test_two_identical_servers_searched_with_16_requests_a_level_are_a_tie_not_a_winner():
+    rng = random.Random(5)
+    outcomes = []
+    for _ in range(500):
+        a, b = _search(rng, 6, 16), _search(rng, 6, 16)
+        verdict = compare_capacity(
+            "capacity",
+            [
+                Capacity("a", "a", a.answer(), *a.bracket()),
+                Capacity("b", "b", b.answer(), *b.bracket()),
+            ],
+        )
+        outcomes.append(verdict.outcome)
+    assert outcomes.count(WINNER) / len(outcomes) < 0.05
+    assert outcomes.count(TIE) > 0
+
+
+def test_a_server_with_twice_the_capacity_wins_when_levels_send_enough_requests():
+    rng = random.Random(9)
+    big, small = _search(rng, 16, 200), _search(rng, 4, 200)
+    verdict = compare_capacity(
+        "capacity",
+        [Capacity("big", "big", big.answer(), *big.bracket()), Capacity("s", "s", small.answer(), *small.bracket())],
+    )
+    assert verdict.outcome == WINNER and verdict.best == "big" and "surely missed" in verdict.sentence
