@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml configs/model-packages.tx
 # elsewhere on PyTorch's CPU index.
 TORCH_INDEX ?= $(if $(wildcard /opt/wheels/torch-2.13.0+cpu-*.whl),,--extra-index-url https://download.pytorch.org/whl/cpu)
 
-.PHONY: install demo lint test test-fast ui stop clean bench-report docker-base bench
+.PHONY: install demo sweep lint test test-fast ui stop clean bench-report docker-base bench
 
 install: $(STAMP)
 
@@ -33,6 +33,12 @@ $(STAMP): pyproject.toml configs/model-packages.txt
 demo:
 	@start=$$(date +%s); $(MAKE) --no-print-directory install; echo "== install took $$(( $$(date +%s) - start )) s"
 	$(PY) -m pipelines demo
+
+# Which parameter set is best on the embedded default: SmolLM2's batching on vLLM's CPU build, four
+# points (configs/sweeps/smollm2-cpu-batching.yaml), then the winner per objective. SWEEP=NAME for another.
+SWEEP ?= smollm2-cpu-batching
+sweep: install
+	$(PY) -m pipelines sweep run $(SWEEP)
 
 # A Docker Engine started by hand and the vllm/vllm-openai base image made locally (tests/docker/).
 docker-base:
@@ -58,9 +64,12 @@ bench-report: install
 # What the pipeline adds to the work it orchestrates: the recipe by hand against the pipeline cold
 # and warm, for one CPU deployment, with b/a and c/a. BENCH_ARGS="--rounds 3" measures a spread.
 # Then what the kept compile cache saves: tiny-cpu-compiled from an empty cache against a warm one.
+# Then the same four-point CPU sweep through the pipeline and through `vllm bench sweep serve`, with
+# the ratio of their wall times.
 bench: install
 	$(PY) benchmarks/pipeline_overhead.py $(BENCH_ARGS)
 	$(PY) benchmarks/startup_cache.py
+	$(PY) benchmarks/sweep_vs_vllm.py
 
 ui: install
 	$(PY) -c "from pipelines.instance import ensure_dagster_home; ensure_dagster_home()"

@@ -32,6 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     restore.add_argument("snapshot", nargs="?", help="a snapshot's folder name or path (default: the newest)")
     restore.add_argument("--db", type=Path, help="the results file (default: EVAL_HOME/results.duckdb)")
     restore.add_argument("--list", action="store_true", help="list the snapshots, newest first, and restore nothing")
+    sweep = commands.add_parser(
+        "sweep", help="a sweep (configs/sweeps/NAME.yaml): plan its points, run them all, or show the winner"
+    )
+    sweep.add_argument("action", choices=["plan", "run", "show"], help="plan: spend nothing; run: every point; show")
+    sweep.add_argument("name", help="a sweep file's name under configs/sweeps/ (without .yaml)")
+    sweep.add_argument("--point", action="append", dest="points", help="run only this point (repeatable)")
     up = commands.add_parser(
         "fleet-up",
         help="the production instance: Postgres storage ($DAGSTER_PG_URL), the run "
@@ -117,6 +123,14 @@ def _run(args: argparse.Namespace) -> int:
 
         db_path = args.db or results_db_path()
         return print_snapshots(db_path) if args.list else restore(db_path, args.snapshot)
+    if args.command == "sweep":
+        from pipelines import sweep_command
+
+        if args.action == "plan":
+            return sweep_command.print_plan(args.name)
+        if args.action == "show":
+            return sweep_command.print_summary(args.name)
+        return sweep_command.run_sweep(args.name, args.points)
     if args.command == "fleet-up":
         from pipelines.fleet import fleet_up
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Callable
 
 from resources.config.eval_home import results_db_path
-from resources.config.loader import load_deployments
+from resources.config.loader import ConfigError, load_partition
 from resources.results.store import ResultsStore
 from resources.runtime import runtime_for
 
@@ -19,6 +19,9 @@ def clean_up_failed_run(run_id: str, partition: str | None, error: str, log: Cal
     if not partition:
         return
     ResultsStore(results_db_path()).record_failed_run({"run_id": run_id, "partition": partition, "error": error[:4000]})
-    deployment = load_deployments().get(partition)
+    try:
+        deployment = load_partition(partition)
+    except ConfigError:
+        deployment = None  # a partition whose file is gone or broken: nothing of it to stop
     if deployment is not None and deployment.runtime.teardown == "stop" and runtime_for(deployment).stop():
         log(f"stopped the server that failed run {run_id} left for '{partition}'")

@@ -9,7 +9,7 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from resources.config.eval_home import results_db_path
-from resources.config.loader import config_dir, load_deployments, load_partition
+from resources.config.loader import config_dir, load_deployments, load_partition, load_sweep_points
 from resources.config.models import Deployment
 from resources.evaluation.record import accuracy_not_measured
 from resources.results.store import ResultsStore
@@ -32,13 +32,17 @@ class DeploymentCatalog(ConfigurableResource):
         """Where the partition's vLLM runs (process, docker or external), chosen from its config."""
         return runtime_for(self.get(partition), self.root)
 
+    def every_partition(self) -> dict[str, Deployment]:
+        """The deployments and every sweep's points, keyed by partition."""
+        return load_deployments(self.root) | load_sweep_points(self.root)
+
     def regression_policies(self) -> dict:
         """Each partition's regression policy, for judging results outside their own run (the report)."""
-        return {key: deployment.spec.regression for key, deployment in load_deployments(self.root).items()}
+        return {key: deployment.spec.regression for key, deployment in self.every_partition().items()}
 
     def accuracy_not_measured(self) -> dict[str, str]:
         """Why a partition has no accuracy ("n/a: random weights", ...), for those without one (the report)."""
-        reasons = {key: accuracy_not_measured(deployment) for key, deployment in load_deployments(self.root).items()}
+        reasons = {key: accuracy_not_measured(deployment) for key, deployment in self.every_partition().items()}
         return {key: reason for key, reason in reasons.items() if reason}
 
 

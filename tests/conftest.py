@@ -32,6 +32,11 @@ for _path in (_configs / "deployments").glob("*.yaml"):
     _path.write_text(yaml.safe_dump(_data, sort_keys=False))
 # Two partitions that exist only in the tests: a GPU deployment (this host has no GPU) and a
 # CPU deployment whose server cannot start (a context longer than the model supports).
+for _path in (_configs / "sweeps").glob("*.yaml"):
+    _data = yaml.safe_load(_path.read_text())
+    if "port" in _data:
+        _data["port"] += TEST_PORT_OFFSET
+        _path.write_text(yaml.safe_dump(_data, sort_keys=False))
 (_configs / "params" / "cpu-too-long.yaml").write_text(
     "dtype: float32\nmax_model_len: 65536\nkv_cache_memory_bytes: 512M\nenforce_eager: true\n"
 )

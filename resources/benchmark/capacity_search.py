@@ -7,19 +7,13 @@ not, until they are neighbours (or ``max_steps`` levels have run). Every level m
 point of its own (``<scenario>/c<N>``), so the curve is kept beside the answer.
 
 The share at a level is a count out of the level's requests, so it carries binomial noise: with 16
-requests, 14 good (88 %) and 16 good (100 %) are not far apart. The answer therefore comes with a
-bracket: ``sure`` is the highest level whose 95 % (Wilson) interval lies wholly at or above the goal
-with every level below it passing too, ``answer`` the highest level that met the goal as measured,
-and ``ceiling`` the lowest level whose interval lies wholly below the goal (None when none does:
-the capacity may lie beyond what was tried). Two parameter sets' capacities differ beyond noise
-only when their brackets do not overlap (``resources/results/sweep_winner.py``).
+requests, 14 good (88 %) and 16 good (100 %) are not far apart. Two parameter sets' capacities are
+therefore compared on the counts themselves (``resources/results/sweep_winner.py``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-from resources.evaluation.verdict import wilson_interval
 
 
 @dataclass(frozen=True)
@@ -76,18 +70,6 @@ class CapacitySearch:
                 break
             best = outcome.level
         return best
-
-    def bracket(self) -> tuple[int | None, int | None]:
-        """(sure, ceiling): the highest level whose share is surely at or above the goal (its interval's
-        lower end is) with every level below it meeting the goal, and the lowest level surely below it."""
-        ordered = sorted(self.outcomes, key=lambda o: o.level)
-        sure = None
-        for index, outcome in enumerate(ordered):
-            below_met = all(o.share >= self.goal for o in ordered[:index])
-            if below_met and wilson_interval(outcome.good, outcome.total)[0] >= self.goal:
-                sure = outcome.level
-        ceiling = next((o.level for o in ordered if wilson_interval(o.good, o.total)[1] < self.goal), None)
-        return sure, ceiling
 
 
 def requests_meeting(request_goodput: float | None, duration_s: float, completed: int, failed: int) -> int:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from resources.config.eval_home import PROJECT_ROOT
 from resources.config.models import BenchmarkScenario, Deployment, DeploymentFile, ModelConfig, ParamSet
-from resources.config.sweep import SweepFile, describe_settings, point_keys, split_settings
+from resources.config.sweep import SweepFile, describe_settings, fitting_settings, point_keys, split_settings
 
 PARTITION_KEY = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 # A sweep's name is the first part of its points' keys (``NAME.field-value...``): no dots in it.
@@ -175,7 +175,7 @@ def load_sweep_point(path: Path, key: str, root: Path | None = None) -> Deployme
     try:
         params = ParamSet.model_validate(base.params.model_dump() | param_settings)
         scenarios = tuple(
-            BenchmarkScenario.model_validate(scenario.model_dump() | bench_settings)
+            BenchmarkScenario.model_validate(scenario.model_dump() | fitting_settings(scenario, bench_settings))
             for scenario in (spec.benchmarks or base.spec.benchmarks)
         )
         runtime = base.runtime.model_copy(update={"port": spec.port} if spec.port else {})

@@ -124,6 +124,16 @@ def split_settings(settings: dict[str, Any]) -> tuple[dict[str, Any], dict[str, 
     return params, bench
 
 
+def fitting_settings(scenario: BenchmarkScenario, bench: dict[str, Any]) -> dict[str, Any]:
+    """The scenario settings that apply to ``scenario``: a ladder, a rate sweep or an SLO search
+    chooses its own load, so a swept ``max_concurrency`` or ``request_rate`` leaves it as it is."""
+    sets_concurrency = scenario.concurrency_ladder is not None or scenario.slo_search is not None
+    skip = {"max_concurrency"} if sets_concurrency else set()
+    if scenario.request_rates is not None:
+        skip.add("request_rate")
+    return {name: value for name, value in bench.items() if name not in skip}
+
+
 def describe_settings(settings: dict[str, Any]) -> str:
     """``max_num_seqs=2, max_num_batched_tokens=256``: how a point reads in logs and the report."""
     return ", ".join(f"{name}={value}" for name, value in settings.items())

@@ -22,7 +22,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from resources.figures import missing  # noqa: E402
-from resources.report.data import ComparisonData, pareto_points, records, sweeps  # noqa: E402
+from resources.report.data import ComparisonData, pareto_frontier, pareto_points, records, sweeps  # noqa: E402
 
 DPI = 90
 MAX_PANELS = 4
@@ -53,7 +53,12 @@ def draw_charts(data: ComparisonData, folder: Path) -> dict[str, Path]:
     colors = _colors(data.latest["partition"].unique())
     drawn = {}
     with plt.rc_context(STYLE):
-        for key, draw in (("pareto", pareto_chart), ("sweeps", sweep_chart), ("trend", trend_chart)):
+        for key, draw in (
+            ("pareto", pareto_chart),
+            ("sweeps", sweep_chart),
+            ("trend", trend_chart),
+            ("parameter_sweeps", parameter_sweep_chart),
+        ):
             fig = draw(data, colors)
             if fig is not None:
                 drawn[key] = folder / f"{key}.png"
@@ -243,6 +248,41 @@ def sweep_chart(data: ComparisonData, colors: dict):
         ax.plot([], [], "-", color="0.3", label="median (solid)")
         ax.plot([], [], "--", color="0.3", label="p99 (dashed)")
         _label_axes(ax, f"{metric}: median and p99", "output tok/s", f"{metric} ms")
+    _legend(fig, axes)
+    return fig
+
+
+def parameter_sweep_chart(data: ComparisonData, colors: dict):
+    """Per sweep, each point's load-latency curve over its SLO search's levels (median TTFT against
+    output tok/s), with the frontier over every level of every point."""
+    sweeps_drawn = [s for s in data.parameter_sweeps if not s.curves.empty][:MAX_PANELS]
+    if not sweeps_drawn:
+        return None
+    labels = sorted({label for s in sweeps_drawn for label in s.curves["label"]})
+    palette = plt.get_cmap("tab10")
+    color = {label: palette(i % palette.N) for i, label in enumerate(labels)}
+    fig, axes = _grid(
+        len(sweeps_drawn),
+        [*labels, "Pareto frontier"],
+        "Which parameter set is best: each point's median TTFT against output throughput as its SLO "
+        "search raised the concurrency (points labelled with it), and the frontier over all points",
+    )
+    for ax, summary in zip(axes, sweeps_drawn):
+        curves = summary.curves.sort_values("max_concurrency")
+        for label, curve in curves.groupby("label", sort=True):
+            ax.plot(curve["output_throughput"], curve["median_ttft_ms"], "-o", color=color[label], label=label,
+                    markersize=4, linewidth=1.1)  # fmt: skip
+            for row in curve.itertuples():
+                ax.annotate(f"c{int(row.max_concurrency)}", (row.output_throughput, row.median_ttft_ms),
+                            textcoords="offset points", xytext=(3, -10), fontsize=7, color="0.35")  # fmt: skip
+        valid = curves[curves["valid"].fillna(True).astype(bool)]
+        front = valid[pareto_frontier(valid["output_throughput"], -valid["median_ttft_ms"])].sort_values(
+            "output_throughput"
+        )
+        ax.plot(
+            front["output_throughput"], front["median_ttft_ms"], "--", color="0.2", label="Pareto frontier", linewidth=1
+        )
+        _label_axes(ax, f"sweep {summary.name}", "output tok/s", "median TTFT ms")
     _legend(fig, axes)
     return fig
 

@@ -242,6 +242,7 @@ class ComparisonData:
     starts: pd.DataFrame = field(default_factory=pd.DataFrame)  # each deployment's recent server starts
     accuracy: pd.DataFrame = field(default_factory=pd.DataFrame)  # each deployment's latest evaluation
     recent_accuracy: pd.DataFrame = field(default_factory=pd.DataFrame)  # the evaluations of the recent runs
+    parameter_sweeps: list = field(default_factory=list)  # a SweepSummary per sweep (sweep_summary.py)
     generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
     @property
@@ -423,7 +424,17 @@ def _load(store: _Reader, history_runs: int, drift_events: int, policies: dict) 
         # A file from before evaluations has no accuracy_runs (the report reads it unmigrated).
         accuracy=store.query(LATEST_ACCURACY_SQL) if "accuracy_runs" in columns else empty,
         recent_accuracy=store.query(RECENT_ACCURACY_SQL, [history_runs]) if "accuracy_runs" in columns else empty,
+        parameter_sweeps=_parameter_sweeps(store, columns),
     )
+
+
+def _parameter_sweeps(store: _Reader, columns: dict[str, set[str]]) -> list:
+    from resources.results.sweep_summary import summarize_sweep
+
+    if "sweep" not in columns["runs"] or "capacity_results" not in columns:
+        return []  # a file from before sweeps
+    names = store.query("SELECT DISTINCT sweep FROM runs WHERE sweep IS NOT NULL ORDER BY sweep")["sweep"]
+    return [summary for name in names if not (summary := summarize_sweep(store, name)).empty]
 
 
 # ---------------------------------------------------------------- pure frames over the latest rows

@@ -157,6 +157,10 @@ def build_sections(data: ComparisonData, charts: set[str], accuracy_na: dict[str
     ]
     sections += [
         _answers(data, accuracy_na),
+        *(
+            _which_is_best(summary, "parameter_sweeps" in charts and index == 0)
+            for index, summary in enumerate(data.parameter_sweeps)
+        ),
         _best(latest),
         _last_run(latest, data.verdicts),
         _validity(latest),
@@ -306,6 +310,40 @@ def _speed_cells(results: pd.DataFrame | None) -> dict[str, str]:
         if tpot.isna().all()
         else f"{num(tpot.min(), 2)} ({measured.loc[tpot.idxmin(), 'scenario']})",
     }
+
+
+OUTCOME_WORDS = {"winner": "**winner**", "tie within noise": "tie within noise", "undecided": "undecided"}
+
+
+def _which_is_best(summary, with_chart: bool) -> Section:
+    """A sweep's points side by side and, per objective, the winner against the runner-up with its
+    interval, or a tie within noise (resources/results/sweep_winner.py)."""
+    points = summary.points
+    frame = pd.DataFrame(
+        {"point": points["label"], "latest run": points["run_id"].map(short), "runs pooled": points["runs pooled"]}
+    )
+    for column in points.columns:
+        if column.endswith(("tok/s per host", "tok/s per GPU")):
+            frame[column] = points[column].map(num)
+        elif column.endswith("TPOT ms"):
+            frame[column] = points[column].map(lambda v: num(v, 2))
+        elif column.endswith("under SLO"):
+            frame[column] = points[column].fillna(DASH)
+    verdicts = [f"{OUTCOME_WORDS[v.outcome]}: {v.objective}: {v.sentence}" for v in summary.verdicts]
+    return Section(
+        f"Which parameter set is best: sweep {summary.name}",
+        [
+            f"{len(points)} points, each its latest succeeded run; throughput and TPOT are geometric means over the "
+            "valid repetitions of the point's recent runs of the same server, and the winner beats the "
+            "runner-up only when the 95 % interval of "
+            "their ratio excludes 1 (Welch's t on the logarithms). The capacity is the highest concurrency "
+            "meeting the SLO goal, with the levels surely met and surely missed given the requests per level.",
+            *verdicts,
+        ],
+        [Table(frame)],
+        chart="parameter_sweeps" if with_chart else None,
+        chart_alt="Each sweep point's median TTFT against output throughput over its SLO search, and the frontier",
+    )
 
 
 def _best(latest: pd.DataFrame) -> Section:

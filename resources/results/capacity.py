@@ -16,8 +16,6 @@ CAPACITY_COLUMNS = (
     ("tpot_ms", "DOUBLE"),
     ("e2el_ms", "DOUBLE"),
     ("max_concurrency", "INTEGER"),  # the answer: the highest level that met the goal, every lower one too
-    ("sure_concurrency", "INTEGER"),  # the highest level surely meeting it (its 95 % interval above the goal)
-    ("ceiling_concurrency", "INTEGER"),  # the lowest level surely missing it; NULL: none tried did
     ("output_throughput", "DOUBLE"),  # at the answer's level
     ("levels", "VARCHAR"),  # JSON: each level tried, its requests meeting the SLO and sent, in order tried
     ("valid", "BOOLEAN"),  # every level measured was a valid measurement
@@ -37,22 +35,13 @@ def capacity_row(
     """``rows``: the run's result rows so far (the search's levels are ``<scenario>/c<N>``)."""
     by_level = {r["max_concurrency"]: r for r in rows if r.get("scenario_group") == scenario.name}
     answer = search.answer()
-    sure, ceiling = search.bracket()
     valid = all(by_level[o.level].get("valid") is not False for o in search.outcomes if o.level in by_level)
     goal = f"{100 * search.goal:.0f} % of requests within {_targets(scenario)}"
+    tried = ", ".join(f"c{o.level} {o.good}/{o.total}" for o in search.outcomes)
     if answer is None:
-        sentence = f"no concurrency tried met {goal}: even {search.start} missed it"
+        sentence = f"no concurrency tried met {goal}: even {search.start} missed it ({tried})"
     else:
-        reach = (
-            f"the first level surely below is {ceiling}"
-            if ceiling is not None
-            else f"no level tried (up to {max(o.level for o in search.outcomes)}) was surely below"
-        )
-        sentence = (
-            f"highest concurrency meeting {goal}: {answer} "
-            f"(surely met up to {sure if sure is not None else 'no level: too few requests per level to be sure'}; "
-            f"{reach})"
-        )
+        sentence = f"highest concurrency meeting {goal}: {answer} (requests meeting it per level tried: {tried})"
     if not valid:
         sentence += "; INVALID: a level's measurement was not valid"
     return {
@@ -64,8 +53,6 @@ def capacity_row(
         "tpot_ms": scenario.slo.tpot_ms,
         "e2el_ms": scenario.slo.e2el_ms,
         "max_concurrency": answer,
-        "sure_concurrency": sure,
-        "ceiling_concurrency": ceiling,
         "output_throughput": by_level[answer]["output_throughput"] if answer in by_level else None,
         "levels": json.dumps([{"level": o.level, "good": o.good, "sent": o.total} for o in search.outcomes]),
         "valid": valid,

@@ -74,7 +74,7 @@ def run_row(
         # The price in force for this run: the history keeps what each result cost then.
         "price_per_hour_usd": price_per_hour(deployment.spec.cost, len(used) if deployment.needs_gpu else 0),
         "sweep": deployment.sweep,
-        "sweep_settings": json.dumps(deployment.sweep_settings, sort_keys=True) if deployment.sweep else None,
+        "sweep_settings": json.dumps(deployment.sweep_settings) if deployment.sweep else None,  # in the file's order
     }
 
 

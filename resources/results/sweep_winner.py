@@ -7,15 +7,20 @@ Three objectives, each answered separately:
 - the most load under the SLO (a scenario with ``slo_search``).
 
 Throughput and TPOT are compared on their measurements: a scenario's repetitions (``repeat: N``)
-in the point's latest run. The winner is the best geometric mean; against the runner-up the
+over the point's recent runs of the same server (``sweep_summary.py``), so a point run again
+brings the spread between server starts into its noise. The winner is the best geometric mean; against the runner-up the
 ratio of geometric means gets a 95 % interval from Welch's t on the logarithms (spreads may
 differ between points; the logarithm makes a ratio symmetric). The winner beats the runner-up
 only when the interval excludes 1; otherwise it is a tie within noise, with the numbers. With
 fewer than two measurements of either there is no spread to judge by: undecided, and the fix.
 
-The capacity is compared on its brackets (``resources/benchmark/capacity_search.py``): the winner
-beats the runner-up only when it surely met the goal at a concurrency where the runner-up surely
-missed it.
+The capacity (``resources/benchmark/capacity_search.py``) is compared on the counts behind it: the
+runner-up's requests meeting the SLO at the highest concurrency it was measured at that the winner
+met, against the winner's at that concurrency (or, not measured there, at its own highest: a
+harder load for the winner).
+The winner beats the runner-up only when Fisher's exact test (one-sided) on those two counts gives
+p < 0.05; with 16 requests a level, 16 of 16 against 9 of 16 is beyond noise, 16 of 16 against 13 of
+16 is not.
 
 What noise alone makes these rules say is tested: identical points drawn from one distribution are
 called a tie about 95 % of the time (tests/test_resources/test_sweep_winner.py).
@@ -48,8 +53,8 @@ class Capacity:
     point: str
     label: str
     answer: int | None  # highest concurrency meeting the goal
-    sure: int | None  # highest surely meeting it
-    ceiling: int | None  # lowest surely missing it
+    goal: float
+    levels: dict[int, tuple[int, int]]  # concurrency -> (requests meeting the SLO, requests sent)
 
 
 @dataclass(frozen=True)
@@ -119,8 +124,19 @@ def compare_measured(objective: str, points: list[Measured], higher_is_better: b
     return Verdict(objective, outcome, best.point, second.point, best.centre, second.centre, ratio, low, high, sentence)
 
 
-def compare_capacity(objective: str, points: list[Capacity]) -> Verdict:
-    """The point sustaining the most concurrency under the SLO, beyond noise when brackets part."""
+def fisher_greater_p(good_a: int, sent_a: int, good_b: int, sent_b: int) -> float:
+    """One-sided Fisher exact p: how likely a share at least this much higher for ``a`` than ``b``
+    would be if both had the same true share (the hypergeometric tail)."""
+    good, total = good_a + good_b, sent_a + sent_b
+    denominator = math.comb(total, sent_a)
+    return (
+        sum(math.comb(good, k) * math.comb(total - good, sent_a - k) for k in range(good_a, min(good, sent_a) + 1))
+        / denominator
+    )
+
+
+def compare_capacity(objective: str, points: list[Capacity], alpha: float = 0.05) -> Verdict:
+    """The point sustaining the most concurrency under the SLO, and whether that is beyond noise."""
     reached = [p for p in points if p.answer is not None]
     if not reached:
         return Verdict(objective, UNDECIDED, None, None, None, None, None, None, None, "no point met the SLO goal")
@@ -134,20 +150,31 @@ def compare_capacity(objective: str, points: list[Capacity]) -> Verdict:
     second = ranked[1]
     head = f"{best.label} reached concurrency {best.answer}, {second.label} {second.answer}"
     ratio = best.answer / second.answer
-    if best.sure is not None and second.ceiling is not None and best.sure >= second.ceiling:
-        outcome = WINNER
-        sentence = (
-            f"{best.label} wins: {head}; {best.label} surely met the goal at {best.sure}, "
-            f"where {second.label} surely missed it"
+    if best.answer == second.answer:
+        sentence = f"tie: both reached concurrency {best.answer}"
+        return Verdict(
+            objective, TIE, best.point, second.point, best.answer, second.answer, ratio, None, None, sentence
         )
-    else:
-        outcome = TIE
-        sure = f"surely met up to {best.sure}" if best.sure is not None else "never surely met"
-        ceiling = f"surely missed from {second.ceiling}" if second.ceiling is not None else "never surely missed"
-        sentence = (
-            f"tie within noise: {head}, but the brackets overlap ({best.label} {sure}; {second.label} {ceiling}); "
-            "more requests per level narrow them"
+    # The hardest load the runner-up was measured at that the winner met: the same level when the
+    # winner measured it too, else the winner's own highest (a harder load for the winner). Chosen
+    # by level, never by which count looks best, so noise alone is not picked out.
+    beyond = [level for level in second.levels if second.answer < level <= best.answer]
+    if not beyond:
+        sentence = f"undecided: {head}, but {second.label} was not measured between {second.answer} and {best.answer}"
+        return Verdict(
+            objective, UNDECIDED, best.point, second.point, best.answer, second.answer, ratio, None, None, sentence
         )
-    return Verdict(
-        objective, outcome, best.point, second.point, best.answer, second.answer, ratio, None, None, sentence
+    level = max(beyond)
+    winner_level = level if level in best.levels else best.answer
+    good_a, sent_a = best.levels[winner_level]
+    good_b, sent_b = second.levels[level]
+    p = fisher_greater_p(good_a, sent_a, good_b, sent_b)
+    counts = (
+        f"{good_a} of {sent_a} requests met the SLO at concurrency {winner_level} against {good_b} of {sent_b} "
+        f"for {second.label} at {level}; Fisher's exact p = {p:.2g}"
     )
+    if p < alpha:
+        outcome, sentence = WINNER, f"{best.label} wins: {head} ({counts})"
+    else:
+        outcome, sentence = TIE, f"tie within noise: {head}, but {counts}"
+    return Verdict(objective, outcome, best.point, second.point, best.answer, second.answer, ratio, None, p, sentence)
