@@ -196,13 +196,14 @@ def launch_through_queue(
     from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 
     from pipelines.jobs import gpu_host_tags
-    from resources.config.loader import load_deployments
+    from resources.config.loader import deployment_files, partition_key, sweep_partitions
 
-    deployments = load_deployments()
-    unknown = sorted(set(partitions) - set(deployments))
+    deployments = [partition_key(path) for path in deployment_files()]
+    unknown = sorted(set(partitions) - set(deployments) - set(sweep_partitions()))
     if unknown:
         raise CommandError(
-            f"no deployment {', '.join(unknown)} under configs/deployments/ (known: {', '.join(sorted(deployments))})"
+            f"no deployment {', '.join(unknown)} under configs/deployments/, nor a point of a sweep under "
+            f"configs/sweeps/ (deployments: {', '.join(sorted(deployments))})"
         )
     check_webserver(webserver, port)
     client = DagsterGraphQLClient(webserver, port_number=port)

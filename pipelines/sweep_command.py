@@ -101,6 +101,9 @@ def run_sweep(name: str, only: list[str] | None = None) -> int:
             partition_key=key, instance=instance, raise_on_error=False, tags={"sweep": name}
         )
         outcomes[key] = "succeeded" if result.success else "FAILED"
+        if not result.success:
+            error = record_failed_point(result, point)
+            print(f"== {label}: FAILED: {error.splitlines()[0] if error else 'no error recorded'}", flush=True)
         print(
             f"== {label}: {outcomes[key]} in {time.monotonic() - started:.1f} s (run {result.run_id})",
             flush=True,
@@ -114,6 +117,16 @@ def run_sweep(name: str, only: list[str] | None = None) -> int:
     if failed:
         print(f"\n{len(failed)} point(s) did not succeed: " + ", ".join(f"{k} ({outcomes[k]})" for k in failed))
     return 1 if failed else 0
+
+
+def record_failed_point(result, point) -> str:
+    """A failed point's run in the results database, with its sweep and error, as the run-failure
+    sensor records a failed run under the daemon (a command's in-process runs have no daemon)."""
+    from pipelines.failure_cleanup import clean_up_failed_run
+
+    error = "; ".join(event.message or "" for event in result.get_step_failure_events()) or "run failed"
+    clean_up_failed_run(result.run_id, point.key, error, log=lambda message: print(message, flush=True))
+    return error
 
 
 def print_summary(name: str) -> int:
@@ -130,4 +143,6 @@ def print_summary(name: str) -> int:
     print("\nWhich parameter set is best:")
     for verdict in summary.verdicts:
         print(f"- {verdict.objective}: {verdict.sentence}")
+    for partition, error in summary.failed.items():
+        print(f"- FAILED, left out: {partition}: {error}")
     return 0

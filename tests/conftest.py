@@ -154,6 +154,15 @@ _faults = {
     "benchmarks": [{"name": "short", "input_len": 32, "output_len": 16, "num_prompts": 8}],
 }
 (_configs / "deployments" / "smollm2-cpu-faults.yaml").write_text(yaml.safe_dump(_faults, sort_keys=False))
+# A sweep of the tiny model whose first point cannot start (a KV cache of 1 KiB holds no block) and
+# whose second can (tests/assets_tests/test_parameter_sweep.py): the sweep must go on past a failure.
+_failing = {
+    "base": "tiny-cpu-eager",
+    "port": 18192,
+    "points": [{"kv_cache_memory_bytes": "1K"}, {"max_num_seqs": 4}],
+    "benchmarks": [{"name": "short", "input_len": 32, "output_len": 16, "num_prompts": 8}],
+}
+(_configs / "sweeps" / "tiny-cpu-failing.yaml").write_text(yaml.safe_dump(_failing, sort_keys=False))
 os.environ["EVAL_CONFIG_DIR"] = str(_configs)
 os.environ["EVAL_HOME"] = str(_session_dir / "eval")
 os.environ["DAGSTER_HOME"] = str(_session_dir / "eval" / "dagster")

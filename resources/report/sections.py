@@ -312,16 +312,16 @@ def _speed_cells(results: pd.DataFrame | None) -> dict[str, str]:
     }
 
 
-OUTCOME_WORDS = {"winner": "**winner**", "tie within noise": "tie within noise", "undecided": "undecided"}
-
-
 def _which_is_best(summary, with_chart: bool) -> Section:
     """A sweep's points side by side and, per objective, the winner against the runner-up with its
     interval, or a tie within noise (resources/results/sweep_winner.py)."""
     points = summary.points
-    frame = pd.DataFrame(
-        {"point": points["label"], "latest run": points["run_id"].map(short), "runs pooled": points["runs pooled"]}
-    )
+    if points.empty:
+        frame = pd.DataFrame()
+    else:
+        frame = pd.DataFrame(
+            {"point": points["label"], "latest run": points["run_id"].map(short), "runs pooled": points["runs pooled"]}
+        )
     for column in points.columns:
         if column.endswith(("tok/s per host", "tok/s per GPU")):
             frame[column] = points[column].map(num)
@@ -329,18 +329,22 @@ def _which_is_best(summary, with_chart: bool) -> Section:
             frame[column] = points[column].map(lambda v: num(v, 2))
         elif column.endswith("under SLO"):
             frame[column] = points[column].fillna(DASH)
-    verdicts = [f"{OUTCOME_WORDS[v.outcome]}: {v.objective}: {v.sentence}" for v in summary.verdicts]
+    verdicts = [f"**{v.objective}**: {v.sentence}" for v in summary.verdicts]
+    verdicts += [
+        f"**FAILED**, left out of the comparison: `{point}`: {error}" for point, error in summary.failed.items()
+    ]
     return Section(
         f"Which parameter set is best: sweep {summary.name}",
         [
-            f"{len(points)} points, each its latest succeeded run; throughput and TPOT are geometric means over the "
-            "valid repetitions of the point's recent runs of the same server, and the winner beats the "
-            "runner-up only when the 95 % interval of "
-            "their ratio excludes 1 (Welch's t on the logarithms). The capacity is the highest concurrency "
-            "meeting the SLO goal, with the levels surely met and surely missed given the requests per level.",
+            f"{len(points)} points, each its latest succeeded run. Throughput and TPOT are geometric means over "
+            "the valid repetitions of the point's recent runs of the same server; the winner beats the runner-up "
+            "only when the whole 95 % interval of their ratio lies above +5 % (Welch's t on the logarithms; the "
+            "margin covers what changes between server starts). The capacity is the highest concurrency meeting "
+            "the SLO goal; the winner beats the strongest rival only when Fisher's exact test on the requests "
+            "meeting the SLO at the same load gives p < 0.05.",
             *verdicts,
         ],
-        [Table(frame)],
+        [Table(frame)] if not frame.empty else [],
         chart="parameter_sweeps" if with_chart else None,
         chart_alt="Each sweep point's median TTFT against output throughput over its SLO search, and the frontier",
     )

@@ -41,6 +41,14 @@ REPETITIONS_SQL = """
 SELECT run_id, partition, scenario, output_throughput, median_tpot_ms, valid, stream_measured
 FROM benchmark_repetitions WHERE run_id IN (SELECT unnest(?))
 """
+# Points whose latest run failed: reported beside the comparison, never silently missing from it.
+FAILED_POINTS_SQL = """
+SELECT partition, error FROM (
+    SELECT partition, status, error,
+           row_number() OVER (PARTITION BY partition ORDER BY finished_at DESC NULLS LAST) AS newest
+    FROM runs WHERE sweep = ?)
+WHERE newest = 1 AND status = 'failed' ORDER BY partition
+"""
 CAPACITY_SQL = """
 SELECT run_id, partition, scenario, goal, ttft_ms, tpot_ms, e2el_ms, max_concurrency, output_throughput, levels,
        valid, sentence
@@ -54,10 +62,11 @@ class SweepSummary:
     points: pd.DataFrame  # one row per point: its settings, run, and per objective its value
     verdicts: list[Verdict] = field(default_factory=list)
     curves: pd.DataFrame = field(default_factory=pd.DataFrame)  # each point's search levels: load and latency
+    failed: dict[str, str] = field(default_factory=dict)  # point -> error, where its latest run failed
 
     @property
     def empty(self) -> bool:
-        return self.points.empty
+        return self.points.empty and not self.failed
 
 
 def _label(settings: str | None) -> str:
@@ -76,8 +85,12 @@ def summarize_sweep(store, name: str, window: int = 5) -> SweepSummary:
     measurements are its scenario's repetitions over its last ``window`` runs of the same server;
     its capacity and curve are its latest run's."""
     points = store.query(LATEST_POINTS_SQL, [name])
+    failed = {
+        row.partition: str(row.error or "run failed")[:300]
+        for row in store.query(FAILED_POINTS_SQL, [name]).itertuples()
+    }
     if points.empty:
-        return SweepSummary(name, points)
+        return SweepSummary(name, points, failed=failed)
     runs = list(points["run_id"])
     recent = store.query(RECENT_RUNS_SQL, [list(points["partition"]), list(points["config_hash"]), window])
     points = points.merge(
@@ -127,7 +140,7 @@ def summarize_sweep(store, name: str, window: int = 5) -> SweepSummary:
     curves = latest_results[latest_results["scenario_group"].isin(searched)].merge(
         points[["partition", "label"]], on="partition"
     )
-    return SweepSummary(name, points, verdicts, curves)
+    return SweepSummary(name, points, verdicts, curves, failed)
 
 
 def _centre(measured: Measured) -> float | None:

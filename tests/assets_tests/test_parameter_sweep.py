@@ -63,7 +63,7 @@ def test_each_point_has_its_slo_search_curve_and_answer(swept):
     assert len(capacity) == 4
     for row in capacity.itertuples():
         levels = [level["level"] for level in json.loads(row.levels)]
-        assert levels[0] == 1 and len(levels) <= 8
+        assert levels[0] == 2 and len(levels) <= 8  # the sweep's search starts at concurrency 2
         measured = store.query(
             "SELECT max_concurrency FROM benchmark_results WHERE partition = ? AND scenario_group = 'capacity'",
             [row.partition],
@@ -89,7 +89,7 @@ def test_a_replayed_point_reproduces_its_throughput_within_noise(swept):
     _, store = swept
     replay = _command(
         sys.executable, "-m", "dagster", "job", "execute", "-m", "pipelines.definitions", "-j", "deploy_and_evaluate",
-        "--partition", REPLAYED,
+        "--tags", json.dumps({"dagster/partition": REPLAYED}),
     )  # fmt: skip
     assert replay.returncode == 0, replay.stdout[-3000:] + replay.stderr[-3000:]
     runs = store.query(
@@ -110,3 +110,19 @@ def test_a_replayed_point_reproduces_its_throughput_within_noise(swept):
         "steady", [Measured("first", "first", values[0]), Measured("replay", "replay", values[1])], True, "tok/s"
     )
     assert verdict.outcome == TIE, verdict.sentence
+
+
+def test_a_point_that_fails_is_reported_and_the_sweep_goes_on(instance, eval_home):
+    from resources.results.store import ResultsStore
+
+    done = _command(sys.executable, "-m", "pipelines", "sweep", "run", "tiny-cpu-failing", timeout=900)
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    failing, working = "tiny-cpu-failing.kv_cache_memory_bytes-1k", "tiny-cpu-failing.max_num_seqs-4"
+    assert f"[1/2] {failing}: FAILED" in done.stdout and f"[2/2] {working}: succeeded" in done.stdout
+    assert f"1 point(s) did not succeed: {failing} (FAILED)" in done.stdout
+    assert f"FAILED, left out: {failing}" in done.stdout  # in the summary, beside the comparison
+    runs = ResultsStore(eval_home / "results.duckdb").query(
+        "SELECT partition, status, sweep, error FROM runs WHERE sweep = 'tiny-cpu-failing' ORDER BY partition"
+    )
+    assert list(zip(runs["partition"], runs["status"])) == [(failing, "failed"), (working, "succeeded")]
+    assert runs["error"][0]  # the failure's message is kept

@@ -6,7 +6,7 @@ from dagster import RunRequest, build_schedule_context
 
 from pipelines.definitions import defs
 from pipelines.schedules import nightly_evaluation
-from resources.config.loader import load_deployments
+from resources.config.loader import load_deployments, load_sweep_points, sweep_partitions
 
 
 def _tick(night):
@@ -15,7 +15,7 @@ def _tick(night):
     return list(nightly_evaluation.evaluate_tick(context).run_requests)
 
 
-def test_the_nightly_schedule_requests_every_partition_once_per_night():
+def test_the_nightly_schedule_requests_every_deployment_once_per_night_and_no_sweep_point():
     night = datetime(2026, 11, 26, 2, 0, tzinfo=timezone.utc)
     requests = _tick(night)
     assert all(isinstance(r, RunRequest) for r in requests)
@@ -24,6 +24,7 @@ def test_the_nightly_schedule_requests_every_partition_once_per_night():
     again = _tick(night)
     assert [r.run_key for r in again] == [r.run_key for r in requests], "a re-evaluated tick asks for the same runs"
     assert all(r.tags["gpu_host"] for r in requests)
+    assert sweep_partitions() and not set(sweep_partitions()) & {r.partition_key for r in requests}
 
 
 def test_the_run_queue_admits_one_run_per_gpu_host(eval_home):
@@ -78,9 +79,9 @@ def test_the_job_covers_the_seven_partitioned_assets_and_the_report_job_the_repo
     assert {k.to_user_string() for k in report.asset_layer.executable_asset_keys} == {"comparison_report"}
 
 
-def test_every_deployment_file_is_a_partition_of_the_job():
+def test_every_deployment_file_and_every_sweep_point_is_a_partition_of_the_job():
     chain = defs.resolve_job_def("deploy_and_evaluate")
-    assert sorted(chain.partitions_def.get_partition_keys()) == sorted(load_deployments())
+    assert sorted(chain.partitions_def.get_partition_keys()) == sorted([*load_deployments(), *sweep_partitions()])
 
 
 def test_a_backfill_of_the_job_queues_each_run_with_its_gpu_host_tag(tmp_path):
@@ -102,7 +103,7 @@ def test_a_backfill_of_the_job_queues_each_run_with_its_gpu_host_tag(tmp_path):
         env=env,
         check=True,
     )
-    partitions = ["tiny-cpu-eager", "tiny-gpu-tp2"]
+    partitions = ["tiny-cpu-eager", "tiny-gpu-tp2", sweep_partitions()[0]]  # a sweep's point backfills alike
     backfill = subprocess.run(
         [
             str(Path(sys.executable).parent / "dagster"),
@@ -124,7 +125,7 @@ def test_a_backfill_of_the_job_queues_each_run_with_its_gpu_host_tag(tmp_path):
     assert backfill.returncode == 0, backfill.stdout[-2000:] + backfill.stderr[-2000:]
     instance = DagsterInstance.from_ref(InstanceRef.from_dir(env["DAGSTER_HOME"]))
     runs = instance.get_runs()  # no daemon here: they wait in the queue
-    deployments = load_deployments()
+    deployments = load_deployments() | load_sweep_points()
     assert {r.tags["dagster/partition"]: r.tags["gpu_host"] for r in runs} == {
         p: runtime_for(deployments[p]).gpu_host() for p in partitions
     }
