@@ -38,6 +38,17 @@ def main(argv: list[str] | None = None) -> int:
     sweep.add_argument("action", choices=["plan", "run", "show"], help="plan: spend nothing; run: every point; show")
     sweep.add_argument("name", help="a sweep file's name under configs/sweeps/ (without .yaml)")
     sweep.add_argument("--point", action="append", dest="points", help="run only this point (repeatable)")
+    trace = commands.add_parser(
+        "make-trace", help="write a synthetic bursty trace to configs/traces/NAME.jsonl (vLLM's timed_trace form)"
+    )
+    trace.add_argument("name", help="the trace's name (a scenario's workload: {kind: trace, file: NAME})")
+    trace.add_argument("--requests", type=_at_least_one, default=64, help="how many requests (default 64)")
+    trace.add_argument("--rate", type=float, default=2.0, help="mean requests per second (default 2)")
+    trace.add_argument("--burstiness", type=float, default=0.5, help="gamma shape of the gaps: <1 bursty, 1 Poisson")
+    trace.add_argument("--input-len", type=_at_least_one, default=256, help="mean prompt tokens (default 256)")
+    trace.add_argument("--output-len", type=_at_least_one, default=32, help="mean output tokens (default 32)")
+    trace.add_argument("--shared-prefix", type=int, default=128, help="prompt tokens every request shares")
+    trace.add_argument("--seed", type=int, default=0)
     up = commands.add_parser(
         "fleet-up",
         help="the production instance: Postgres storage ($DAGSTER_PG_URL), the run "
@@ -123,6 +134,28 @@ def _run(args: argparse.Namespace) -> int:
 
         db_path = args.db or results_db_path()
         return print_snapshots(db_path) if args.list else restore(db_path, args.snapshot)
+    if args.command == "make-trace":
+        from resources.benchmark.trace import bursty_trace, read_trace, write_trace
+        from resources.config.loader import config_dir
+
+        rows = bursty_trace(
+            args.requests,
+            args.rate,
+            args.burstiness,
+            args.input_len,
+            args.output_len,
+            args.shared_prefix,
+            seed=args.seed,
+        )
+        path = config_dir() / "traces" / f"{args.name}.jsonl"
+        write_trace(path, rows)
+        trace = read_trace(path)
+        print(
+            f"{path}: {len(rows)} requests over {trace.duration_s:.1f} s, longest {trace.longest} tokens, "
+            f"{100 * trace.repeated_block_share():.0f} % of prompt tokens in repeated blocks; "
+            f"sha256 {trace.sha256[:12]}"
+        )
+        return 0
     if args.command == "sweep":
         from pipelines import sweep_command
 

@@ -154,6 +154,33 @@ _faults = {
     "benchmarks": [{"name": "short", "input_len": 32, "output_len": 16, "num_prompts": 8}],
 }
 (_configs / "deployments" / "smollm2-cpu-faults.yaml").write_text(yaml.safe_dump(_faults, sort_keys=False))
+# The workloads beyond random prompts on the tiny model (tests/assets_tests/test_workloads_e2e.py):
+# a random scenario with 2 warm-ups (its hits are what vLLM's warm-ups imply), a shared system
+# prompt, and the shipped bursty trace replayed at its own times.
+_workloads = {
+    **_eager,
+    "runtime": {**_eager["runtime"], "port": 18191},
+    "benchmarks": [
+        {"name": "random", "input_len": 128, "output_len": 16, "num_prompts": 16, "max_concurrency": 4, "warmups": 2},
+        {
+            "name": "shared-prefix",
+            "input_len": 128,
+            "output_len": 16,
+            "num_prompts": 16,
+            "max_concurrency": 4,
+            "warmups": 1,
+            "workload": {"kind": "shared_prefix", "prefix_len": 96},
+        },
+        {
+            "name": "trace",
+            "input_len": 192,
+            "output_len": 16,
+            "num_prompts": 32,
+            "workload": {"kind": "trace", "file": "bursty-chat-small"},
+        },
+    ],
+}
+(_configs / "deployments" / "tiny-cpu-workloads.yaml").write_text(yaml.safe_dump(_workloads, sort_keys=False))
 # A sweep of the tiny model whose first point cannot start (a KV cache of 1 KiB holds no block) and
 # whose second can (tests/assets_tests/test_parameter_sweep.py): the sweep must go on past a failure.
 _failing = {

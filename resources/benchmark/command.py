@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 
 from resources.config.models import BenchmarkScenario
 
@@ -65,6 +66,38 @@ def _rate(rate: float) -> str:
     return "inf" if math.isinf(rate) else f"{rate:g}"
 
 
+def trace_path(name: str) -> Path:
+    """A trace file under the config folder's ``traces/``."""
+    from resources.config.loader import config_dir
+
+    return config_dir() / "traces" / f"{name}.jsonl"
+
+
+def dataset_args(scenario: BenchmarkScenario) -> list[str]:
+    """The ``vllm bench serve`` dataset of the scenario's workload: vLLM's own generators, so the
+    prompts (and the numbers) are vLLM's."""
+    workload = scenario.workload
+    if workload.kind == "shared_prefix":
+        return [
+            "--dataset-name", "prefix_repetition",
+            "--prefix-repetition-prefix-len", str(workload.prefix_len),
+            "--prefix-repetition-suffix-len", str(scenario.input_len - workload.prefix_len),
+            "--prefix-repetition-num-prefixes", str(workload.num_prefixes),
+            "--prefix-repetition-output-len", str(scenario.output_len),
+        ]  # fmt: skip
+    if workload.kind == "trace":
+        return [
+            "--dataset-name", "timed_trace",
+            "--dataset-path", str(trace_path(workload.file)),
+            "--timed-trace-sec-multiplier", f"{workload.time_scale:g}",
+        ]  # fmt: skip
+    return [
+        "--dataset-name", "random",
+        "--random-input-len", str(scenario.input_len),
+        "--random-output-len", str(scenario.output_len),
+    ]  # fmt: skip
+
+
 def render_bench_args(
     point: LoadPoint,
     base_url: str,
@@ -85,12 +118,7 @@ def render_bench_args(
         served_name,
         "--tokenizer",
         tokenizer,
-        "--dataset-name",
-        "random",
-        "--random-input-len",
-        str(scenario.input_len),
-        "--random-output-len",
-        str(scenario.output_len),
+        *dataset_args(scenario),
         "--num-prompts",
         str(scenario.num_prompts),
         "--request-rate",

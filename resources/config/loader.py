@@ -103,11 +103,32 @@ def load_deployment(path: Path, root: Path | None = None) -> Deployment:
     model = _named(root / "models", spec.model, ModelConfig, path, "model")
     params = _named(root / "params", spec.params, ParamSet, path, "params")
     try:
-        return Deployment(
+        deployment = Deployment(
             key=key, model_name=spec.model, model=model, params_name=spec.params, params=params, spec=spec
         )
     except ValidationError as exc:
         raise ConfigError(_describe_errors(path, exc)) from None
+    check_traces(deployment, root, path)
+    return deployment
+
+
+def check_traces(deployment: Deployment, root: Path, referrer: Path) -> None:
+    """Each trace a scenario replays exists, reads as vLLM's timed_trace form, and fits max_model_len."""
+    from resources.benchmark.trace import TraceError, read_trace
+
+    limit = deployment.params.max_model_len
+    for scenario in deployment.spec.benchmarks:
+        if scenario.workload.kind != "trace":
+            continue
+        try:
+            trace = read_trace(root / "traces" / f"{scenario.workload.file}.jsonl")
+        except TraceError as exc:
+            raise ConfigError(f"{referrer}: benchmark scenario '{scenario.name}': {exc}") from None
+        if limit and trace.longest > limit:
+            raise ConfigError(
+                f"{referrer}: benchmark scenario '{scenario.name}': trace '{scenario.workload.file}' has a request of "
+                f"{trace.longest} tokens, beyond max_model_len {limit} of parameter set '{deployment.params_name}'"
+            )
 
 
 def load_partition(key: str, root: Path | None = None) -> Deployment:
@@ -188,7 +209,7 @@ def load_sweep_point(path: Path, key: str, root: Path | None = None) -> Deployme
                 "description": f"{description}: {describe_settings(settings)}",
             }
         )
-        return Deployment(
+        point = Deployment(
             key=key,
             model_name=base.model_name,
             model=base.model,
@@ -202,6 +223,8 @@ def load_sweep_point(path: Path, key: str, root: Path | None = None) -> Deployme
         )
     except ValidationError as exc:
         raise ConfigError(_describe_errors(Path(where), exc).replace(": invalid config", ": refused", 1)) from None
+    check_traces(point, root, path)
+    return point
 
 
 def sweep_partitions(root: Path | None = None) -> list[str]:

@@ -278,6 +278,34 @@ class ConcurrencyLadder(StrictModel):
         return levels
 
 
+class Workload(StrictModel):
+    """What the requests are. ``random``: vLLM's random dataset (every prompt its own tokens).
+    ``shared_prefix``: vLLM's ``prefix_repetition`` dataset, each prompt ``prefix_len`` tokens shared with
+    the others of its group (``num_prefixes`` groups) then its own; as a chat whose requests share a system
+    prompt. ``trace``: vLLM's ``timed_trace`` dataset, arrival times, lengths and shared blocks from a
+    Mooncake-style file under configs/traces/ (``python -m pipelines make-trace`` writes bursty ones)."""
+
+    kind: Literal["random", "shared_prefix", "trace"] = "random"
+    prefix_len: int | None = Field(None, gt=0, description="shared_prefix: tokens every prompt of a group shares")
+    num_prefixes: int = Field(1, ge=1, description="shared_prefix: how many different shared prefixes")
+    file: str | None = Field(None, description="trace: a file under configs/traces/ (without .jsonl)")
+    time_scale: float = Field(
+        1.0, gt=0, description="trace: multiplies the trace's timestamps (0.5 replays twice as fast)"
+    )
+
+    @model_validator(mode="after")
+    def _fields_of_kind(self) -> "Workload":
+        if self.kind == "shared_prefix" and self.prefix_len is None:
+            raise ValueError("a shared_prefix workload needs prefix_len, the tokens its prompts share")
+        if self.kind == "trace" and not self.file:
+            raise ValueError("a trace workload needs file, the name of a trace under configs/traces/")
+        if self.kind != "shared_prefix" and self.prefix_len is not None:
+            raise ValueError(f"prefix_len applies to a shared_prefix workload, not {self.kind}")
+        if self.kind != "trace" and self.file is not None:
+            raise ValueError(f"file applies to a trace workload, not {self.kind}")
+        return self
+
+
 class SloSearch(StrictModel):
     """Search for the highest concurrency at which at least ``goal`` of the requests meet every
     target of the scenario's ``slo`` (resources/benchmark/capacity_search.py)."""
@@ -316,6 +344,9 @@ class BenchmarkScenario(StrictModel):
     slo_search: SloSearch | None = Field(
         None, description="find the highest concurrency that meets the slo (a point per level tried)"
     )
+    workload: Workload = Field(
+        default_factory=Workload, description="what the requests are: random (default), shared_prefix or trace"
+    )
     seed: Literal["per_run"] | int = Field(
         "per_run",
         description="per_run draws fresh prompts each run so a warm prefix cache does not inflate results",
@@ -334,6 +365,13 @@ class BenchmarkScenario(StrictModel):
             raise ValueError("choose concurrency_ladder or request_rates, not both")
         if self.concurrency_ladder is not None and self.max_concurrency is not None:
             raise ValueError("max_concurrency is set per level by concurrency_ladder; remove max_concurrency")
+        if self.workload.kind == "shared_prefix" and self.workload.prefix_len >= self.input_len:
+            raise ValueError(
+                f"workload prefix_len ({self.workload.prefix_len}) must be shorter than input_len "
+                f"({self.input_len}): each prompt is its group's prefix and then its own tokens"
+            )
+        if self.workload.kind == "trace" and (self.request_rates is not None or self.concurrency_ladder is not None):
+            raise ValueError("a trace sets its own arrival times; remove request_rates or concurrency_ladder")
         if self.slo_search is not None:
             if self.slo is None or not any((self.slo.ttft_ms, self.slo.tpot_ms, self.slo.e2el_ms)):
                 raise ValueError("slo_search needs targets to meet: set slo (ttft_ms, tpot_ms and/or e2el_ms)")

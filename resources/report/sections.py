@@ -482,6 +482,7 @@ def _latest_tables(latest: pd.DataFrame) -> Section:
     key = latest["scenario_group"].fillna(latest["scenario"])
     for name, rows in latest.assign(_key=key).groupby("_key", sort=True):
         rows = rows.sort_values(["partition", "max_concurrency", "request_rate", "scenario"])
+        notes: list[str] = []
         frame = pd.DataFrame(
             {
                 "deployment": rows["partition"],
@@ -505,7 +506,10 @@ def _latest_tables(latest: pd.DataFrame) -> Section:
                 "J / output token": rows["joules_per_output_token"].map(lambda v: _or_na(num(v, 3))),
                 "mean power W": rows["mean_power_w"].map(lambda v: _or_na(num0(v))),
                 # vLLM's own counters over the run: a warm prefix cache, evictions, queueing.
-                "prefix hits": rows["prefix_cache_hit_rate"].map(lambda v: figure(v, ".0%")),
+                # Beside the share the workload implies (vLLM's warm-ups repeat the first prompt), and
+                # flagged where there were more (resources/results/prefix_cache.py).
+                "workload": rows["workload"].fillna("random") if "workload" in rows else "random",
+                "prefix hits": [prefix_hits_text(r, notes) for r in records(rows)],
                 "preemptions": rows["preemptions"].map(num0),
                 # The fullest the KV cache got while the scenario ran (vLLM's gauge, read four times a second).
                 "peak KV %": rows["kv_cache_usage_peak"].map(lambda v: figure(v, ".0%")),
@@ -519,8 +523,18 @@ def _latest_tables(latest: pd.DataFrame) -> Section:
         caption = f"Scenario `{name}`"
         if rows["hardware_fingerprint"].nunique() > 1:
             caption += " — **different hardware fingerprints: these rows are not directly comparable.**"
-        section.tables.append(Table(frame, caption))
+        section.tables.append(Table(frame, caption, footnotes=notes))
     return section
+
+
+def prefix_hits_text(row: dict, notes: list[str]) -> str:
+    """ "62 % (implied ≤ 65 %)", flagged with a footnote when above what the workload implies."""
+    text = figure(row.get("prefix_cache_hit_rate"), ".0%")
+    if has(row.get("prefix_cache_implied")):
+        text += f" (implied ≤ {figure(row['prefix_cache_implied'], '.0%')})"
+    if has(row.get("prefix_cache_flag")):
+        text += f" FLAGGED {footnote(notes, str(row['prefix_cache_flag']))}"
+    return text
 
 
 def with_interval(row: dict, column: str, digits: int = 1) -> str:

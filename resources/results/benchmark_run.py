@@ -20,6 +20,7 @@ from resources.benchmark.measure import PointRun
 from resources.config.models import BenchmarkScenario
 from resources.results.capacity import capacity_row
 from resources.results.point_result import PointResult, point_result
+from resources.results.prefix_cache import prefix_cache_flag
 from resources.results.repetitions import combine_repetitions, repetition_row
 
 # ``measure(point, result_file, seed, label=...)``: the point measured once (``label`` names it in the log).
@@ -142,6 +143,8 @@ def _record(
             for k, point_requests in enumerate(requests, start=1)
         ]
     row = combine_repetitions([r.row for r in measured], requests)
+    if repeat > 1 and "prefix_cache_implied" in row:  # judged again on the repetitions' median
+        row["prefix_cache_flag"] = prefix_cache_flag(row.get("prefix_cache_hit_rate"), row["prefix_cache_implied"])
     row["first_load_after_start"] = first
     if first:
         log.info(

@@ -50,6 +50,28 @@ def point_result(run: PointRun, *, run_id: str, partition: str, prefix_caching: 
         | run.server_side
         | run.server_peaks
     )
+    row |= workload_columns(point.scenario, row.get("prefix_cache_hit_rate"))
     return PointResult(
         row, [{"run_id": run_id, "partition": partition, "scenario": point.name, **r} for r in requests], validity
     )
+
+
+def workload_columns(scenario, measured_hit_rate: float | None) -> dict:
+    """What the requests were (kind, parameters, the trace file's sha256), so only like is compared
+    with like, and the prefix-cache hits the workload implies beside a flag when there were more."""
+    import json
+
+    from resources.benchmark.command import trace_path
+    from resources.benchmark.trace import read_trace
+    from resources.results.prefix_cache import implied_hit_rate, prefix_cache_flag
+
+    workload = scenario.workload
+    trace = read_trace(trace_path(workload.file)) if workload.kind == "trace" else None
+    implied = implied_hit_rate(scenario, trace.repeated_block_share() if trace else None)
+    return {
+        "workload": workload.kind,
+        "workload_params": json.dumps(workload.model_dump(exclude_defaults=True, exclude={"kind"}), sort_keys=True),
+        "workload_sha256": trace.sha256 if trace else None,
+        "prefix_cache_implied": implied,
+        "prefix_cache_flag": prefix_cache_flag(measured_hit_rate, implied),
+    }

@@ -245,6 +245,14 @@ MIGRATIONS: list[list[str]] = [
         + ", ".join(f"{name} {kind}" for name, kind in CAPACITY_COLUMNS)
         + ", PRIMARY KEY (run_id, partition, scenario))",
     ],
+    [  # 12: what the requests were (random, shared_prefix or a trace with its file's sha256), and the
+        # prefix-cache hits that workload implies beside a flag when a result had more
+        "ALTER TABLE benchmark_results ADD COLUMN workload VARCHAR",
+        "ALTER TABLE benchmark_results ADD COLUMN workload_params VARCHAR",
+        "ALTER TABLE benchmark_results ADD COLUMN workload_sha256 VARCHAR",
+        "ALTER TABLE benchmark_results ADD COLUMN prefix_cache_implied DOUBLE",
+        "ALTER TABLE benchmark_results ADD COLUMN prefix_cache_flag VARCHAR",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -1,0 +1,64 @@
+"""End to end, for real on vLLM's CPU build: random prompts, a shared system prompt and a replayed
+bursty trace, each recorded with its workload and the prefix-cache hits the server counted beside
+the share the workload implies."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pytest
+
+from resources.benchmark.command import trace_path
+from resources.benchmark.trace import read_trace
+
+pytestmark = pytest.mark.vllm
+
+PARTITION = "tiny-cpu-workloads"
+
+
+@pytest.fixture(scope="module")
+def rows(run_chain, eval_home):
+    result = run_chain(PARTITION)
+    assert result.success, "the chain failed; see the Dagster log above"
+    with duckdb.connect(str(eval_home / "results.duckdb"), read_only=True) as db:
+        frame = db.execute(
+            "SELECT scenario, workload, workload_params, workload_sha256, completed, failed, prefix_cache_hit_rate, "
+            "prefix_cache_implied, prefix_cache_flag, bench_args FROM benchmark_results WHERE run_id = ?",
+            [result.run_id],
+        ).df()
+    return {row["scenario"]: row for row in frame.to_dict("records")}
+
+
+def test_each_workload_runs_through_vllms_own_benchmark_and_is_recorded(rows):
+    assert {name: row["workload"] for name, row in rows.items()} == {
+        "random": "random",
+        "shared-prefix": "shared_prefix",
+        "trace": "trace",
+    }
+    assert all(row["completed"] > 0 and row["failed"] == 0 for row in rows.values())
+    assert "--dataset-name prefix_repetition" in rows["shared-prefix"]["bench_args"]
+    assert json.loads(rows["shared-prefix"]["workload_params"]) == {"prefix_len": 96}
+    assert "--dataset-name timed_trace" in rows["trace"]["bench_args"]
+    assert rows["trace"]["workload_sha256"] == read_trace(trace_path("bursty-chat-small")).sha256
+
+
+def test_the_random_scenarios_hits_are_what_vllms_warmups_imply(rows):
+    random = rows["random"]
+    assert random["prefix_cache_implied"] == pytest.approx(2 / 18)
+    # The warm-ups repeat the first prompt: that many hits, within a block's rounding, and no flag.
+    assert random["prefix_cache_hit_rate"] == pytest.approx(random["prefix_cache_implied"], abs=0.03)
+    assert random["prefix_cache_flag"] is None
+
+
+def test_a_shared_system_prompt_is_served_from_the_prefix_cache(rows):
+    shared = rows["shared-prefix"]
+    assert shared["prefix_cache_hit_rate"] > 0.5 > rows["random"]["prefix_cache_hit_rate"]
+    assert (
+        shared["prefix_cache_hit_rate"] <= shared["prefix_cache_implied"] + 0.05 and shared["prefix_cache_flag"] is None
+    )
+
+
+def test_a_replayed_trace_hits_its_shared_blocks(rows):
+    trace = rows["trace"]
+    assert 0.3 < trace["prefix_cache_hit_rate"] <= trace["prefix_cache_implied"] + 0.05
