@@ -559,6 +559,17 @@ class Deployment(StrictModel):
         return self
 
     @model_validator(mode="after")
+    def _traces_need_a_local_load_generator(self) -> "Deployment":
+        traced = [s.name for s in self.spec.benchmarks if s.workload.kind == "trace"]
+        if traced and self.runtime.kind == "docker":
+            raise ValueError(
+                f"benchmark scenario(s) {', '.join(traced)}: a trace is replayed by the load generator on this "
+                "machine, and the docker runtime runs it in a container that does not see configs/traces/; "
+                "replay the trace against the server with runtime kind external (base_url), or use another workload"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _cpu_needs_bounded_kv_cache(self) -> "Deployment":
         if self.runtime.device == "cpu" and self.params.kv_cache_memory_bytes is None:
             raise ValueError(

@@ -3,7 +3,8 @@
 disagree.
 
 Baseline: the last ``window`` VALID runs of the same partition and scenario on the same hardware
-model (GPU model and count, or the CPU model), finished before the judged run, whatever the
+model (GPU model and count, or the CPU model) with the same workload (its kind, parameters and
+trace file: the same requests), finished before the judged run, whatever the
 image, vLLM version, weights or driver: an upgrade is exactly what must be caught, and what
 changed since the baseline is listed as the suspects.
 
@@ -218,6 +219,19 @@ def load_history(connection, partition: str | None = None) -> tuple[pd.DataFrame
     return history, values
 
 
+def workload_identity(frame: pd.DataFrame) -> pd.Series:
+    """What requests a result sent: its workload's kind, parameters and trace file. A result from before
+    workloads were recorded sent vLLM's random prompts, and reads as such."""
+
+    def column(name: str) -> pd.Series:
+        return frame[name].astype(object) if name in frame else pd.Series(None, index=frame.index, dtype=object)
+
+    kind = column("workload").where(column("workload").notna(), "random")
+    params = column("workload_params").where(~column("workload_params").isin([None, "{}"]), "")
+    sha = column("workload_sha256").where(column("workload_sha256").notna(), "")
+    return kind.astype(str) + "|" + params.fillna("").astype(str) + "|" + sha.astype(str)
+
+
 def hardware_model(history: pd.DataFrame) -> pd.Series:
     """What makes two hosts comparable: the recorded model ("2 x NVIDIA H100 80GB HBM3", "cpu: ...");
     for results recorded before that column, the GPU model and count, else the host fingerprint."""
@@ -249,6 +263,7 @@ def judge_run(
     if history.empty:
         return judgement
     mine = history[(history["partition"] == partition)]
+    mine = mine.assign(_workload=workload_identity(mine))
     latest_rows = mine[mine["run_id"] == run_id]
     for row in latest_rows.to_dict("records"):
         if scenarios is not None and row["scenario"] not in scenarios:
@@ -258,6 +273,7 @@ def judge_run(
             & (mine["run_id"] != run_id)
             & (mine["finished_at"] < row["finished_at"])
             & (mine["hardware_model"] == row["hardware_model"])
+            & (mine["_workload"] == row["_workload"])  # only like with like: the same requests
             & (mine["valid"].fillna(True).astype(bool))
         ]
         alpha = ALPHA / max(len(thresholds), 1)

@@ -139,3 +139,28 @@ def test_a_shared_prompt_implies_its_share_of_hits_after_each_groups_first_reque
         workload={"kind": "shared_prefix", "prefix_len": 192},
     )  # fmt: skip
     assert implied_hit_rate(chat) == pytest.approx((1 * 256 + 15 * 192) / (17 * 256))
+
+
+def test_only_like_is_compared_with_like_and_results_from_before_workloads_read_as_random():
+    import pandas as pd
+
+    from resources.results.regression import workload_identity
+
+    frame = pd.DataFrame(
+        {
+            "workload": [None, "random", "shared_prefix", "shared_prefix", "trace", "trace"],
+            "workload_params": [
+                None,
+                "{}",
+                '{"prefix_len": 96}',
+                '{"prefix_len": 64}',
+                '{"file": "t"}',
+                '{"file": "t"}',
+            ],
+            "workload_sha256": [None, None, None, None, "aaa", "bbb"],
+        }
+    )
+    ids = list(workload_identity(frame))
+    assert ids[0] == ids[1]  # a result recorded before workloads is a random one: its history still counts
+    assert len(set(ids[1:])) == 5  # another prefix, another trace file: not like
+    assert list(workload_identity(pd.DataFrame({"x": [1]}))) == ["random||"]  # a file from before the columns
