@@ -26,48 +26,25 @@ def _run_once(rng: random.Random, centre: float, start_spread: float, repetition
     return _draws(rng, start, repetition_spread, n)
 
 
+def _identical_points_called_different(seed: int, trials: int, **rule) -> float:
+    """How often the rule crowns a winner between two identical points, each run once (three
+    repetitions), with the noise measured on this 2-core host: one point's throughput moved by up to
+    5 % from one server start to the next (sd about 2.5 %), its repetitions within a run by about 2 %."""
+    rng = random.Random(seed)
+    winners = 0
+    for _ in range(trials):
+        points = [Measured(name, name, _run_once(rng, 100, 0.025, 0.02, 3)) for name in ("a", "b")]
+        winners += compare_measured("throughput", points, higher_is_better=True, unit="tok/s", **rule).outcome == WINNER
+    return winners / trials
+
+
 def test_two_identical_parameter_sets_run_once_each_are_rarely_called_different():
-    # Noise alone, as measured on this 2-core host: one point's throughput moved by up to 5 % from
-    # one server start to the next (sd about 2.5 %), its repetitions within a run by about 2 %.
-    # Each point runs once (three repetitions), as a sweep's first run does.
-    rng = random.Random(7)
-    trials = 4000
-    winners = sum(
-        compare_measured(
-            "throughput",
-            [
-                Measured("a", "a", _run_once(rng, 100, 0.025, 0.02, 3)),
-                Measured("b", "b", _run_once(rng, 100, 0.025, 0.02, 3)),
-            ],
-            higher_is_better=True,
-            unit="tok/s",
-        ).outcome
-        == WINNER
-        for _ in range(trials)
-    )
-    assert winners / trials < 0.05, winners / trials
+    assert _identical_points_called_different(7, 4000) < 0.05
 
 
 def test_without_the_margin_the_same_noise_would_crown_a_winner_often():
-    # Why the margin: the repetitions' interval alone ignores the server start, and calls one of two
-    # identical points the winner far more often than 5 % of the time.
-    rng = random.Random(8)
-    trials = 2000
-    winners = sum(
-        compare_measured(
-            "throughput",
-            [
-                Measured("a", "a", _run_once(rng, 100, 0.025, 0.02, 3)),
-                Measured("b", "b", _run_once(rng, 100, 0.025, 0.02, 3)),
-            ],
-            higher_is_better=True,
-            unit="tok/s",
-            min_lead=0.0,
-        ).outcome
-        == WINNER
-        for _ in range(trials)
-    )
-    assert winners / trials > 0.15, winners / trials
+    # Why the margin: the repetitions' interval alone ignores the server start.
+    assert _identical_points_called_different(8, 2000, min_lead=0.0) > 0.15
 
 
 def test_a_real_20_percent_lead_is_found_and_its_interval_holds_the_true_ratio():
