@@ -6,6 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
+SYSTEM_PROMPT = (
+    "You are a friendly assistant for a science museum. Answer visitors' questions about nature and "
+    "everyday things in plain words, in two or three short sentences, without lists or headings. If a "
+    "question is unclear, say what you understood and answer that. Stay on the topic the visitor chose."
+)
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__)
@@ -49,6 +55,15 @@ def main(argv: list[str] | None = None) -> int:
     trace.add_argument("--output-len", type=_at_least_one, default=32, help="mean output tokens (default 32)")
     trace.add_argument("--shared-prefix", type=int, default=128, help="prompt tokens every request shares")
     trace.add_argument("--seed", type=int, default=0)
+    chats = commands.add_parser(
+        "make-conversations",
+        help="write synthetic multi-turn conversations to configs/conversations/NAME.jsonl (ShareGPT form)",
+    )
+    chats.add_argument("name", help="the file's name (a scenario's workload: {kind: multi_turn, file: NAME})")
+    chats.add_argument("--count", type=_at_least_one, default=16, help="conversations (default 16)")
+    chats.add_argument("--turns", type=_at_least_one, default=4, help="human turns each (default 4)")
+    chats.add_argument("--system", default=SYSTEM_PROMPT, help="the system prompt every conversation shares")
+    chats.add_argument("--seed", type=int, default=0)
     up = commands.add_parser(
         "fleet-up",
         help="the production instance: Postgres storage ($DAGSTER_PG_URL), the run "
@@ -155,6 +170,14 @@ def _run(args: argparse.Namespace) -> int:
             f"{100 * trace.repeated_block_share():.0f} % of prompt tokens in repeated blocks; "
             f"sha256 {trace.sha256[:12]}"
         )
+        return 0
+    if args.command == "make-conversations":
+        from resources.benchmark.multi_turn import read_conversations, synthetic_conversations, write_conversations
+        from resources.config.loader import config_dir
+
+        path = config_dir() / "conversations" / f"{args.name}.jsonl"
+        write_conversations(path, synthetic_conversations(args.count, args.turns, args.system, args.seed))
+        print(f"{path}: {len(read_conversations(path))} conversations of {args.turns} turns under one system prompt")
         return 0
     if args.command == "sweep":
         from pipelines import sweep_command

@@ -156,7 +156,7 @@ _faults = {
 (_configs / "deployments" / "smollm2-cpu-faults.yaml").write_text(yaml.safe_dump(_faults, sort_keys=False))
 # The workloads beyond random prompts on the tiny model (tests/assets_tests/test_workloads_e2e.py):
 # a random scenario with 2 warm-ups (its hits are what vLLM's warm-ups imply), a shared system
-# prompt, and the shipped bursty trace replayed at its own times.
+# prompt, the shipped bursty trace replayed at its own times, and three turns of conversations.
 _workloads = {
     **_eager,
     "runtime": {**_eager["runtime"], "port": 18191},
@@ -177,6 +177,14 @@ _workloads = {
             "output_len": 16,
             "num_prompts": 32,
             "workload": {"kind": "trace", "file": "bursty-chat-small"},
+        },
+        {
+            "name": "chat",
+            "input_len": 100,
+            "output_len": 8,
+            "num_prompts": 4,
+            "max_concurrency": 2,
+            "workload": {"kind": "multi_turn", "file": "museum-chat", "turns": 3},
         },
     ],
 }

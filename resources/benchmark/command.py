@@ -18,6 +18,7 @@ class LoadPoint:
     name: str
     max_concurrency: int | None
     request_rate: float
+    turn: int | None = None  # a multi-turn scenario's turn (1-based): sent by the project's own generator
 
     @property
     def group(self) -> str:
@@ -25,7 +26,13 @@ class LoadPoint:
 
 
 def expand_scenario(scenario: BenchmarkScenario) -> list[LoadPoint]:
-    """A ladder gives points ``<name>/c<N>``, a rate sweep ``<name>/r<R>``, else the scenario itself."""
+    """A ladder gives points ``<name>/c<N>``, a rate sweep ``<name>/r<R>``, conversations a point per
+    turn ``<name>/t<K>``, else the scenario itself."""
+    if scenario.workload.kind == "multi_turn":
+        return [
+            LoadPoint(scenario, f"{scenario.name}/t{turn}", scenario.max_concurrency, math.inf, turn)
+            for turn in range(1, scenario.workload.turns + 1)
+        ]
     if scenario.concurrency_ladder is not None:
         return [
             LoadPoint(scenario, f"{scenario.name}/c{level}", level, scenario.request_rate)
@@ -71,6 +78,13 @@ def trace_path(name: str) -> Path:
     from resources.config.loader import config_dir
 
     return config_dir() / "traces" / f"{name}.jsonl"
+
+
+def conversations_path(name: str) -> Path:
+    """A conversation file under the config folder's ``conversations/``."""
+    from resources.config.loader import config_dir
+
+    return config_dir() / "conversations" / f"{name}.jsonl"
 
 
 def dataset_args(scenario: BenchmarkScenario) -> list[str]:

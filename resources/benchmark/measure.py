@@ -8,13 +8,14 @@ reading and judging it is ``resources/results/point_result.py``.
 
 from __future__ import annotations
 
+import json
 import os
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from resources.benchmark.command import LoadPoint, render_bench_args
+from resources.benchmark.command import LoadPoint, conversations_path, render_bench_args
 from resources.benchmark.host_usage import Cgroup, Sampler, Snapshot
 from resources.hardware.energy import EnergySamples
 from resources.serving.server_metrics import fetch_metrics
@@ -65,21 +66,34 @@ def measure_point(
     """Runs ``point`` once, writing its result to ``result_file`` (and the energy samples beside it
     when there are any). ``context``: the Dagster context, for a runtime that runs the load
     generator through Dagster Pipes."""
-    args = render_bench_args(
-        point, service.base_url, service.served_model_name, tokenizer, str(result_file.parent), result_file.name, seed
-    )
-    log(f"{label}: vllm bench serve {' '.join(args)}")
+    if point.turn is not None:
+        args = conversation_args(point)
+        log(f"{label}: multi-turn load generator {' '.join(args)}")
+    else:
+        args = render_bench_args(
+            point,
+            service.base_url,
+            service.served_model_name,
+            tokenizer,
+            str(result_file.parent),
+            result_file.name,
+            seed,
+        )
+        log(f"{label}: vllm bench serve {' '.join(args)}")
     metrics_before = fetch_metrics(service.base_url, api_key)
     meter = runtime.energy_meter()
     with meter or nullcontext(), Sampler(trees) as sampler, ServerPeaks(service.base_url, api_key) as peaks:
-        raw = runtime.run_benchmark(
-            service,
-            args,
-            result_file,
-            on_line=lambda line: _progress(line, meter),
-            env={"OPENAI_API_KEY": api_key} if api_key else None,
-            context=context,
-        )
+        if point.turn is not None:
+            raw = send_turn(point, service, api_key, result_file)
+        else:
+            raw = runtime.run_benchmark(
+                service,
+                args,
+                result_file,
+                on_line=lambda line: _progress(line, meter),
+                env={"OPENAI_API_KEY": api_key} if api_key else None,
+                context=context,
+            )
     server_side = server_side_delta(metrics_before, fetch_metrics(service.base_url, api_key))
     if meter is not None:
         meter.save(result_file.with_suffix(".energy.json"))
@@ -94,6 +108,56 @@ def measure_point(
         server_side=server_side,
         server_peaks=peaks.as_row(),
     )
+
+
+def conversation_args(point: LoadPoint) -> list[str]:
+    """How a multi-turn point is recorded (``bench_args``): its conversations, turn and load."""
+    workload = point.scenario.workload
+    return [
+        "--conversations", str(conversations_path(workload.file)),
+        "--turn", str(point.turn),
+        "--num-conversations", str(point.scenario.num_prompts),
+        "--max-concurrency", str(point.max_concurrency or point.scenario.num_prompts),
+        "--max-tokens", str(point.scenario.output_len),
+    ]  # fmt: skip
+
+
+def send_turn(point: LoadPoint, service: ServiceInfo, api_key: str | None, result_file: Path) -> dict:
+    """One turn of the scenario's conversations through the project's generator; the histories come
+    from the previous turn's file beside the results and go on to the next."""
+    from resources.benchmark.multi_turn import read_conversations, run_turn
+
+    scenario = point.scenario
+    conversations = read_conversations(conversations_path(scenario.workload.file))[: scenario.num_prompts]
+    state = result_file.parent / f"{scenario.name}_histories.json"
+    histories = json.loads(state.read_text()) if point.turn > 1 and state.exists() else {}
+    raw, histories = run_turn(
+        service.base_url,
+        service.served_model_name,
+        api_key,
+        conversations,
+        histories,
+        point.turn,
+        scenario.output_len,
+        point.max_concurrency or scenario.num_prompts,
+    )
+    previous = result_file.with_name(result_file.name.replace(f"_t{point.turn}", f"_t{point.turn - 1}"))
+    raw["implied_prefix_hit_rate"] = history_share(previous, raw) if point.turn > 1 else None
+    result_file.parent.mkdir(parents=True, exist_ok=True)
+    state.write_text(json.dumps(histories))
+    result_file.write_text(json.dumps(raw))
+    return raw
+
+
+def history_share(previous_result: Path, raw: dict) -> float | None:
+    """The most of a turn's prompt tokens its history could hit: what the previous turn's prompts and
+    replies counted, over what this turn's prompts count (the server's own token counts)."""
+    if not previous_result.exists():
+        return None
+    before = json.loads(previous_result.read_text())
+    carried = sum(before["input_lens"]) + sum(before["output_lens"])
+    sent = sum(raw["input_lens"])
+    return min(1.0, carried / sent) if sent else None
 
 
 def _progress(line: str, meter=None) -> None:

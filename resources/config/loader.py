@@ -113,11 +113,18 @@ def load_deployment(path: Path, root: Path | None = None) -> Deployment:
 
 
 def check_traces(deployment: Deployment, root: Path, referrer: Path) -> None:
-    """Each trace a scenario replays exists, reads as vLLM's timed_trace form, and fits max_model_len."""
+    """Each trace a scenario replays exists, reads as vLLM's timed_trace form, and fits max_model_len;
+    each conversation file reads as conversations."""
+    from resources.benchmark.multi_turn import ConversationError, read_conversations
     from resources.benchmark.trace import TraceError, read_trace
 
     limit = deployment.params.max_model_len
     for scenario in deployment.spec.benchmarks:
+        if scenario.workload.kind == "multi_turn":
+            try:
+                read_conversations(root / "conversations" / f"{scenario.workload.file}.jsonl")
+            except ConversationError as exc:
+                raise ConfigError(f"{referrer}: benchmark scenario '{scenario.name}': {exc}") from None
         if scenario.workload.kind != "trace":
             continue
         try:

@@ -285,10 +285,14 @@ class Workload(StrictModel):
     prompt. ``trace``: vLLM's ``timed_trace`` dataset, arrival times, lengths and shared blocks from a
     Mooncake-style file under configs/traces/ (``python -m pipelines make-trace`` writes bursty ones)."""
 
-    kind: Literal["random", "shared_prefix", "trace"] = "random"
+    kind: Literal["random", "shared_prefix", "trace", "multi_turn"] = "random"
     prefix_len: int | None = Field(None, gt=0, description="shared_prefix: tokens every prompt of a group shares")
     num_prefixes: int = Field(1, ge=1, description="shared_prefix: how many different shared prefixes")
-    file: str | None = Field(None, description="trace: a file under configs/traces/ (without .jsonl)")
+    file: str | None = Field(
+        None,
+        description="trace: a file under configs/traces/; multi_turn: under configs/conversations/ (no .jsonl)",
+    )
+    turns: int | None = Field(None, ge=1, le=50, description="multi_turn: how many turns of each conversation to send")
     time_scale: float = Field(
         1.0, gt=0, description="trace: multiplies the trace's timestamps (0.5 replays twice as fast)"
     )
@@ -299,10 +303,16 @@ class Workload(StrictModel):
             raise ValueError("a shared_prefix workload needs prefix_len, the tokens its prompts share")
         if self.kind == "trace" and not self.file:
             raise ValueError("a trace workload needs file, the name of a trace under configs/traces/")
+        if self.kind == "multi_turn" and (not self.file or self.turns is None):
+            raise ValueError(
+                "a multi_turn workload needs file (a conversation file under configs/conversations/) and turns"
+            )
+        if self.kind != "multi_turn" and self.turns is not None:
+            raise ValueError(f"turns applies to a multi_turn workload, not {self.kind}")
         if self.kind != "shared_prefix" and self.prefix_len is not None:
             raise ValueError(f"prefix_len applies to a shared_prefix workload, not {self.kind}")
-        if self.kind != "trace" and self.file is not None:
-            raise ValueError(f"file applies to a trace workload, not {self.kind}")
+        if self.kind not in ("trace", "multi_turn") and self.file is not None:
+            raise ValueError(f"file applies to a trace or multi_turn workload, not {self.kind}")
         return self
 
 
@@ -372,6 +382,23 @@ class BenchmarkScenario(StrictModel):
             )
         if self.workload.kind == "trace" and (self.request_rates is not None or self.concurrency_ladder is not None):
             raise ValueError("a trace sets its own arrival times; remove request_rates or concurrency_ladder")
+        if self.workload.kind == "multi_turn":
+            clash = [
+                name
+                for name, bad in (
+                    ("concurrency_ladder", self.concurrency_ladder is not None),
+                    ("request_rates", self.request_rates is not None),
+                    ("slo_search", self.slo_search is not None),
+                    ("warmups", self.warmups > 0),
+                    ("repeat", self.repeat > 1),
+                )
+                if bad
+            ]
+            if clash:
+                raise ValueError(
+                    f"a multi_turn workload runs each turn once, conversations in flight up to max_concurrency; "
+                    f"remove {', '.join(clash)}"
+                )
         if self.slo_search is not None:
             if self.slo is None or not any((self.slo.ttft_ms, self.slo.tpot_ms, self.slo.e2el_ms)):
                 raise ValueError("slo_search needs targets to meet: set slo (ttft_ms, tpot_ms and/or e2el_ms)")
@@ -560,12 +587,12 @@ class Deployment(StrictModel):
 
     @model_validator(mode="after")
     def _traces_need_a_local_load_generator(self) -> "Deployment":
-        traced = [s.name for s in self.spec.benchmarks if s.workload.kind == "trace"]
+        traced = [s.name for s in self.spec.benchmarks if s.workload.kind in ("trace", "multi_turn")]
         if traced and self.runtime.kind == "docker":
             raise ValueError(
-                f"benchmark scenario(s) {', '.join(traced)}: a trace is replayed by the load generator on this "
-                "machine, and the docker runtime runs it in a container that does not see configs/traces/; "
-                "replay the trace against the server with runtime kind external (base_url), or use another workload"
+                f"benchmark scenario(s) {', '.join(traced)}: traces and conversations are sent by the load "
+                "generator on this machine, and the docker runtime runs it in a container that does not see "
+                "configs/; send them to the server with runtime kind external (base_url), or use another workload"
             )
         return self
 

@@ -143,7 +143,7 @@ def _record(
             for k, point_requests in enumerate(requests, start=1)
         ]
     row = combine_repetitions([r.row for r in measured], requests)
-    if repeat > 1 and "prefix_cache_implied" in row:  # judged again on the repetitions' median
+    if repeat > 1 and row.get("prefix_cache_implied") is not None:  # judged again on the repetitions' median
         row["prefix_cache_flag"] = prefix_cache_flag(row.get("prefix_cache_hit_rate"), row["prefix_cache_implied"])
     row["first_load_after_start"] = first
     if first:

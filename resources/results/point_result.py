@@ -50,13 +50,13 @@ def point_result(run: PointRun, *, run_id: str, partition: str, prefix_caching: 
         | run.server_side
         | run.server_peaks
     )
-    row |= workload_columns(point.scenario, row.get("prefix_cache_hit_rate"))
+    row |= workload_columns(point.scenario, row.get("prefix_cache_hit_rate"), run.raw.get("implied_prefix_hit_rate"))
     return PointResult(
         row, [{"run_id": run_id, "partition": partition, "scenario": point.name, **r} for r in requests], validity
     )
 
 
-def workload_columns(scenario, measured_hit_rate: float | None) -> dict:
+def workload_columns(scenario, measured_hit_rate: float | None, measured_implied: float | None = None) -> dict:
     """What the requests were (kind, parameters, the trace file's sha256), so only like is compared
     with like, and the prefix-cache hits the workload implies beside a flag when there were more."""
     import json
@@ -67,11 +67,14 @@ def workload_columns(scenario, measured_hit_rate: float | None) -> dict:
 
     workload = scenario.workload
     trace = read_trace(trace_path(workload.file)) if workload.kind == "trace" else None
-    implied = implied_hit_rate(scenario, trace.repeated_block_share() if trace else None)
+    if workload.kind == "multi_turn":  # from the server's own token counts of the turns (measure.history_share)
+        implied = measured_implied
+    else:
+        implied = implied_hit_rate(scenario, trace.repeated_block_share() if trace else None)
     return {
         "workload": workload.kind,
         "workload_params": json.dumps(workload.model_dump(exclude_defaults=True, exclude={"kind"}), sort_keys=True),
         "workload_sha256": trace.sha256 if trace else None,
         "prefix_cache_implied": implied,
-        "prefix_cache_flag": prefix_cache_flag(measured_hit_rate, implied),
+        "prefix_cache_flag": prefix_cache_flag(measured_hit_rate, implied) if implied is not None else None,
     }

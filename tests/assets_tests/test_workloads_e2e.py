@@ -35,6 +35,9 @@ def test_each_workload_runs_through_vllms_own_benchmark_and_is_recorded(rows):
         "random": "random",
         "shared-prefix": "shared_prefix",
         "trace": "trace",
+        "chat/t1": "multi_turn",
+        "chat/t2": "multi_turn",
+        "chat/t3": "multi_turn",
     }
     assert all(row["completed"] > 0 and row["failed"] == 0 for row in rows.values())
     assert "--dataset-name prefix_repetition" in rows["shared-prefix"]["bench_args"]
@@ -62,3 +65,24 @@ def test_a_shared_system_prompt_is_served_from_the_prefix_cache(rows):
 def test_a_replayed_trace_hits_its_shared_blocks(rows):
     trace = rows["trace"]
     assert 0.3 < trace["prefix_cache_hit_rate"] <= trace["prefix_cache_implied"] + 0.05
+
+
+def test_each_turn_of_a_conversation_carries_its_history_and_finds_it_in_the_prefix_cache(rows, eval_home):
+    turns = [rows[f"chat/t{k}"] for k in (1, 2, 3)]
+    assert all(t["completed"] == 4 and t["failed"] == 0 for t in turns)
+    assert all("--conversations" in t["bench_args"] for t in turns)
+    # Each turn's prompt is the whole conversation so far: most of it is cached from the turn before,
+    # never more than the history the server counted.
+    for turn in turns[1:]:
+        assert turn["prefix_cache_hit_rate"] > turns[0]["prefix_cache_hit_rate"]
+        assert (
+            turn["prefix_cache_hit_rate"] <= turn["prefix_cache_implied"] + 0.05 and turn["prefix_cache_flag"] is None
+        )
+    with duckdb.connect(str(eval_home / "results.duckdb"), read_only=True) as db:
+        lengths = db.execute(
+            "SELECT scenario, median(input_len) FROM benchmark_requests WHERE partition = ? AND scenario LIKE 'chat/%' "
+            "GROUP BY 1 ORDER BY 1",
+            [PARTITION],
+        ).fetchall()
+    assert [s for s, _ in lengths] == ["chat/t1", "chat/t2", "chat/t3"]
+    assert lengths[0][1] < lengths[1][1] < lengths[2][1]  # the prompts grow turn by turn
