@@ -22,7 +22,14 @@ import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from resources.figures import missing  # noqa: E402
-from resources.report.data import ComparisonData, pareto_frontier, pareto_points, records, sweeps  # noqa: E402
+from resources.report.data import (  # noqa: E402
+    ComparisonData,
+    conversation_turns,
+    pareto_frontier,
+    pareto_points,
+    records,
+    sweeps,
+)
 
 DPI = 90
 MAX_PANELS = 4
@@ -58,6 +65,7 @@ def draw_charts(data: ComparisonData, folder: Path) -> dict[str, Path]:
             ("sweeps", sweep_chart),
             ("trend", trend_chart),
             ("parameter_sweeps", parameter_sweep_chart),
+            ("turns", turns_chart),
         ):
             fig = draw(data, colors)
             if fig is not None:
@@ -248,6 +256,28 @@ def sweep_chart(data: ComparisonData, colors: dict):
         ax.plot([], [], "-", color="0.3", label="median (solid)")
         ax.plot([], [], "--", color="0.3", label="p99 (dashed)")
         _label_axes(ax, f"{metric}: median and p99", "output tok/s", f"{metric} ms")
+    _legend(fig, axes)
+    return fig
+
+
+def turns_chart(data: ComparisonData, colors: dict):
+    """Multi-turn scenarios: median TTFT and the prefix-cache hit rate, turn by turn."""
+    turns = conversation_turns(data.latest)
+    if turns.empty:
+        return None
+    curves = list(turns.groupby(["partition", "scenario_group"], sort=True))
+    names = [f"{partition} · {group}" for (partition, group), _ in curves]
+    fig, axes = _grid(
+        2, names, "Conversations turn by turn: each turn's prompt carries the history so far (latest run)"
+    )
+    for ((partition, _), curve), name in zip(curves, names):
+        style = dict(marker="o", color=colors[partition], markersize=4, linewidth=1.1, label=name)
+        axes[0].plot(curve["turn"], curve["median_ttft_ms"], "-", **style)
+        axes[1].plot(curve["turn"], 100 * curve["prefix_cache_hit_rate"].astype(float), "-", **style)
+    _label_axes(axes[0], "median TTFT", "turn", "TTFT ms")
+    _label_axes(axes[1], "prefix-cache hits", "turn", "% of prompt tokens")
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     _legend(fig, axes)
     return fig
 

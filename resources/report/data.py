@@ -574,7 +574,7 @@ def sweeps(latest: pd.DataFrame) -> pd.DataFrame:
     if latest.empty or "scenario_group" not in latest:
         return pd.DataFrame()
     latest = valid_results(latest)
-    points = latest[latest["scenario_group"].notna()].copy()
+    points = latest[latest["scenario_group"].notna() & ~is_conversation(latest)].copy()
     if points.empty:
         return points
     concurrency = pd.to_numeric(points["max_concurrency"], errors="coerce").astype("float64")
@@ -582,6 +582,24 @@ def sweeps(latest: pd.DataFrame) -> pd.DataFrame:
     points["load"] = concurrency.where(concurrency.notna(), rate)
     sizes = points.groupby(["partition", "scenario_group"])["scenario"].transform("count")
     return points[sizes >= 2].sort_values(["scenario_group", "partition", "load"])
+
+
+def is_conversation(latest: pd.DataFrame) -> pd.Series:
+    """Rows of multi-turn scenarios: their points are turns, not loads."""
+    if "workload" not in latest:
+        return pd.Series(False, index=latest.index)
+    return latest["workload"].eq("multi_turn").fillna(False).astype(bool)
+
+
+def conversation_turns(latest: pd.DataFrame) -> pd.DataFrame:
+    """The latest turns of each multi-turn scenario, in turn order (``turn`` from ``<name>/t<K>``)."""
+    if latest.empty:
+        return pd.DataFrame()
+    turns = latest[is_conversation(latest)].copy()
+    if turns.empty:
+        return turns
+    turns["turn"] = turns["scenario"].str.extract(r"/t(\d+)$")[0].astype(float)
+    return turns.dropna(subset=["turn"]).sort_values(["partition", "scenario_group", "turn"])
 
 
 def best_by_scenario(latest: pd.DataFrame) -> pd.DataFrame:

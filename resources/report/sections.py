@@ -21,6 +21,7 @@ from resources.report.data import (
     DRIFT_FIELDS,
     ComparisonData,
     best_by_scenario,
+    conversation_turns,
     invalid_results,
     records,
     sweeps,
@@ -171,6 +172,8 @@ def build_sections(data: ComparisonData, charts: set[str], accuracy_na: dict[str
         sections.append(_pareto(latest))
     if "sweeps" in charts:
         sections.append(_sweeps(latest))
+    if not conversation_turns(latest).empty:
+        sections.append(_turns(latest, "turns" in charts))
     if not data.requests.empty:
         sections.append(_requests(data.requests))
     if not data.starts.empty:
@@ -636,6 +639,32 @@ def _sweeps(latest: pd.DataFrame) -> Section:
         [Table(frame)],
         chart="sweeps",
         chart_alt="Latency-throughput curves: median and p99 TTFT and TPOT against output tokens/s",
+    )
+
+
+def _turns(latest: pd.DataFrame, with_chart: bool) -> Section:
+    turns = conversation_turns(latest)
+    frame = pd.DataFrame(
+        {
+            "deployment": turns["partition"],
+            "scenario": turns["scenario_group"],
+            "turn": turns["turn"].map(num0),
+            "TTFT median ms": turns["median_ttft_ms"].map(num),
+            "TTFT p99 ms": turns["p99_ttft_ms"].map(num),
+            "output tok/s": turns["output_throughput"].map(num),
+            "prefix hits": [prefix_hits_text(r, []) for r in records(turns)],
+        }
+    )
+    return Section(
+        "Conversations, turn by turn",
+        [
+            "Each turn of a multi-turn scenario sends every conversation's history so far: the prompts grow, "
+            "and the prefix cache should serve the history (the bound is the previous turn's prompt and "
+            "reply tokens, as the server counted them)."
+        ],
+        [Table(frame)],
+        chart="turns" if with_chart else None,
+        chart_alt="Median TTFT and prefix-cache hit rate per turn of each multi-turn scenario",
     )
 
 

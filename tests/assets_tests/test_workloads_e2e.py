@@ -86,3 +86,14 @@ def test_each_turn_of_a_conversation_carries_its_history_and_finds_it_in_the_pre
         ).fetchall()
     assert [s for s, _ in lengths] == ["chat/t1", "chat/t2", "chat/t3"]
     assert lengths[0][1] < lengths[1][1] < lengths[2][1]  # the prompts grow turn by turn
+
+
+def test_the_report_shows_the_turns_and_the_hit_rates_beside_throughput(rows, eval_home, tmp_path):
+    from resources.report.build import build_report
+    from resources.results.store import ResultsStore
+
+    report = build_report(ResultsStore(eval_home / "results.duckdb"), tmp_path)
+    turns = report.markdown[report.markdown.index("## Conversations, turn by turn") :]
+    assert all(f"| {PARTITION} | chat" in turns and f" {k} " in turns for k in (1, 2, 3))
+    assert "turns" in report.charts
+    assert "(implied ≤" in report.markdown  # hit rates beside what the workload implies, in the results tables
