@@ -167,7 +167,7 @@ def _run(args: argparse.Namespace) -> int:
         trace = read_trace(path)
         print(
             f"{path}: {len(rows)} requests over {trace.duration_s:.1f} s, longest {trace.longest} tokens, "
-            f"{100 * trace.repeated_block_share():.0f} % of prompt tokens in repeated blocks; "
+            f"{100 * trace.repeated_share():.0f} % of prompt tokens in blocks an earlier request sent; "
             f"sha256 {trace.sha256[:12]}"
         )
         return 0

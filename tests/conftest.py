@@ -154,22 +154,25 @@ _faults = {
     "benchmarks": [{"name": "short", "input_len": 32, "output_len": 16, "num_prompts": 8}],
 }
 (_configs / "deployments" / "smollm2-cpu-faults.yaml").write_text(yaml.safe_dump(_faults, sort_keys=False))
-# The workloads beyond random prompts on the tiny model (tests/assets_tests/test_workloads_e2e.py):
-# a random scenario with 2 warm-ups (its hits are what vLLM's warm-ups imply), a shared system
-# prompt, the shipped bursty trace replayed at its own times, and three turns of conversations.
+# The workloads beyond random prompts, on SmolLM2 (tests/assets_tests/test_workloads_e2e.py): its
+# 49,152-token vocabulary keeps vLLM's random prompts apart (the tiny model's 622 tokens do not), so
+# each workload's prefix-cache hits are its own: random prompts with 2 warm-ups, a shared system
+# prompt of two 128-token blocks (vLLM's CPU build caches whole 128-token blocks), the shipped bursty
+# trace, and three turns of conversations with replies long enough to fill a block.
 _workloads = {
-    **_eager,
-    "runtime": {**_eager["runtime"], "port": 18191},
+    **{k: v for k, v in _smollm2.items() if k != "accuracy"},
+    "smoke": [{"name": "hello", "messages": [{"role": "user", "content": "Say hi."}], "max_tokens": 8}],
+    "runtime": {**_smollm2["runtime"], "port": 18191},
     "benchmarks": [
-        {"name": "random", "input_len": 128, "output_len": 16, "num_prompts": 16, "max_concurrency": 4, "warmups": 2},
+        {"name": "random", "input_len": 256, "output_len": 8, "num_prompts": 16, "max_concurrency": 4, "warmups": 2},
         {
             "name": "shared-prefix",
-            "input_len": 128,
-            "output_len": 16,
+            "input_len": 320,
+            "output_len": 8,
             "num_prompts": 16,
             "max_concurrency": 4,
             "warmups": 1,
-            "workload": {"kind": "shared_prefix", "prefix_len": 96},
+            "workload": {"kind": "shared_prefix", "prefix_len": 256},
         },
         {
             "name": "trace",
@@ -181,14 +184,14 @@ _workloads = {
         {
             "name": "chat",
             "input_len": 100,
-            "output_len": 8,
-            "num_prompts": 4,
-            "max_concurrency": 2,
+            "output_len": 64,
+            "num_prompts": 8,
+            "max_concurrency": 4,
             "workload": {"kind": "multi_turn", "file": "museum-chat", "turns": 3},
         },
     ],
 }
-(_configs / "deployments" / "tiny-cpu-workloads.yaml").write_text(yaml.safe_dump(_workloads, sort_keys=False))
+(_configs / "deployments" / "smollm2-cpu-workloads.yaml").write_text(yaml.safe_dump(_workloads, sort_keys=False))
 # A sweep of the tiny model whose first point cannot start (a KV cache of 1 KiB holds no block) and
 # whose second can (tests/assets_tests/test_parameter_sweep.py): the sweep must go on past a failure.
 _failing = {

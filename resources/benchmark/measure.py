@@ -142,22 +142,20 @@ def send_turn(point: LoadPoint, service: ServiceInfo, api_key: str | None, resul
         point.max_concurrency or scenario.num_prompts,
     )
     previous = result_file.with_name(result_file.name.replace(f"_t{point.turn}", f"_t{point.turn - 1}"))
-    raw["implied_prefix_hit_rate"] = history_share(previous, raw) if point.turn > 1 else None
+    raw["leading_repeats"] = carried_history(previous) if point.turn > 1 else None
     result_file.parent.mkdir(parents=True, exist_ok=True)
     state.write_text(json.dumps(histories))
     result_file.write_text(json.dumps(raw))
     return raw
 
 
-def history_share(previous_result: Path, raw: dict) -> float | None:
-    """The most of a turn's prompt tokens its history could hit: what the previous turn's prompts and
-    replies counted, over what this turn's prompts count (the server's own token counts)."""
+def carried_history(previous_result: Path) -> list[int] | None:
+    """Per conversation, the tokens of its previous turn's prompt and reply (the server's counts):
+    the start of this turn's prompt, which the prefix cache may serve."""
     if not previous_result.exists():
         return None
     before = json.loads(previous_result.read_text())
-    carried = sum(before["input_lens"]) + sum(before["output_lens"])
-    sent = sum(raw["input_lens"])
-    return min(1.0, carried / sent) if sent else None
+    return [sent + replied for sent, replied in zip(before["input_lens"], before["output_lens"])]
 
 
 def _progress(line: str, meter=None) -> None:

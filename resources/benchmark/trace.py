@@ -38,22 +38,24 @@ class Trace:
     def duration_s(self) -> float:
         return self.requests[-1]["timestamp"] - self.requests[0]["timestamp"] if self.requests else 0.0
 
-    def repeated_block_share(self) -> float:
-        """The share of prompt tokens in blocks an earlier request already sent: the most a prefix
-        cache that never evicts could hit."""
+    def leading_repeats(self) -> list[int]:
+        """Per request, in order, the tokens at its start in blocks an earlier request already sent:
+        what a prefix cache that never evicts could serve (it matches from the start only)."""
         seen: set = set()
-        repeated = total = 0
+        repeats = []
         for request in self.requests:
             blocks = request.get("hash_ids") or []
-            total += request["input_length"]
-            for index, block in enumerate(blocks):
-                size = min(BLOCK_TOKENS, request["input_length"] - index * BLOCK_TOKENS)
-                if size <= 0:
-                    break
-                if block in seen:
-                    repeated += size
-                seen.add(block)
-        return repeated / total if total else 0.0
+            leading = 0
+            while leading < len(blocks) and blocks[leading] in seen:
+                leading += 1
+            repeats.append(min(leading * BLOCK_TOKENS, request["input_length"]))
+            seen.update(blocks)
+        return repeats
+
+    def repeated_share(self) -> float:
+        """The share of prompt tokens a prefix cache could serve (``leading_repeats``)."""
+        total = sum(r["input_length"] for r in self.requests)
+        return sum(self.leading_repeats()) / total if total else 0.0
 
 
 def read_trace(path: Path) -> Trace:

@@ -33,6 +33,8 @@ def point_result(run: PointRun, *, run_id: str, partition: str, prefix_caching: 
     usage = usage_row(run.host_samples, parsed["duration_s"])
     # A rate-limited point (no concurrency cap) is judged on whether the load generator kept its rate.
     validity = judge_validity(parsed, requests, usage, point.request_rate if point.max_concurrency is None else None)
+    server_side = dict(run.server_side)
+    block = server_side.pop("cache_block_size", None)  # not a column: it bounds the hits
     row = (
         result_row(
             run_id=run_id,
@@ -47,18 +49,33 @@ def point_result(run: PointRun, *, run_id: str, partition: str, prefix_caching: 
         | scenario_energy(run.energy, parsed)
         | validity.as_row()
         | {k: v for k, v in (usage or {}).items() if k != "cpu_count"}
-        | run.server_side
+        | server_side
         | run.server_peaks
     )
-    row |= workload_columns(point.scenario, row.get("prefix_cache_hit_rate"), run.raw.get("implied_prefix_hit_rate"))
+    row |= workload_columns(
+        point.scenario,
+        row.get("prefix_cache_hit_rate"),
+        run.raw.get("input_lens"),
+        block,
+        run.raw.get("leading_repeats") if point.turn is not None else None,
+        first_turn=point.turn == 1,
+    )
     return PointResult(
         row, [{"run_id": run_id, "partition": partition, "scenario": point.name, **r} for r in requests], validity
     )
 
 
-def workload_columns(scenario, measured_hit_rate: float | None, measured_implied: float | None = None) -> dict:
+def workload_columns(
+    scenario,
+    measured_hit_rate: float | None,
+    input_lens: list[int] | None = None,
+    block: int | None = None,
+    carried: list[int] | None = None,
+    first_turn: bool = False,
+) -> dict:
     """What the requests were (kind, parameters, the trace file's sha256), so only like is compared
-    with like, and the prefix-cache hits the workload implies beside a flag when there were more."""
+    with like, and the prefix-cache hits the workload implies beside a flag when there were more.
+    ``carried``: a conversation turn's history per request (the previous turn's prompt and reply)."""
     import json
 
     from resources.benchmark.command import trace_path
@@ -67,14 +84,13 @@ def workload_columns(scenario, measured_hit_rate: float | None, measured_implied
 
     workload = scenario.workload
     trace = read_trace(trace_path(workload.file)) if workload.kind == "trace" else None
-    if workload.kind == "multi_turn":  # from the server's own token counts of the turns (measure.history_share)
-        implied = measured_implied
-    else:
-        implied = implied_hit_rate(scenario, trace.repeated_block_share() if trace else None)
+    repeats = trace.leading_repeats()[: len(input_lens or [])] if trace else carried
+    # A conversation's first turn shares only its system prompt, whose tokens are not counted apart.
+    implied = None if first_turn else implied_hit_rate(scenario, input_lens, block, repeats)
     return {
         "workload": workload.kind,
         "workload_params": json.dumps(workload.model_dump(exclude_defaults=True, exclude={"kind"}), sort_keys=True),
         "workload_sha256": trace.sha256 if trace else None,
         "prefix_cache_implied": implied,
-        "prefix_cache_flag": prefix_cache_flag(measured_hit_rate, implied) if implied is not None else None,
+        "prefix_cache_flag": prefix_cache_flag(measured_hit_rate, implied),
     }

@@ -35,4 +35,15 @@ def server_side_delta(before: str | None, after: str | None) -> dict:
         "mean_queue_time_ms": waited * 1000 if waited is not None else None,
         "kv_cache_usage_end": _counter(after, "vllm:kv_cache_usage_perc"),
         "requests_waiting_end": _counter(after, "vllm:num_requests_waiting"),
+        # Not a column: how many tokens one prefix-cache block holds (16 on GPUs, 128 on vLLM's CPU
+        # build), which bounds the hits a workload can have (resources/results/prefix_cache.py).
+        "cache_block_size": cache_block_size(after),
     }
+
+
+def cache_block_size(text: str) -> int | None:
+    """The KV-cache block size vLLM reports in its ``cache_config_info`` gauge's labels."""
+    for sample in parse_samples(text):
+        if sample.name == "vllm:cache_config_info" and sample.labels.get("block_size", "").isdigit():
+            return int(sample.labels["block_size"])
+    return None

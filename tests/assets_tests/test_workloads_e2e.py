@@ -1,6 +1,7 @@
-"""End to end, for real on vLLM's CPU build: random prompts, a shared system prompt and a replayed
-bursty trace, each recorded with its workload and the prefix-cache hits the server counted beside
-the share the workload implies."""
+"""End to end, for real on vLLM's CPU build with SmolLM2: random prompts, a shared system prompt, a
+replayed bursty trace and three turns of conversations, each recorded with its workload and the
+prefix-cache hits the server counted beside the most the workload implies (vLLM's CPU build caches
+whole 128-token blocks)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from resources.benchmark.trace import read_trace
 
 pytestmark = pytest.mark.vllm
 
-PARTITION = "tiny-cpu-workloads"
+PARTITION = "smollm2-cpu-workloads"
 
 
 @pytest.fixture(scope="module")
@@ -41,15 +42,15 @@ def test_each_workload_runs_through_vllms_own_benchmark_and_is_recorded(rows):
     }
     assert all(row["completed"] > 0 and row["failed"] == 0 for row in rows.values())
     assert "--dataset-name prefix_repetition" in rows["shared-prefix"]["bench_args"]
-    assert json.loads(rows["shared-prefix"]["workload_params"]) == {"prefix_len": 96}
+    assert json.loads(rows["shared-prefix"]["workload_params"]) == {"prefix_len": 256}
     assert "--dataset-name timed_trace" in rows["trace"]["bench_args"]
     assert rows["trace"]["workload_sha256"] == read_trace(trace_path("bursty-chat-small")).sha256
 
 
 def test_the_random_scenarios_hits_are_what_vllms_warmups_imply(rows):
     random = rows["random"]
-    assert random["prefix_cache_implied"] == pytest.approx(2 / 18)
-    # The warm-ups repeat the first prompt: that many hits, within a block's rounding, and no flag.
+    # The warm-ups repeat the first prompt: 2 repeats of one 128-token block of its 256, of 18 prompts.
+    assert random["prefix_cache_implied"] == pytest.approx(2 * 128 / (18 * 256), abs=0.01)
     assert random["prefix_cache_hit_rate"] == pytest.approx(random["prefix_cache_implied"], abs=0.03)
     assert random["prefix_cache_flag"] is None
 
@@ -69,10 +70,10 @@ def test_a_replayed_trace_hits_its_shared_blocks(rows):
 
 def test_each_turn_of_a_conversation_carries_its_history_and_finds_it_in_the_prefix_cache(rows, eval_home):
     turns = [rows[f"chat/t{k}"] for k in (1, 2, 3)]
-    assert all(t["completed"] == 4 and t["failed"] == 0 for t in turns)
+    assert all(t["completed"] == 8 and t["failed"] == 0 for t in turns)
     assert all("--conversations" in t["bench_args"] for t in turns)
-    # Each turn's prompt is the whole conversation so far: most of it is cached from the turn before,
-    # never more than the history the server counted.
+    # Each turn's prompt is the whole conversation so far: its history, in whole 128-token blocks, is
+    # cached from the turn before (measured: exactly that), never more than the server counted.
     for turn in turns[1:]:
         assert turn["prefix_cache_hit_rate"] > turns[0]["prefix_cache_hit_rate"]
         assert (

@@ -81,7 +81,8 @@ def test_a_traces_repeated_blocks_are_what_a_prefix_cache_could_hit(tmp_path):
     path = tmp_path / "t.jsonl"
     write_trace(path, bursty_trace(50, 2.0, 1.0, input_len=256, output_len=8, shared_prefix=128, jitter=0.0))
     trace = read_trace(path)
-    assert trace.repeated_block_share() == pytest.approx(49 * 128 / (50 * 256))
+    assert trace.repeated_share() == pytest.approx(49 * 128 / (50 * 256))
+    assert trace.leading_repeats()[:2] == [0, 128]
     assert trace.longest == 264 and len(trace.sha256) == 64
 
 
@@ -123,22 +124,37 @@ def test_a_deployment_replaying_a_missing_or_too_long_trace_fails_when_read_nami
 
 
 def test_vllms_warmups_explain_a_random_ladders_ten_percent_of_prefix_cache_hits():
-    # vLLM's warm-ups send the point's first prompt: with 2 warm-ups and 16 prompts the second
-    # warm-up and the first measured request find it cached, 2 of 18 prompts.
+    # vLLM's warm-ups send the point's first prompt: with 2 warm-ups and 16 prompts of 128 tokens the
+    # second warm-up and the first measured request find it cached, in whole 16-token blocks on a GPU
+    # (112 of 128 tokens: the last token is always computed): 224 of 2,304 prompt tokens, 9.7 %.
     ladder = BenchmarkScenario(name="l", input_len=128, output_len=256, num_prompts=16, warmups=2)
-    assert implied_hit_rate(ladder) == pytest.approx(2 / 18)
-    assert prefix_cache_flag(0.10, implied_hit_rate(ladder)) is None
-    flag = prefix_cache_flag(0.40, implied_hit_rate(ladder))
-    assert flag.startswith("prefix-cache hits 40 % of prompt tokens where the workload implies at most 11 %")
+    assert implied_hit_rate(ladder, block=16) == pytest.approx(224 / 2304)
+    assert prefix_cache_flag(0.10, implied_hit_rate(ladder, block=16)) is None
+    flag = prefix_cache_flag(0.40, implied_hit_rate(ladder, block=16))
+    assert flag.startswith("prefix-cache hits 40 % of prompt tokens where the workload implies at most 10 %")
     assert implied_hit_rate(BenchmarkScenario(name="c", input_len=128, output_len=8, num_prompts=16)) == 0
 
 
-def test_a_shared_prompt_implies_its_share_of_hits_after_each_groups_first_request():
+def test_a_shared_prompt_implies_its_share_of_hits_in_whole_blocks():
     chat = BenchmarkScenario(
         name="chat", input_len=256, output_len=16, num_prompts=16, warmups=1,
         workload={"kind": "shared_prefix", "prefix_len": 192},
     )  # fmt: skip
-    assert implied_hit_rate(chat) == pytest.approx((1 * 256 + 15 * 192) / (17 * 256))
+    # A GPU's 16-token blocks: the 193-token prefix (with its start token) hits 192 after the first prompt.
+    assert implied_hit_rate(chat, [256] * 16, block=16) == pytest.approx((240 + 15 * 192) / (17 * 256))
+    # vLLM's CPU build caches 128-token blocks: one block of the prefix can hit.
+    assert implied_hit_rate(chat, [256] * 16, block=128) == pytest.approx((128 + 15 * 128) / (17 * 256))
+    short = chat.model_copy(update={"workload": chat.workload.model_copy(update={"prefix_len": 96})})
+    assert implied_hit_rate(short, [256] * 16, block=128) == pytest.approx(128 / (17 * 256))  # under a block: none
+
+
+def test_the_server_reports_its_block_size_in_its_metrics():
+    from pathlib import Path
+
+    from resources.serving.server_side import cache_block_size
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures"
+    assert cache_block_size((fixtures / "vllm" / "metrics_cpu_after_stream.txt").read_text()) == 128
 
 
 def test_only_like_is_compared_with_like_and_results_from_before_workloads_read_as_random():
