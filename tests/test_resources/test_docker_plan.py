@@ -29,8 +29,8 @@ def _plan(key: str, **runtime_changes) -> str:
 
 
 def _command(plan: str, prefix: str) -> list[str]:
-    [line] = [line for line in plan.splitlines() if line.startswith(prefix)]
-    return shlex.split(line)
+    """The plan's first line that starts with ``prefix`` (a deployment's first scenario: its recipe)."""
+    return shlex.split(next(line for line in plan.splitlines() if line.startswith(prefix)))
 
 
 def _flag(argv: list[str], flag: str) -> str:
@@ -178,8 +178,7 @@ def test_the_recipe_deployments_declare_what_the_gpu_preflight_needs(key):
 def test_a_client_container_benchmark_joins_the_services_network_with_the_weights_mounted():
     deployment = load_deployments()[QWEN]
     docker = deployment.runtime.docker.model_copy(update={"bench": "client"})
-    [bench] = [line for line in _plan(QWEN, docker=docker).splitlines() if line.startswith("docker run --rm")]
-    argv = shlex.split(bench)
+    argv = _command(_plan(QWEN, docker=docker), "docker run --rm")
     assert _flag(argv, "--network") == f"container:vllm-eval-{QWEN}" and _flag(argv, "--entrypoint") == "vllm"
     assert any(v.endswith(":/model-repo:ro") for v in argv) and "NCCL_P2P_DISABLE=1" in argv
     assert argv[argv.index("vllm/vllm-openai:v0.10.1.1") + 1 :][:2] == ["bench", "serve"]
