@@ -643,7 +643,7 @@ def _sweeps(latest: pd.DataFrame) -> Section:
 
 
 def _turns(latest: pd.DataFrame, with_chart: bool) -> Section:
-    turns = conversation_turns(latest)
+    turns, notes = conversation_turns(latest), []
     frame = pd.DataFrame(
         {
             "deployment": turns["partition"],
@@ -652,7 +652,7 @@ def _turns(latest: pd.DataFrame, with_chart: bool) -> Section:
             "TTFT median ms": turns["median_ttft_ms"].map(num),
             "TTFT p99 ms": turns["p99_ttft_ms"].map(num),
             "output tok/s": turns["output_throughput"].map(num),
-            "prefix hits": [prefix_hits_text(r, []) for r in records(turns)],
+            "prefix hits": [prefix_hits_text(r, notes) for r in records(turns)],
         }
     )
     return Section(
@@ -662,7 +662,7 @@ def _turns(latest: pd.DataFrame, with_chart: bool) -> Section:
             "and the prefix cache should serve the history (the bound is the previous turn's prompt and "
             "reply tokens, as the server counted them)."
         ],
-        [Table(frame)],
+        [Table(frame, footnotes=notes)],
         chart="turns" if with_chart else None,
         chart_alt="Median TTFT and prefix-cache hit rate per turn of each multi-turn scenario",
     )
