@@ -76,10 +76,15 @@ def test_the_report_names_a_winner_or_a_tie_per_objective_with_numbers(swept, ev
     output, _ = swept
     report = (eval_home / "reports" / "comparison_report.md").read_text()
     section = report[report.index(f"Which parameter set is best: sweep {SWEEP}") :]
-    for objective in ("most output tok/s per host in steady", "lowest median TPOT in steady", "most concurrency"):
-        line = next(line for line in section.splitlines() if objective in line)
-        assert re.search(r"wins|tie within noise", line), line
-        assert re.search(r"\d", line)
+    lines = {
+        objective: next(line for line in section.splitlines() if objective in line)
+        for objective in ("most output tok/s per host in steady", "lowest median TPOT in steady", "most concurrency")
+    }
+    # Each objective: a winner, a tie, or undecided with the reason (on a host too busy for two valid
+    # repetitions of a point), always with the numbers; at least one objective is decided.
+    for line in lines.values():
+        assert re.search(r"wins|tie|undecided", line) and re.search(r"\d", line), line
+    assert any(re.search(r"wins|tie", line) for line in lines.values()), lines
     assert "Which parameter set is best:" in output
 
 
