@@ -65,8 +65,9 @@ def test_a_cpu_deployment_runs_the_whole_chain_and_lands_its_benchmark_in_duckdb
         # vLLM's gauges, read while each scenario ran (a read may land before the first request
         # or between two: a point of under a second can show none in flight).
         assert scrapes >= 1 and 0 <= kv_peak <= 1 and running >= 0
-    # Over the four scenarios' reads, some found requests in flight holding KV-cache blocks.
-    assert max(row[-3] for row in checked) >= 1 and max(row[-2] for row in checked) > 0
+    # Whether a read finds requests in flight is not asserted: vLLM publishes its gauges at its own
+    # stats interval, and the tiny model's scenarios last one to three seconds (a clean CI run's
+    # first chain read 0 running over 18 reads of its four scenarios, its next two chains 1 and 32).
     ladder = {r[0]: r[4] for r in rows if r[0].startswith("ladder")}
     assert ladder["ladder/c4"] > ladder["ladder/c1"], "more concurrency, more throughput on the same server"
 
