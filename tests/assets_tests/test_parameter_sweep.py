@@ -24,6 +24,17 @@ REPLAYED = f"{SWEEP}.max_num_seqs-8.max_num_batched_tokens-2048"
 pytestmark = pytest.mark.vllm
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _stop_the_sweeps_servers():
+    """The sweeps' servers stop with this module: idle CPU servers left to the session's end take
+    cycles from every later test on a 2-core host."""
+    yield
+    from resources.runtime.process import stop_service
+
+    for slot in (SWEEP, "tiny-cpu-failing"):
+        stop_service(slot)
+
+
 def _command(*args: str, timeout: int = 1500) -> subprocess.CompletedProcess:
     return subprocess.run(
         list(args), cwd=PROJECT_ROOT, env=os.environ.copy(), capture_output=True, text=True, timeout=timeout

@@ -18,6 +18,15 @@ pytestmark = pytest.mark.vllm
 PARTITION = "smollm2-cpu-workloads"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _stop_the_server():
+    """The server stops with this module: an idle CPU server takes cycles from every later test."""
+    yield
+    from resources.runtime.process import stop_service
+
+    stop_service(PARTITION)
+
+
 @pytest.fixture(scope="module")
 def rows(run_chain, eval_home):
     result = run_chain(PARTITION)
