@@ -80,9 +80,7 @@ def run_points(
             for point in expand_scenario(scenario):
                 run_one(point)
             continue
-        search = CapacitySearch(
-            scenario.slo_search.start, scenario.slo_search.max, scenario.slo_search.goal, scenario.slo_search.max_steps
-        )
+        search = CapacitySearch(**scenario.slo_search.model_dump())
         while (level := search.next_level()) is not None:
             point = LoadPoint(scenario, f"{scenario.name}/c{level}", level, scenario.request_rate)
             measured = run_one(point)
@@ -117,14 +115,15 @@ def _measure_point(
     measured = []
     for repetition in range(1, repeat + 1):
         suffix = f"_rep{repetition}" if repeat > 1 else ""
+        this = label + (f" #{repetition}/{repeat}" if repeat > 1 else "")
         run = measure(
             point,
             out_dir / f"{point.name.replace('/', '_')}{suffix}.json",
             repetition_seed(point.name, run_id, point.scenario.seed, repetition),
-            label=label + (f" #{repetition}/{repeat}" if repeat > 1 else ""),
+            label=this,
         )
         result = point_result(run, run_id=run_id, partition=partition, prefix_caching=prefix_caching)
-        _log_result(log, label + (f" #{repetition}/{repeat}" if repeat > 1 else ""), result)
+        _log_result(log, this, result)
         measured.append(result)
     return measured
 
